@@ -1,0 +1,24 @@
+# Two entry points: `make run` (stress run --workers 200 on a managed DynamoDB Local) and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test setup lint
+
+$(BIN)/stress: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(BIN)/stress
+
+setup: $(BIN)/stress
+	$(BIN)/stress local install
+
+run: setup
+	$(BIN)/stress run --workers 200
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: $(BIN)/stress
+	$(BIN)/ruff check .

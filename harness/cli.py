@@ -1,0 +1,5 @@
+"""Placeholder CLI entry (replaced below)."""
+
+
+def main() -> None:
+    """Entry point of the `stress` console script."""
