@@ -1,0 +1,676 @@
+"""A pure-Python linearizability checker for single-object histories (no network).
+
+Input is a list of :class:`harness.history.Op` (invoke already paired with its completion):
+
+* ``fail`` ops definitely did not happen and are dropped;
+* ``ok`` ops happened at some instant between their invoke and completion times;
+* ``info`` ops may or may not have happened: if they did, at some instant after their invoke
+  (their return time is +infinity, since a retried request may land late), and they may also
+  be left out of the linearization entirely.
+
+Ops are partitioned by ``op.key`` and every key is checked on its own (P-compositionality:
+a history of independent objects is linearizable iff each object's sub-history is).
+
+Each key goes through two checkers:
+
+1. **CAS-chain fast path** (O(n), exact) for keys that only hold ``cas``/``register``/``read``
+   ops whose written (``new``) values are unique and differ from the initial value: each value
+   then has at most one producer, so the order of state changes is forced by the values alone.
+   It reports lost updates (two ops consuming the same expected value), CAS/reads of values
+   never written, and real-time violations (an op that completed before an op it must follow
+   was invoked) as two- or three-op counterexamples.
+2. **General search** (Wing & Gong's backtracking with Lowe's memoisation of
+   ``(linearized-set, state)``, entries kept in a dancing-links list as in Porcupine), bounded by
+   a deadline and an optional step cap; running out of budget yields ``unknown``. On a violation
+   the history is shrunk soundly: first to the shortest non-linearizable prefix, then every op
+   that can be relaxed to ``info`` without making the prefix linearizable is relaxed. The ops
+   left ``ok`` are the counterexample: even if every other op were indeterminate, these ops,
+   with their invoke/complete times, admit no linearization.
+
+Time ties: an op invoked at the same nanosecond another completes counts as concurrent with it
+(the lenient reading, so clock granularity never produces a false alarm).
+
+Models are small classes (``init``, ``prepare``, ``step``) kept in :data:`MODELS`; add an entry
+there to check a new datatype.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from harness.history import FAIL, OK, Op
+from harness.verdict import INVALID, UNKNOWN, VALID, Verdict
+
+INF = float("inf")
+MAX_UNKNOWN_MESSAGES = 20
+DEFAULT_MINIMIZE_S = 2.0
+MINIMIZE_MAX_OPS = 2000
+MINIMIZE_STEPS = 200_000
+_CHECK_EVERY = 1024
+
+# Call kinds the built-in models use (a custom model may add its own).
+READ = "read"
+WRITE = "write"
+CAS = "cas"
+
+
+class Call(NamedTuple):
+    """An op prepared for checking: hashable arguments, numeric times.
+
+    ``arg`` is the value read, written or expected; ``new`` the value a cas writes.
+    ``complete`` is +infinity for an op that may take effect at any time after its invoke.
+    """
+
+    index: int
+    kind: str
+    arg: Hashable
+    new: Hashable
+    invoke: int
+    complete: float
+    definite: bool
+
+
+class FrozenDict(tuple):
+    """A dict frozen into a hashable, order-independent tuple of items."""
+
+    __slots__ = ()
+
+
+def freeze(value: Any) -> Hashable:
+    """A hashable, comparable form of a JSON-like value (dicts, lists and sets included)."""
+    if isinstance(value, dict):
+        return FrozenDict(sorted((str(k), freeze(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(freeze(v) for v in value)
+    if isinstance(value, (set, frozenset)):
+        return frozenset(freeze(v) for v in value)
+    return value
+
+
+def make_call(op: Op, kind: str, arg: Hashable, new: Hashable = None) -> Call:
+    """Build the :class:`Call` for ``op``: ``ok`` ops are definite, others open-ended."""
+    definite = op.type == OK and op.complete_time is not None
+    complete = op.complete_time if definite else INF
+    return Call(op.index, kind, arg, new, op.invoke_time, complete, definite)
+
+
+class Model:
+    """A sequential datatype: an initial state and a transition function.
+
+    ``prepare`` turns an op into a :class:`Call` (or None when the op cannot constrain anything,
+    e.g. an indeterminate read); ``step(state, call)`` returns ``(ok, new_state)``; ``relax``
+    returns the call as if it had been indeterminate (None if it then constrains nothing).
+    States must be hashable.
+    """
+
+    name = "model"
+
+    def init(self, initial: Any) -> Hashable:
+        """The initial state for a user-supplied initial value."""
+        return freeze(initial)
+
+    def prepare(self, op: Op) -> Call | None:
+        """The call to check for ``op`` (``fail`` ops never reach this)."""
+        raise NotImplementedError
+
+    def step(self, state: Hashable, call: Call) -> tuple[bool, Hashable]:
+        """Apply ``call`` to ``state``: whether it is legal there, and the state after it."""
+        raise NotImplementedError
+
+    def relax(self, call: Call) -> Call | None:
+        """``call`` as an indeterminate op: may happen any time after its invoke, or never."""
+        if call.kind == READ:
+            return None
+        return call._replace(complete=INF, definite=False)
+
+
+class RegisterModel(Model):
+    """A read/write register: ``write`` (invoke value) sets it, ``read`` (result) observes it.
+
+    ``None`` stands for an absent item.
+    """
+
+    name = "register"
+
+    def prepare(self, op: Op) -> Call | None:
+        if op.f == WRITE:
+            return make_call(op, WRITE, freeze(op.value))
+        if op.f == READ:
+            return make_call(op, READ, freeze(op.result)) if op.type == OK else None
+        raise ValueError(f"model {self.name!r} cannot check op {op.index} with f={op.f!r}")
+
+    def step(self, state: Hashable, call: Call) -> tuple[bool, Hashable]:
+        kind = call.kind
+        if kind == READ:
+            return state == call.arg, state
+        if kind == WRITE:
+            return True, call.arg
+        if kind == CAS:
+            return (True, call.new) if state == call.arg else (False, state)
+        raise ValueError(f"model {self.name!r} has no step for kind {kind!r}")
+
+
+class CasRegisterModel(RegisterModel):
+    """A register with compare-and-set.
+
+    ``cas`` takes ``{"expected": e, "new": n}`` and, when it takes effect, needs state ``e`` and
+    sets ``n``. ``register`` (a put conditioned on ``attribute_not_exists``) is a cas from
+    ``None`` to the invoke value.
+    """
+
+    name = "cas-register"
+
+    def prepare(self, op: Op) -> Call | None:
+        if op.f == CAS:
+            value = op.value if isinstance(op.value, dict) else {}
+            if "expected" not in value or "new" not in value:
+                raise ValueError(f"cas op {op.index} needs a value {{'expected': ..., 'new': ...}}")
+            return make_call(op, CAS, freeze(value["expected"]), freeze(value["new"]))
+        if op.f == "register":
+            return make_call(op, CAS, None, freeze(op.value))
+        return super().prepare(op)
+
+
+MODELS: dict[str, Model] = {
+    RegisterModel.name: RegisterModel(),
+    CasRegisterModel.name: CasRegisterModel(),
+}
+
+
+def get_model(model: str | Model) -> Model:
+    """The model called ``model`` in :data:`MODELS` (or ``model`` itself if it is a Model)."""
+    if isinstance(model, Model):
+        return model
+    try:
+        return MODELS[model]
+    except KeyError:
+        raise ValueError(f"unknown model {model!r}; known: {', '.join(sorted(MODELS))}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass
+class Failure:
+    """A counterexample found for one key."""
+
+    kind: str
+    message: str
+    ops: list[int]
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class KeyResult:
+    """What checking one key concluded, and how."""
+
+    status: str
+    method: str
+    failure: Failure | None = None
+    reason: str = ""
+    steps: int = 0
+
+
+# --------------------------------------------------------------------------------------------
+# Fast path: CAS chains with unique written values
+
+
+def _chain_applicable(calls: list[Call], initial: Hashable) -> dict[Hashable, Call] | None:
+    """The producer of every written value, or None if the fast path cannot decide this key."""
+    producer: dict[Hashable, Call] = {}
+    for c in calls:
+        if c.kind == CAS:
+            if c.new in producer or c.new == initial:
+                return None
+            producer[c.new] = c
+        elif c.kind != READ:
+            return None
+    return producer
+
+
+class _Chain:
+    """State of the fast path for one key: which ops must happen, and in which order."""
+
+    def __init__(self, calls: list[Call], initial: Hashable, producer: dict[Hashable, Call]) -> None:
+        self.calls = calls
+        self.initial = initial
+        self.producer = producer
+        self.required: dict[int, int] = {}  # call index -> index of the ok op that needs it
+        self.consumer: dict[Hashable, Call] = {}  # value -> the required cas that overwrites it
+
+    def require_all(self) -> Failure | None:
+        """Mark every op some ok op depends on; the first conflict found is returned."""
+        for c in self.calls:
+            if not c.definite:
+                continue
+            if c.kind == CAS:
+                if c.index in self.required:
+                    continue
+                failure = self._claim(c, c.index)
+                if failure:
+                    return failure
+            failure = self._require_value(c)
+            if failure:
+                return failure
+        return None
+
+    def _claim(self, c: Call, needed_by: int) -> Failure | None:
+        """Mark cas ``c`` as happening; it must be the only one to overwrite its expected value."""
+        self.required[c.index] = needed_by
+        other = self.consumer.get(c.arg)
+        if other is not None:
+            return self._lost_update(other, c)
+        self.consumer[c.arg] = c
+        return None
+
+    def _require_value(self, c: Call) -> Failure | None:
+        """Walk up the producers of the value ``c`` expects/reads, marking them required."""
+        value = c.arg
+        path: list[Call] = []
+        while value != self.initial:
+            p = self.producer.get(value)
+            if p is None:
+                return _unwritten(c, path)
+            if p.index in self.required:
+                return None
+            path.append(p)
+            failure = self._claim(p, c.index)
+            if failure:
+                return failure
+            value = p.arg
+        return None
+
+    def _lost_update(self, a: Call, b: Call) -> Failure:
+        ops = {a.index, b.index}
+        for c in (a, b):
+            if not c.definite:
+                ops.add(self.required[c.index])
+        both_ok = a.definite and b.definite
+        what = "two ok ops" if both_ok else "two ops that must both have happened"
+        return Failure(
+            "lost-update",
+            f"{what} overwrote the same value {_show(a.arg)!s}: op {a.index} and op {b.index}",
+            sorted(ops),
+            {"expected": a.arg, "conflicting": [describe(a), describe(b)],
+             "needed_by": {str(c.index): self.required[c.index] for c in (a, b) if not c.definite}},
+        )
+
+    def chain(self) -> tuple[list[Call], Failure | None]:
+        """The forced sequence of state changes, from the initial value on."""
+        chain: list[Call] = []
+        value = self.initial
+        while (p := self.consumer.get(value)) is not None and len(chain) <= len(self.required):
+            chain.append(p)
+            value = p.new
+        if len(chain) == len(self.required):
+            return chain, None
+        on_chain = {c.index for c in chain}
+        stray = sorted(i for i in self.required if i not in on_chain)
+        return chain, Failure(
+            "cas-unwritten-expected",
+            f"ops {stray} form a chain of values never reachable from the initial value",
+            stray, {"initial": self.initial},
+        )
+
+
+def describe(c: Call) -> dict[str, Any]:
+    """One op of a counterexample as plain JSON: index, kind, values and times."""
+    return {"index": c.index, "kind": c.kind, "arg": _plain(c.arg), "new": _plain(c.new),
+            "type": "ok" if c.definite else "info", "invoke_time": c.invoke,
+            "complete_time": None if c.complete == INF else c.complete}
+
+
+def _unwritten(c: Call, path: list[Call]) -> Failure:
+    """A cas/read needs a value no op ever wrote (possibly via indeterminate ops in ``path``)."""
+    missing = path[-1].arg if path else c.arg
+    kind = "read-unwritten" if c.kind == READ else "cas-unwritten-expected"
+    verb = "read" if c.kind == READ else "expected"
+    via = f" (via indeterminate ops {[p.index for p in path]})" if path else ""
+    return Failure(kind, f"op {c.index} {verb} value {_show(missing)} that no op wrote{via}",
+                   sorted([c.index, *(p.index for p in path)]),
+                   {"value": missing, "op": describe(c), "via": [describe(p) for p in path]})
+
+
+def _schedule(chain: list[Call], reads: Mapping[Hashable, list[Call]], initial: Hashable) -> Failure | None:
+    """Place every op as early as its invoke and its forced predecessors allow.
+
+    Chain op k follows chain op k-1 and every read of the value op k-1 wrote; a read of value v
+    follows the op that wrote v. Earliest placement is optimal, so the first op whose earliest
+    point lies after its completion proves a real-time violation.
+    """
+    t: float = -INF
+    forcer: Call | None = None
+    values = [initial, *(c.new for c in chain)]
+    for k, value in enumerate(values):
+        last_t, last_forcer = t, forcer
+        for r in reads.get(value, ()):
+            tr, fr = (r.invoke, r) if r.invoke > t else (t, forcer)
+            if tr > r.complete:
+                return _too_early(fr, r)
+            if tr > last_t:
+                last_t, last_forcer = tr, fr
+        if k < len(chain):
+            c = chain[k]
+            t, forcer = (c.invoke, c) if c.invoke > last_t else (last_t, last_forcer)
+            if t > c.complete:
+                return _too_early(forcer, c)
+    return None
+
+
+def _too_early(first: Call | None, late: Call) -> Failure:
+    assert first is not None
+    return Failure(
+        "real-time-order",
+        f"op {late.index} must take effect after op {first.index} (forced by the values), "
+        f"but completed at {late.complete} before op {first.index} was invoked at {first.invoke}",
+        sorted({first.index, late.index}),
+        {"must_precede": describe(first), "op": describe(late)},
+    )
+
+
+def check_chain(calls: list[Call], initial: Hashable) -> KeyResult | None:
+    """The fast path for one key, or None when it does not apply (non-unique values, writes)."""
+    producer = _chain_applicable(calls, initial)
+    if producer is None:
+        return None
+    state = _Chain(calls, initial, producer)
+    failure = state.require_all()
+    if failure is None:
+        chain, failure = state.chain()
+    if failure is None:
+        reads: dict[Hashable, list[Call]] = {}
+        for c in calls:
+            if c.kind == READ and c.definite:
+                reads.setdefault(c.arg, []).append(c)
+        failure = _schedule(chain, reads, initial)
+    return KeyResult(INVALID if failure else VALID, "chain", failure)
+
+
+# --------------------------------------------------------------------------------------------
+# General search: Wing & Gong + Lowe's memoisation
+
+
+class _Budget:
+    """A deadline and a step cap shared by the searches of one check."""
+
+    def __init__(self, deadline: float, max_steps: int | None) -> None:
+        self.deadline = deadline
+        self.max_steps = max_steps
+
+    def exhausted(self, steps: int) -> bool:
+        """True once the step cap or the deadline is passed."""
+        if self.max_steps is not None and steps >= self.max_steps:
+            return True
+        return time.monotonic() >= self.deadline
+
+
+def _link(calls: list[Call]) -> tuple[list[int], list[int], int]:
+    """Doubly linked entry list: call entry 2i and return entry 2i+1 (definite ops only)."""
+    events: list[tuple[float, int, int]] = []
+    for i, c in enumerate(calls):
+        events.append((c.invoke, 0, 2 * i))
+        if c.complete != INF:
+            events.append((c.complete, 1, 2 * i + 1))
+    events.sort()
+    head = 2 * len(calls)
+    nxt = [-1] * (head + 1)
+    prv = [-1] * (head + 1)
+    last = head
+    for _, _, e in events:
+        nxt[last] = e
+        prv[e] = last
+        last = e
+    return nxt, prv, head
+
+
+def search(calls: list[Call], model: Model, initial: Hashable, budget: _Budget) -> tuple[str, int]:
+    """Decide whether ``calls`` (one key) are linearizable; returns ``(status, steps)``.
+
+    Indeterminate calls have no return entry: the search succeeds when only they remain.
+    """
+    nxt, prv, head = _link(calls)
+    has_return = [c.complete != INF for c in calls]
+    step = model.step
+    cache: set[tuple[int, Hashable]] = set()
+    stack: list[tuple[int, Hashable]] = []
+    state, linearized, steps = initial, 0, 0
+    entry = nxt[head]
+    while entry != -1:
+        steps += 1
+        if steps % _CHECK_EVERY == 0 and budget.exhausted(steps):
+            return UNKNOWN, steps
+        i = entry >> 1
+        if entry & 1 == 0:
+            ok, new_state = step(state, calls[i])
+            if ok:
+                mask = linearized | (1 << i)
+                memo = (mask, new_state)
+                if memo not in cache:
+                    cache.add(memo)
+                    stack.append((i, state))
+                    state, linearized = new_state, mask
+                    _lift(nxt, prv, entry, has_return[i])
+                    entry = nxt[head]
+                    continue
+            entry = nxt[entry]
+            continue
+        if not stack:
+            return INVALID, steps
+        i, state = stack.pop()
+        linearized &= ~(1 << i)
+        _unlift(nxt, prv, 2 * i, has_return[i])
+        entry = nxt[2 * i]
+    return VALID, steps
+
+
+def _lift(nxt: list[int], prv: list[int], e: int, with_return: bool) -> None:
+    """Unlink call entry ``e`` and, if it has one, its return entry ``e + 1``."""
+    for x in (e, e + 1) if with_return else (e,):
+        p, q = prv[x], nxt[x]
+        nxt[p] = q
+        if q != -1:
+            prv[q] = p
+
+
+def _unlift(nxt: list[int], prv: list[int], e: int, with_return: bool) -> None:
+    """Undo :func:`_lift` (return entry first, then the call entry)."""
+    for x in (e + 1, e) if with_return else (e,):
+        nxt[prv[x]] = x
+        if nxt[x] != -1:
+            prv[nxt[x]] = x
+
+
+def _unwritten_values(calls: list[Call], initial: Hashable) -> Failure | None:
+    """Cheap pre-check: an ok read or cas needing a value nobody wrote can never linearize."""
+    written = {initial}
+    for c in calls:
+        if c.kind == WRITE:
+            written.add(c.arg)
+        elif c.kind == CAS:
+            written.add(c.new)
+    for c in calls:
+        if c.definite and c.kind in (READ, CAS) and c.arg not in written:
+            return _unwritten(c, [])
+    return None
+
+
+def _prefix(calls: list[Call], model: Model, cutoff: float) -> list[Call]:
+    """The history as seen at ``cutoff``: later invokes dropped, still-running ops relaxed."""
+    out: list[Call] = []
+    for c in calls:
+        if c.invoke > cutoff:
+            continue
+        if c.complete > cutoff:
+            c = model.relax(c) if c.definite else c
+            if c is None:
+                continue
+        out.append(c)
+    return out
+
+
+def _shortest_failing_prefix(calls: list[Call], model: Model, initial: Hashable,
+                             budget: _Budget) -> tuple[list[Call], Call | None]:
+    """Binary search on completion times for the first prefix that cannot be linearized."""
+    ends = sorted((c for c in calls if c.definite), key=lambda c: c.complete)
+    lo, hi = 0, len(ends) - 1
+    best: tuple[list[Call], Call | None] = (calls, None)
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        sub = _prefix(calls, model, ends[mid].complete)
+        status, _ = search(sub, model, initial, budget)
+        if status == INVALID:
+            best, hi = (sub, ends[mid]), mid - 1
+        else:
+            lo = mid + 1
+    return best
+
+
+def _relax_greedily(calls: list[Call], model: Model, initial: Hashable, budget: _Budget) -> list[Call]:
+    """Relax every ok op that is not needed to keep ``calls`` non-linearizable."""
+    current = list(calls)
+    for pos in sorted(range(len(calls)), key=lambda k: calls[k].invoke):
+        c = calls[pos]
+        if not c.definite or time.monotonic() >= budget.deadline:
+            continue
+        relaxed = model.relax(c)
+        trial = [x for x in current if x.index != c.index]
+        if relaxed is not None:
+            trial.append(relaxed)
+        trial.sort(key=lambda x: x.invoke)
+        status, _ = search(trial, model, initial, budget)
+        if status == INVALID:
+            current = trial
+    return current
+
+
+def minimize(calls: list[Call], model: Model, initial: Hashable, deadline: float) -> Failure:
+    """A small sound counterexample for a non-linearizable key (best effort within ``deadline``)."""
+    budget = _Budget(deadline, MINIMIZE_STEPS)
+    sub, culprit = _shortest_failing_prefix(calls, model, initial, budget)
+    minimized = len(sub) <= MINIMIZE_MAX_OPS
+    if minimized:
+        sub = _relax_greedily(sub, model, initial, budget)
+        minimized = time.monotonic() < deadline
+    core_calls = sorted((c for c in sub if c.definite), key=lambda c: c.invoke)
+    core = sorted(c.index for c in core_calls)
+    at = f" once op {culprit.index} completed" if culprit else ""
+    return Failure(
+        "not-linearizable",
+        f"no linearization exists{at}; even with all other ops indeterminate, ops {core} conflict",
+        core,
+        {"culprit": culprit.index if culprit else None, "indeterminate_ops": len(sub) - len(core),
+         "minimal": minimized, "core": [describe(c) for c in core_calls]},
+    )
+
+
+def check_search(calls: list[Call], model: Model, initial: Hashable, budget: _Budget,
+                 minimize_s: float = DEFAULT_MINIMIZE_S) -> KeyResult:
+    """The general search for one key, with a shrunk counterexample when it fails."""
+    failure = _unwritten_values(calls, initial)
+    if failure:
+        return KeyResult(INVALID, "precheck", failure)
+    calls = sorted(calls, key=lambda c: c.invoke)
+    status, steps = search(calls, model, initial, budget)
+    if status == UNKNOWN:
+        return KeyResult(UNKNOWN, "search", None, f"search budget exhausted after {steps} steps", steps)
+    if status == VALID:
+        return KeyResult(VALID, "search", steps=steps)
+    failure = minimize(calls, model, initial, time.monotonic() + minimize_s)
+    return KeyResult(INVALID, "search", failure, steps=steps)
+
+
+# --------------------------------------------------------------------------------------------
+# Entry point
+
+
+def partition(ops: Iterable[Op], model: Model) -> dict[str, list[Call]]:
+    """Prepared calls per key, in history order; ``fail`` ops are dropped."""
+    by_key: dict[str, list[Call]] = {}
+    prepare = model.prepare
+    for op in ops:
+        if op.type == FAIL:
+            continue
+        call = prepare(op)
+        if call is not None:
+            by_key.setdefault(op.key, []).append(call)
+    return by_key
+
+
+def check_linearizable(
+    ops: Iterable[Op],
+    model: str | Model = "cas-register",
+    initial: Any = None,
+    time_limit_s: float = 10.0,
+    *,
+    initial_by_key: Mapping[str, Any] | None = None,
+    max_steps: int | None = None,
+    fast_path: bool = True,
+    stats: dict[str, Any] | None = None,
+) -> Verdict:
+    """Check that ``ops`` are linearizable with respect to ``model``, key by key.
+
+    ``initial`` is every key's initial state (``None`` = absent item) unless ``initial_by_key``
+    names one. ``time_limit_s`` bounds the whole check and ``max_steps`` each key's search;
+    keys that run out of budget make the verdict ``unknown``. ``fast_path=False`` forces the
+    general search. If ``stats`` is a dict it receives counts of keys by method and status.
+    """
+    m = get_model(model)
+    deadline = time.monotonic() + time_limit_s
+    verdict = Verdict()
+    results: dict[str, KeyResult] = {}
+    pending: list[tuple[str, list[Call], Hashable]] = []
+    for key, calls in partition(ops, m).items():
+        init = m.init(initial_by_key[key] if initial_by_key and key in initial_by_key else initial)
+        result = check_chain(calls, init) if fast_path else None
+        if result is None:
+            pending.append((key, calls, init))
+        else:
+            results[key] = result
+    budget = _Budget(deadline, max_steps)
+    for key, calls, init in sorted(pending, key=lambda p: len(p[1])):
+        results[key] = check_search(calls, m, init, budget)
+    _report(verdict, results)
+    if stats is not None:
+        _fill_stats(stats, results)
+    return verdict
+
+
+def _report(verdict: Verdict, results: Mapping[str, KeyResult]) -> None:
+    unknown = [(key, r) for key, r in results.items() if r.status == UNKNOWN]
+    for key, r in results.items():
+        if r.failure is not None:
+            f = r.failure
+            verdict.fail(f.kind, key, f.message, f.ops, **_plain(f.details))
+    for key, r in unknown[:MAX_UNKNOWN_MESSAGES]:
+        verdict.undecided(f"key {key}: {r.reason}")
+    if len(unknown) > MAX_UNKNOWN_MESSAGES:
+        verdict.undecided(f"... and {len(unknown) - MAX_UNKNOWN_MESSAGES} more keys undecided")
+
+
+def _fill_stats(stats: dict[str, Any], results: Mapping[str, KeyResult]) -> None:
+    stats["keys"] = len(results)
+    stats["search_steps"] = sum(r.steps for r in results.values())
+    for r in results.values():
+        name = f"{r.method}_{r.status}"
+        stats[name] = stats.get(name, 0) + 1
+
+
+def _plain(value: Any) -> Any:
+    """Frozen values back to plain JSON (for violation details)."""
+    if isinstance(value, FrozenDict):
+        return {k: _plain(v) for k, v in value}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, frozenset):
+        return sorted((_plain(v) for v in value), key=repr)
+    return value
+
+
+def _show(value: Hashable) -> str:
+    return repr(_plain(value))
