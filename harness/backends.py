@@ -1,0 +1,331 @@
+"""Backends: how the database under test is started or reached.
+
+``open_backend`` is a context manager yielding an :class:`Endpoint`. Managed servers (DynamoDB
+Local, moto) are child processes that the harness starts on a free 127.0.0.1 port and stops —
+those and only those — when the block exits, whether by success, failure or Ctrl-C. On Linux the
+children also get ``PR_SET_PDEATHSIG`` so they die with the harness even after SIGKILL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from harness import local_install
+from harness.errors import UsageError
+
+BACKEND_KINDS = ("local", "moto", "endpoint", "aws")
+LOCAL_REGION = "us-east-1"
+# DynamoDB Local keeps one database per access key + region: every client must use the same pair.
+FAKE_CREDENTIALS = {"aws_access_key_id": "ddbstress", "aws_secret_access_key": "ddbstress"}
+LOCAL_HEAP = "1g"  # without a cap the JVM heap grew to 3.3 GB under load
+STARTUP_TIMEOUT_S = 90.0
+
+
+@dataclass
+class Endpoint:
+    """How clients reach the backend under test."""
+
+    kind: str
+    url: str | None
+    region: str
+    version: str
+    credentials: dict[str, str] | None = None
+    details: dict[str, object] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, object]:
+        """The run.json / --json description (no credentials, userinfo redacted)."""
+        return {"kind": self.kind, "endpoint": redact_url(self.url) if self.url else None,
+                "version": self.version, "region": self.region, **self.details}
+
+    def client_kwargs(self) -> dict[str, object]:
+        """Keyword arguments for boto3/aioboto3 ``client("dynamodb", ...)``."""
+        kwargs: dict[str, object] = {"region_name": self.region}
+        if self.url:
+            kwargs["endpoint_url"] = self.url
+        if self.credentials:
+            kwargs.update(self.credentials)
+        return kwargs
+
+
+def redact_url(url: str) -> str:
+    """Drop user:password@ from a URL so it can be logged."""
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def free_port() -> int:
+    """A currently free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_in_use(port: int) -> bool:
+    """True when something already listens on 127.0.0.1:port."""
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: ask Linux to SIGKILL this child when the harness dies."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+class ManagedProcess:
+    """A child server process with its output in a log file; stop() ends it and only it."""
+
+    def __init__(self, argv: list[str], cwd: Path, log_path: Path, *, tied_to_parent: bool = True) -> None:
+        self.log_path = log_path
+        with open(log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C in the terminal reaches the harness, which stops us
+                preexec_fn=_die_with_parent if tied_to_parent and sys.platform == "linux" else None,
+            )
+
+    @property
+    def pid(self) -> int:
+        """The child's process id."""
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        """True while the child runs."""
+        return self.proc.poll() is None
+
+    def log_tail(self, lines: int = 3) -> str:
+        """The last lines the child printed (for error messages)."""
+        try:
+            text = self.log_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return " | ".join(text[-lines:])
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        """SIGTERM, then SIGKILL after the grace period; always reaps the child."""
+        if self.proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+            self.proc.wait(10)
+
+    def kill(self) -> None:
+        """SIGKILL at once (crash injection)."""
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.kill()
+        self.proc.wait(10)
+
+
+def probe(endpoint: Endpoint, timeout_s: float = 2.0) -> None:
+    """One ListTables call; raises botocore errors when the endpoint does not answer as DynamoDB."""
+    cfg = botocore.config.Config(connect_timeout=timeout_s, read_timeout=timeout_s,
+                                 retries={"max_attempts": 1})
+    client = boto3.session.Session().client("dynamodb", config=cfg, **endpoint.client_kwargs())
+    try:
+        client.list_tables(Limit=1)
+    finally:
+        client.close()
+
+
+def wait_until_ready(endpoint: Endpoint, process: ManagedProcess, what: str) -> None:
+    """Poll ListTables until the managed server answers, it dies, or the start-up timeout passes."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while True:
+        if not process.alive():
+            raise UsageError(f"{what} exited during start-up: {process.log_tail() or 'no output'}")
+        try:
+            probe(endpoint, timeout_s=1.0)
+            return
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError):
+            if time.monotonic() > deadline:
+                raise UsageError(f"{what} did not answer within {STARTUP_TIMEOUT_S:.0f} s") from None
+            time.sleep(0.1)
+
+
+def check_reachable(endpoint: Endpoint) -> None:
+    """Raise a one-line UsageError when an endpoint cannot be reached or is not DynamoDB."""
+    shown = redact_url(endpoint.url or f"AWS {endpoint.region}")
+    try:
+        probe(endpoint, timeout_s=3.0)
+    except botocore.exceptions.EndpointConnectionError:
+        raise UsageError(f"cannot reach {shown}: connection refused or no route") from None
+    except (botocore.exceptions.ConnectTimeoutError, botocore.exceptions.ReadTimeoutError):
+        raise UsageError(f"cannot reach {shown}: timed out") from None
+    except botocore.exceptions.NoCredentialsError:
+        raise UsageError("no AWS credentials found (environment, profile or SSO)") from None
+    except botocore.exceptions.ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code and not code.isdigit():
+            if code in ("UnrecognizedClientException", "InvalidSignatureException", "AccessDeniedException",
+                        "ExpiredTokenException"):
+                raise UsageError(f"{shown} rejected the credentials: {code}") from None
+            return  # some DynamoDB error: it speaks the protocol
+        raise UsageError(f"{shown} does not look like DynamoDB (HTTP {status}, no DynamoDB error code)") from None
+    except botocore.exceptions.BotoCoreError as exc:
+        raise UsageError(f"{shown} does not look like DynamoDB: {type(exc).__name__}") from None
+
+
+class LocalServer:
+    """Amazon's DynamoDB Local jar as a managed child process."""
+
+    def __init__(self, jar_home: Path, port: int | None = None, *, db_path: Path | None = None,
+                 tied_to_parent: bool = True) -> None:
+        self.jar_home = jar_home
+        self.port = port or free_port()
+        self.db_path = db_path
+        self.tied_to_parent = tied_to_parent
+        self.workdir = Path(tempfile.mkdtemp(prefix="ddbstress-local-"))
+        self.process: ManagedProcess | None = None
+        self.endpoint = Endpoint("local", f"http://127.0.0.1:{self.port}", LOCAL_REGION, "unknown",
+                                 dict(FAKE_CREDENTIALS))
+
+    def argv(self, java: str) -> list[str]:
+        """The java command line."""
+        storage = ["-dbPath", str(self.db_path)] if self.db_path else ["-inMemory"]
+        return [java, f"-Xmx{LOCAL_HEAP}", f"-Djava.library.path={self.jar_home / 'DynamoDBLocal_lib'}",
+                "-jar", str(self.jar_home / local_install.JAR_NAME), *storage, "-disableTelemetry",
+                "-port", str(self.port)]
+
+    def start(self) -> Endpoint:
+        """Start the JVM, wait until ListTables answers, and read the server's version."""
+        java = local_install.require_java()
+        if port_in_use(self.port):
+            raise UsageError(f"port {self.port} on 127.0.0.1 is already in use")
+        if self.db_path:
+            self.db_path.mkdir(parents=True, exist_ok=True)
+        self.process = ManagedProcess(self.argv(java), self.workdir, self.workdir / "dynamodb-local.log",
+                                      tied_to_parent=self.tied_to_parent)
+        wait_until_ready(self.endpoint, self.process, "DynamoDB Local")
+        match = re.search(r"Version:\s*(\S+)", self.process.log_path.read_text(errors="replace"))
+        self.endpoint.version = f"DynamoDB Local {match.group(1)}" if match else "DynamoDB Local"
+        self.endpoint.details = {"pid": self.process.pid}
+        return self.endpoint
+
+    def restart(self) -> None:
+        """SIGKILL and start again on the same port and storage (crash fault)."""
+        if self.process:
+            self.process.kill()
+        self.start()
+
+    def stop(self) -> None:
+        """Stop the JVM (and only it)."""
+        if self.process:
+            self.process.stop()
+
+
+def _moto_version() -> str:
+    import moto
+
+    return f"moto {moto.__version__}"
+
+
+class MotoServer:
+    """moto's server (`python -m moto.server`) as a child process: its own interpreter and GIL."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.workdir = Path(tempfile.mkdtemp(prefix="ddbstress-moto-"))
+        self.process: ManagedProcess | None = None
+        self.endpoint = Endpoint("moto", f"http://127.0.0.1:{self.port}", LOCAL_REGION, _moto_version(),
+                                 dict(FAKE_CREDENTIALS))
+
+    def start(self) -> Endpoint:
+        """Start the server and wait until it answers."""
+        argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+        self.process = ManagedProcess(argv, self.workdir, self.workdir / "moto.log")
+        wait_until_ready(self.endpoint, self.process, "moto server")
+        self.endpoint.details = {"pid": self.process.pid}
+        return self.endpoint
+
+    def stop(self) -> None:
+        """Stop the server."""
+        if self.process:
+            self.process.stop()
+
+
+@contextlib.contextmanager
+def open_backend(kind: str, *, endpoint_url: str | None = None, region: str | None = None,
+                 local_jar: str | None = None, db_path: Path | None = None) -> Iterator[Endpoint]:
+    """Start or reach the backend; managed servers are stopped when the block exits."""
+    if endpoint_url and kind == "local":
+        kind = "endpoint"
+    if kind not in BACKEND_KINDS:
+        raise UsageError(f"unknown backend {kind!r}: choose one of {', '.join(BACKEND_KINDS)}")
+    if kind == "local":
+        jar_home = local_install.find_jar_home(local_jar) or local_install.install()
+        local_install.require_java()
+        server: LocalServer | MotoServer = LocalServer(jar_home, db_path=db_path)
+    elif kind == "moto":
+        server = MotoServer()
+    else:
+        yield _remote_endpoint(kind, endpoint_url, region)
+        return
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+def _remote_endpoint(kind: str, endpoint_url: str | None, region: str | None) -> Endpoint:
+    """An endpoint the harness does not manage: any URL, or real AWS via the credential chain."""
+    if kind == "endpoint":
+        if not endpoint_url:
+            raise UsageError("--backend endpoint needs --endpoint-url URL")
+        if urlsplit(endpoint_url).scheme not in ("http", "https"):
+            raise UsageError(f"--endpoint-url {redact_url(endpoint_url)!r} is not an http(s) URL")
+        endpoint = Endpoint("endpoint", endpoint_url, region or LOCAL_REGION, "unknown",
+                            dict(FAKE_CREDENTIALS))
+    else:
+        session = boto3.session.Session()
+        region = region or session.region_name
+        if not region:
+            raise UsageError("--backend aws needs --region (or a region in the AWS profile)")
+        endpoint = Endpoint("aws", endpoint_url, region, "AWS DynamoDB")
+    check_reachable(endpoint)
+    return endpoint
+
+
+def stop_pid(pid: int, grace_s: float = 5.0) -> bool:
+    """SIGTERM a process we started earlier (stress local stop); SIGKILL after the grace period."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    return True

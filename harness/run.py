@@ -1,0 +1,202 @@
+"""One `stress run`: run directory, backend, workloads, history, final state, verdict."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.metadata
+import os
+import platform
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from harness import backends
+from harness.client import DynamoClient
+from harness.errors import UsageError
+from harness.evaluate import RUN_FORMAT, evaluate
+from harness.history import HistoryWriter, dumps
+from harness.runner import Pace, StepRunner, create_table, delete_table, table_name
+from workloads import DEFAULT_WORKLOADS, get_workload
+from workloads.base import Workload, WorkloadConfig
+
+
+@dataclass
+class RunOptions:
+    """Everything `stress run` takes."""
+
+    workloads: list[str] = field(default_factory=lambda: list(DEFAULT_WORKLOADS))
+    workers: int = 200
+    keys: int = 20
+    rounds: int | None = None
+    duration: float | None = None
+    rate: float | None = None
+    seed: int | None = None
+    retries: int = 0
+    timeout: float = 10.0
+    backend: str = "local"
+    endpoint_url: str | None = None
+    region: str | None = None
+    local_jar: str | None = None
+    reports_dir: Path = Path("reports")
+
+    def validate(self) -> None:
+        """Reject impossible values with one-line UsageErrors."""
+        checks: list[tuple[bool, str]] = [
+            (self.workers >= 1, f"--workers must be at least 1 (got {self.workers})"),
+            (self.keys >= 1, f"--keys must be at least 1 (got {self.keys})"),
+            (self.rounds is None or self.rounds >= 1, f"--rounds must be at least 1 (got {self.rounds})"),
+            (self.duration is None or self.duration > 0, f"--duration must be positive (got {self.duration})"),
+            (self.rate is None or self.rate > 0, f"--rate must be a positive number of ops/s (got {self.rate})"),
+            (self.retries >= 0, f"--retries cannot be negative (got {self.retries})"),
+            (self.timeout > 0, f"--timeout must be positive (got {self.timeout})"),
+            (bool(self.workloads), "no workload selected"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UsageError(message)
+        if self.backend not in backends.BACKEND_KINDS:
+            raise UsageError(f"unknown backend {self.backend!r}: choose one of {', '.join(backends.BACKEND_KINDS)}")
+        for name in self.workloads:
+            get_workload(name)
+
+
+def new_run_id() -> str:
+    """Sortable and unique: UTC time plus 4 random hex digits."""
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+def versions() -> dict[str, str]:
+    """Versions of the harness, Python and the client stack (recorded in run.json)."""
+    found = {"python": platform.python_version()}
+    for dist in ("ddb-stress", "aioboto3", "aiobotocore", "botocore", "moto"):
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            found[dist] = importlib.metadata.version(dist)
+    return found
+
+
+def make_run_dir(reports_dir: Path, run_id: str) -> Path:
+    """Create reports/<run-id>/, or explain in one line why it cannot be written."""
+    run_dir = reports_dir / run_id
+    try:
+        run_dir.mkdir(parents=True)
+        probe = run_dir / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"cannot write run directory {run_dir}: {exc.strerror or exc}") from None
+    if not os.access(run_dir, os.W_OK):
+        raise UsageError(f"cannot write run directory {run_dir}")
+    return run_dir
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write JSON atomically (temp file + rename), so readers never see half a file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(dumps(obj))
+    tmp.replace(path)
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C so tables and child processes are cleaned up."""
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when installed (faster sockets, less client CPU per request)."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
+class Run:
+    """A run in progress: owns the run directory, the history and the workloads."""
+
+    def __init__(self, options: RunOptions) -> None:
+        options.validate()
+        self.options = options
+        self.seed = options.seed if options.seed is not None else secrets.randbelow(2**31)
+        self.run_id = new_run_id()
+        self.run_dir = make_run_dir(options.reports_dir, self.run_id)
+        self.final_state: dict[str, Any] = {}
+        config = WorkloadConfig(options.workers, options.keys, options.rounds, self.seed, self.run_id)
+        self.workloads: list[Workload] = [
+            get_workload(name)(config, table_name(self.run_id, get_workload(name).name))
+            for name in options.workloads
+        ]
+        self.meta: dict[str, Any] = {
+            "format": RUN_FORMAT, "run_id": self.run_id,
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": "stress " + " ".join(_redact_argv(sys.argv[1:])),
+            "config": {**asdict(options), "reports_dir": str(options.reports_dir),
+                       "endpoint_url": backends.redact_url(options.endpoint_url) if options.endpoint_url else None,
+                       "workloads": [w.name for w in self.workloads], "seed": self.seed,
+                       "rounds": {w.name: w.rounds for w in self.workloads}},
+            "backend": {"kind": options.backend},
+            "versions": versions(),
+        }
+        write_json(self.run_dir / "run.json", self.meta)
+
+    def total_steps(self) -> int:
+        """How many races the run will have (for the progress bar)."""
+        return sum(1 for w in self.workloads for _ in w.steps())
+
+    def execute(self, on_step: Callable[[], None] | None = None) -> dict[str, Any]:
+        """Start the backend, run every workload, then check; returns the verdict.json object."""
+        opts = self.options
+        started = time.monotonic()
+        with sigterm_as_interrupt(), backends.open_backend(
+            opts.backend, endpoint_url=opts.endpoint_url, region=opts.region, local_jar=opts.local_jar
+        ) as endpoint:
+            self.meta["backend"] = endpoint.describe()
+            self.meta["backend_ready_s"] = round(time.monotonic() - started, 2)
+            write_json(self.run_dir / "run.json", self.meta)
+            with HistoryWriter(self.run_dir / "history.jsonl") as history, asyncio.Runner(
+                loop_factory=event_loop_factory()
+            ) as runner:
+                runner.run(self._run_all(endpoint, history, on_step))
+        self.meta["wall_s"] = round(time.monotonic() - started, 2)
+        write_json(self.run_dir / "run.json", self.meta)
+        summary = evaluate(self.run_dir)
+        write_json(self.run_dir / "verdict.json", summary)
+        return summary
+
+    async def _run_all(self, endpoint: backends.Endpoint, history: HistoryWriter,
+                       on_step: Callable[[], None] | None) -> None:
+        opts = self.options
+        deadline = time.monotonic() + opts.duration if opts.duration else None
+        pace = Pace(rate=opts.rate, deadline=deadline)
+        async with DynamoClient(endpoint, pool=opts.workers, retries=opts.retries, timeout_s=opts.timeout) as client:
+            for workload in self.workloads:
+                await create_table(client, workload.table_definition())
+                try:
+                    await workload.setup(client)
+                    await StepRunner(client, workload, history, opts.workers, pace, on_step).run()
+                    self.final_state[workload.name] = await workload.read_final(client)
+                    write_json(self.run_dir / "final_state.json", self.final_state)
+                finally:
+                    await delete_table(client, workload.table)
+
+
+def _redact_argv(argv: list[str]) -> list[str]:
+    return [backends.redact_url(arg) if "://" in arg else arg for arg in argv]

@@ -1,0 +1,106 @@
+"""The runner: releases all workers at the same instant, step after step, and records the history."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from asyncio_throttle import Throttler
+
+from harness.client import DynamoClient, Outcome
+from harness.history import HistoryWriter
+from workloads.base import Call, Step, Workload
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Pace:
+    """How fast and how long: optional ops/s cap and wall-clock deadline (monotonic seconds)."""
+
+    rate: float | None = None
+    deadline: float | None = None
+
+    def expired(self) -> bool:
+        """True once the run's duration is used up."""
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+
+def table_name(run_id: str, workload: str) -> str:
+    """The table a run creates for one workload: ``ddbstress-<run-id>-<workload>``."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", f"ddbstress-{run_id}-{workload}")[:255]
+
+
+async def create_table(client: DynamoClient, definition: dict[str, Any]) -> None:
+    """Create a table and wait until it is ACTIVE."""
+    await client.raw.create_table(**definition)
+    waiter = client.raw.get_waiter("table_exists")
+    await waiter.wait(TableName=definition["TableName"], WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+
+
+async def delete_table(client: DynamoClient, name: str) -> None:
+    """Delete a table the run created; a failure here is logged, never raised."""
+    try:
+        await client.raw.delete_table(TableName=name)
+    except Exception as exc:  # cleanup must not mask the run's own outcome
+        log.warning("could not delete table %s: %s", name, exc)
+
+
+class StepRunner:
+    """Runs a workload's steps: build every request, fire the starting gun, await all outcomes."""
+
+    def __init__(self, client: DynamoClient, workload: Workload, history: HistoryWriter, workers: int,
+                 pace: Pace, on_step: Callable[[], None] | None = None) -> None:
+        self.client = client
+        self.workload = workload
+        self.history = history
+        self.workers = workers
+        self.pace = pace
+        self.on_step = on_step or (lambda: None)
+        self.throttler = Throttler(rate_limit=pace.rate, period=1.0) if pace.rate else None
+
+    async def run(self) -> int:
+        """All steps (until the deadline); returns how many steps ran."""
+        done = 0
+        for step in self.workload.steps():
+            if self.pace.expired():
+                break
+            await self.race(step)
+            done += 1
+            self.on_step()
+        return done
+
+    async def race(self, step: Step) -> None:
+        """One race: every worker's request is built first, then all are released at once."""
+        await self.workload.before_step(self.client, step)
+        calls = [(worker, self.workload.request(worker, step)) for worker in range(self.workers)]
+        for _, call in calls:
+            if call:
+                call.prepared = self.client.prepare(call.request)
+        gun = asyncio.Event()
+        tasks = [asyncio.create_task(self._worker(worker, step, call, gun)) for worker, call in calls if call]
+        await asyncio.sleep(0)  # every task now waits on the gun
+        gun.set()
+        await asyncio.gather(*tasks)
+
+    async def _worker(self, worker: int, step: Step, call: Call, gun: asyncio.Event) -> None:
+        await gun.wait()
+        if self.throttler:
+            async with self.throttler:
+                pass
+        name = self.workload.name
+        self.history.invoke(worker, name, call.f, step.key, call.value, round=step.round)
+        try:
+            outcome = await self.workload.execute(self.client, call)
+        except Exception as exc:  # a workload bug must not lose the op: it becomes indeterminate
+            log.error("%s: worker %d crashed: %r", name, worker, exc)
+            outcome = Outcome("info", error=type(exc).__name__)
+        value = self.workload.completed(worker, step, call, outcome)
+        self.history.complete(worker, name, call.f, step.key, outcome.type, value, error=outcome.error,
+                              attempts=outcome.attempts, old=outcome.old, raw=outcome.raw,
+                              reasons=outcome.reasons, round=step.round)

@@ -1,0 +1,100 @@
+"""Numbers that describe a workload's history: counts, winners, concurrency, latency."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any
+
+from harness.history import OK, Op
+from harness.verdict import Verdict
+
+OUTCOMES = ("ok", "conditional_failed", "indeterminate", "error")
+READ_FUNCTIONS = frozenset({"read"})
+
+
+def percentile(sorted_values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile of an ascending list (None when empty)."""
+    if not sorted_values:
+        return None
+    rank = max(0, min(len(sorted_values) - 1, round(q / 100 * len(sorted_values) + 0.5) - 1))
+    return sorted_values[rank]
+
+
+def latency_summary(ops: list[Op]) -> dict[str, Any]:
+    """p50/p99 (ms) over all completed ops, and per outcome."""
+    def stats(selected: list[Op]) -> dict[str, Any]:
+        values = sorted(op.latency_ns / 1e6 for op in selected if op.latency_ns is not None)
+        return {"p50": _round(percentile(values, 50)), "p99": _round(percentile(values, 99)),
+                "max": _round(values[-1] if values else None), "count": len(values)}
+
+    overall = stats(ops)
+    by_outcome = {name: stats([op for op in ops if op.outcome == name]) for name in OUTCOMES}
+    return {"p50": overall["p50"], "p99": overall["p99"], "max": overall["max"],
+            "by_outcome": {k: v for k, v in by_outcome.items() if v["count"]}}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def max_in_flight(ops: list[Op]) -> tuple[int, str | None]:
+    """Most requests open at one instant on a single key, and that key.
+
+    An op is open from its invoke to its completion; one that never completed stays open.
+    """
+    events: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for op in ops:
+        events[op.key].append((op.invoke_time, 1))
+        if op.complete_time is not None:
+            events[op.key].append((op.complete_time, -1))
+    best, best_key = 0, None
+    for key, points in events.items():
+        points.sort()  # at equal times completions (-1) sort before invokes (+1)
+        level = 0
+        for _, delta in points:
+            level += delta
+            if level > best:
+                best, best_key = level, key
+    return best, best_key
+
+
+def winners_per_race(ops: list[Op]) -> dict[tuple[str, Any], int]:
+    """Successful writes per race (key and round)."""
+    races: dict[tuple[str, Any], int] = {}
+    for op in ops:
+        if op.f in READ_FUNCTIONS:
+            continue
+        race = (op.key, op.extra.get("round"))
+        races[race] = races.get(race, 0) + (op.type == OK)
+    return races
+
+
+def summarize(name: str, ops: list[Op], verdict: Verdict) -> dict[str, Any]:
+    """The per-workload object of verdict.json / `stress run --json`."""
+    counts = Counter(op.outcome for op in ops)
+    races = winners_per_race(ops)
+    in_flight, hottest = max_in_flight(ops)
+    errors = Counter(op.error for op in ops if op.outcome in ("error", "indeterminate") and op.error)
+    times = [t for op in ops for t in (op.invoke_time, op.complete_time) if t is not None]
+    span_s = (max(times) - min(times)) / 1e9 if times else 0.0
+    return {
+        "name": name,
+        "verdict": verdict.status,
+        "requests": len(ops),
+        "ok": counts["ok"],
+        "conditional_failed": counts["conditional_failed"],
+        "indeterminate": counts["indeterminate"],
+        "errors": counts["error"],
+        "error_codes": dict(errors.most_common()),
+        "retried": sum(1 for op in ops if op.attempts > 1),
+        "resolved_by_all_old": sum(1 for op in ops if op.extra.get("raw") and op.type == OK),
+        "keys": len({op.key for op in ops}),
+        "winners_per_key": {"min": min(races.values(), default=0), "max": max(races.values(), default=0)},
+        "max_in_flight": in_flight,
+        "max_in_flight_key": hottest,
+        "duration_s": round(span_s, 3),
+        "ops_per_s": round(len(ops) / span_s, 1) if span_s else None,
+        "latency_ms": latency_summary(ops),
+        "violations": [v.to_json() for v in verdict.violations],
+        "unknowns": verdict.unknowns,
+    }

@@ -1,0 +1,120 @@
+"""What every workload provides: a table, the op each worker issues per step, and a checker.
+
+The runner drives a workload step by step. A *step* is one race: every worker builds its request
+before the starting gun (``request``), the gun fires, all requests go out at once (``execute``),
+and each outcome is handed back (``completed``) so workers can update what they believe. After
+the last step the runner reads the final state (``read_final``) and the pure ``check`` function
+turns (ops, final state) into a verdict — from saved files alone, so `stress check` can redo it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from harness.client import DynamoClient, Outcome, Request
+from harness.history import Op
+from harness.items import plain_item
+from harness.verdict import Verdict
+
+
+@dataclass(frozen=True)
+class WorkloadConfig:
+    """The run options a workload needs."""
+
+    workers: int
+    keys: int
+    rounds: int | None  # None: the workload's default
+    seed: int
+    run_id: str
+
+
+@dataclass(frozen=True)
+class Step:
+    """One race: all workers target ``key`` at once in ``round``."""
+
+    round: int
+    key: str
+
+
+@dataclass
+class Call:
+    """A worker's op for one step: what to record and what to send."""
+
+    f: str
+    value: Any
+    request: Request
+    prepared: Any = None  # what the client prepared before the gun (serialised, signed request)
+
+
+class Workload(ABC):
+    """Base class; subclasses set ``name`` and implement ``request``, ``completed`` and ``check``."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    key_attribute: ClassVar[str] = "Username"
+    default_rounds: ClassVar[int] = 1
+
+    def __init__(self, config: WorkloadConfig, table: str) -> None:
+        self.config = config
+        self.table = table
+        self.rounds = config.rounds or self.default_rounds
+
+    def table_definition(self) -> dict[str, Any]:
+        """CreateTable parameters: a string hash key, on-demand billing."""
+        return {
+            "TableName": self.table,
+            "AttributeDefinitions": [{"AttributeName": self.key_attribute, "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": self.key_attribute, "KeyType": "HASH"}],
+            "BillingMode": "PAY_PER_REQUEST",
+        }
+
+    def key_names(self, round_: int) -> list[str]:
+        """The keys raced in one round."""
+        return [f"user-{i:04d}" for i in range(self.config.keys)]
+
+    def steps(self) -> Iterator[Step]:
+        """Every race of the run, in order (round-major)."""
+        for round_ in range(self.rounds):
+            for key in self.key_names(round_):
+                yield Step(round_, key)
+
+    def all_keys(self) -> list[str]:
+        """Every key the run touches (what the final state reads)."""
+        return sorted({step.key for step in self.steps()})
+
+    async def setup(self, client: DynamoClient) -> None:
+        """Seed items before the first race (default: nothing)."""
+        return
+
+    async def before_step(self, client: DynamoClient, step: Step) -> None:
+        """Runs before the requests of a step are built (e.g. to re-read uncertain state)."""
+        return
+
+    @abstractmethod
+    def request(self, worker: int, step: Step) -> Call | None:
+        """The op ``worker`` issues in ``step``; None to sit this race out."""
+
+    async def execute(self, client: DynamoClient, call: Call) -> Outcome:
+        """Send a worker's op (default: one call); unsafe variants override this."""
+        return await client.send(call.request, call.prepared)
+
+    def completed(self, worker: int, step: Step, call: Call, outcome: Outcome) -> Any:
+        """Learn from an outcome; returns the value recorded in the completion event."""
+        return outcome.item
+
+    async def read_final(self, client: DynamoClient) -> dict[str, Any]:
+        """Every touched key's item, read with ConsistentRead, as plain JSON (None if absent)."""
+        state: dict[str, Any] = {}
+        for key in self.all_keys():
+            resp = await client.raw.get_item(TableName=self.table, ConsistentRead=True,
+                                             Key={self.key_attribute: {"S": key}})
+            state[key] = plain_item(resp.get("Item"))
+        return state
+
+    @classmethod
+    @abstractmethod
+    def check(cls, ops: list[Op], final_state: dict[str, Any], config: dict[str, Any]) -> Verdict:
+        """Pure checker: (this workload's ops, final state, run config) → verdict."""

@@ -1,0 +1,111 @@
+"""Duplicate registrations (tutorial step 3): every worker races to create the same username.
+
+Each worker's ``put_item`` carries ``attribute_not_exists(Username)`` and a payload unique to the
+worker (Email, RequestId). Invariants, per key: exactly one writer wins; the stored item is the
+winner's payload; every loser failed with ConditionalCheckFailed and the ALL_OLD item it got back
+is the winner's.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from harness.client import Request
+from harness.history import CONDITIONAL_FAILED, FAIL, INFO, OK, Op
+from harness.items import typed_item
+from harness.verdict import Verdict
+from workloads.base import Call, Step, Workload
+
+
+class Registration(Workload):
+    """`put_item` guarded by `attribute_not_exists(Username)`, W workers per username."""
+
+    name = "registration"
+    description = "duplicate registrations guarded by attribute_not_exists(Username)"
+
+    def key_names(self, round_: int) -> list[str]:
+        """Fresh usernames every round: a registration can only be raced once."""
+        return [f"user-r{round_}-{i:04d}" for i in range(self.config.keys)]
+
+    def payload(self, worker: int, step: Step) -> dict[str, Any]:
+        """The item a worker tries to create: unique per worker, key and run."""
+        return {"Username": step.key, "Email": f"w{worker}.{step.key}@example.com",
+                "RequestId": f"{self.config.run_id}/{step.key}/w{worker}"}
+
+    def request(self, worker: int, step: Step) -> Call:
+        """A conditional put of this worker's payload."""
+        item = self.payload(worker, step)
+        params = {"TableName": self.table, "Item": typed_item(item),
+                  "ConditionExpression": "attribute_not_exists(#k)",
+                  "ExpressionAttributeNames": {"#k": self.key_attribute},
+                  "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+        return Call("register", item, Request("put_item", params, token=("RequestId", item["RequestId"])))
+
+    def completed(self, worker: int, step: Step, call: Call, outcome: Any) -> Any:
+        """Nothing to learn: a registration is raced once."""
+        return None
+
+    @classmethod
+    def check(cls, ops: list[Op], final_state: dict[str, Any], config: dict[str, Any]) -> Verdict:
+        """Exactly one winner per key, the stored item is the winner's, every loser saw the winner."""
+        return check_unique_writes(ops, final_state, f="register")
+
+
+def check_unique_writes(ops: list[Op], final_state: dict[str, Any], f: str,
+                        token_attr: str = "RequestId") -> Verdict:
+    """The registration invariants over the ops named ``f``, keyed by ``op.key``."""
+    verdict = Verdict()
+    by_key: dict[str, list[Op]] = defaultdict(list)
+    for op in ops:
+        if op.f == f:
+            by_key[op.key].append(op)
+    for key, key_ops in sorted(by_key.items()):
+        _check_key(verdict, key, key_ops, final_state, token_attr)
+    return verdict
+
+
+def _check_key(verdict: Verdict, key: str, ops: list[Op], final_state: dict[str, Any],
+               token_attr: str) -> None:
+    winners = [op for op in ops if op.type == OK]
+    maybes = [op for op in ops if op.type == INFO]
+    by_token = {op.value.get(token_attr): op for op in ops if isinstance(op.value, dict)}
+    if len(winners) > 1:
+        writers = ", ".join(f"process {op.process} (op {op.index})" for op in winners)
+        verdict.fail("multiple-winners", key, f"{len(winners)} writers won {key!r}: {writers}",
+                     [op.index for op in winners])
+    if key not in final_state:
+        if maybes or not winners:
+            verdict.undecided(f"{key}: no final state recorded")
+        return
+    stored = final_state[key]
+    owner = by_token.get(stored.get(token_attr)) if stored else None
+    if stored is not None and owner is None:
+        verdict.fail("stored-item-unwritten", key, f"stored item of {key!r} was written by no op: {stored}",
+                     [], stored=stored)
+    elif len(winners) == 1 and owner is not winners[0]:
+        culprit = f" (stored item belongs to op {owner.index}, {owner.type})" if owner else " (item missing)"
+        verdict.fail("stored-item-not-winner", key, f"{key!r} was won by op {winners[0].index} but the stored "
+                     f"item is not the winner's{culprit}", [winners[0].index] + ([owner.index] if owner else []),
+                     stored=stored)
+    elif not winners and owner is not None and owner.type == FAIL:
+        verdict.fail("stored-item-from-failed-op", key, f"{key!r} stores the payload of op {owner.index}, "
+                     "which was reported as not applied", [owner.index], stored=stored)
+    elif not winners and stored is None and not maybes:
+        verdict.fail("no-winner", key, f"nobody won {key!r} and no op is indeterminate", [op.index for op in ops])
+    _check_losers(verdict, key, ops, stored, token_attr)
+
+
+def _check_losers(verdict: Verdict, key: str, ops: list[Op], stored: dict[str, Any] | None,
+                  token_attr: str) -> None:
+    """A conditional failure that returned its ALL_OLD item must have seen the stored one.
+
+    (Backends that ignore ReturnValuesOnConditionCheckFailure return no item; nothing to compare.)
+    """
+    for op in ops:
+        if op.type != FAIL or op.error != CONDITIONAL_FAILED or op.old is None:
+            continue
+        if stored is not None and op.old.get(token_attr) != stored.get(token_attr):
+            verdict.fail("loser-saw-other-item", key, f"op {op.index} failed against an item written by "
+                         f"{op.old.get(token_attr)!r}, but {stored.get(token_attr)!r} is stored", [op.index],
+                         old=op.old, stored=stored)

@@ -1,0 +1,161 @@
+"""Conflicting role updates (tutorial steps 4–5): a compare-and-set chain per key.
+
+Every key starts as ``Role = member``. In each round all workers try ``SET #Role = :new`` with
+``#Role = :expected`` (``Role`` is a reserved word, hence ``#Role``), where ``:new`` is unique per
+worker and round and ``:expected`` is what the worker believes is current: ``member`` at first,
+afterwards its own value if it won, or the ALL_OLD value its conditional failure returned. A
+worker that cannot know (timeout, no ALL_OLD) reads the item with ConsistentRead instead of racing.
+
+Invariants, per key: no two successful updates consumed the same value (a lost update); per round
+at most one winner; a conditional failure never returns an item that satisfied its condition; the
+successful updates form one chain from ``member`` and the stored value is the end of that chain.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from harness.client import Outcome, Request
+from harness.history import CONDITIONAL_FAILED, FAIL, INFO, OK, Op
+from harness.items import typed_item
+from harness.verdict import Verdict
+from workloads.base import Call, Step, Workload
+
+INITIAL_ROLE = "member"
+
+
+class RoleUpdate(Workload):
+    """Compare-and-set on `Role`, W workers per key per round."""
+
+    name = "role-update"
+    description = "conflicting role updates guarded by #Role = :expected (CAS chain)"
+    default_rounds = 3
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.belief: dict[tuple[int, str], str | None] = {}
+
+    async def setup(self, client: Any) -> None:
+        """Every key starts as an item with Role = member."""
+        for key in self.key_names(0):
+            item = {self.key_attribute: key, "Email": f"{key}@example.com", "Role": INITIAL_ROLE}
+            await client.raw.put_item(TableName=self.table, Item=typed_item(item))
+
+    def request(self, worker: int, step: Step) -> Call:
+        """A CAS from the believed value to a fresh one, or a read when the belief is unknown."""
+        key_param = {self.key_attribute: {"S": step.key}}
+        expected = self.belief.get((worker, step.key), INITIAL_ROLE)
+        if expected is None:
+            params = {"TableName": self.table, "Key": key_param, "ConsistentRead": True}
+            return Call("read", None, Request("get_item", params))
+        new = f"w{worker}-r{step.round}"
+        params = {"TableName": self.table, "Key": key_param,
+                  "UpdateExpression": "SET #Role = :new", "ConditionExpression": "#Role = :expected",
+                  "ExpressionAttributeNames": {"#Role": "Role"},
+                  "ExpressionAttributeValues": {":new": {"S": new}, ":expected": {"S": expected}},
+                  "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+        return Call("cas", {"expected": expected, "new": new}, Request("update_item", params, token=("Role", new)))
+
+    def completed(self, worker: int, step: Step, call: Call, outcome: Outcome) -> Any:
+        """Update the worker's belief; record the value read (reads) or written (CAS)."""
+        slot = (worker, step.key)
+        if call.f == "read":
+            role = outcome.item.get("Role") if outcome.type == OK and outcome.item else None
+            self.belief[slot] = role
+            return role
+        if outcome.type == OK:
+            self.belief[slot] = call.value["new"]
+        elif outcome.type == FAIL and outcome.error == CONDITIONAL_FAILED and outcome.old:
+            self.belief[slot] = outcome.old.get("Role")
+        else:
+            self.belief[slot] = None
+        return call.value["new"] if outcome.type == OK else None
+
+    @classmethod
+    def check(cls, ops: list[Op], final_state: dict[str, Any], config: dict[str, Any]) -> Verdict:
+        """Lost updates, double winners, contradictory failures, and the chain's end vs. the stored value."""
+        verdict = Verdict()
+        by_key: dict[str, list[Op]] = defaultdict(list)
+        for op in ops:
+            if op.f == "cas":
+                by_key[op.key].append(op)
+        for key, key_ops in sorted(by_key.items()):
+            stored = final_state.get(key, "missing")
+            final_role = stored.get("Role") if isinstance(stored, dict) else None
+            check_cas_key(verdict, key, key_ops, final_role, known=stored != "missing")
+        return verdict
+
+
+def check_cas_key(verdict: Verdict, key: str, ops: list[Op], final_value: Any, *, known: bool = True,
+                  initial: Any = INITIAL_ROLE) -> None:
+    """The CAS-chain invariants for one key (values written must be unique)."""
+    ok_by_expected: dict[Any, list[Op]] = defaultdict(list)
+    info_by_expected: dict[Any, list[Op]] = defaultdict(list)
+    per_round: dict[Any, list[Op]] = defaultdict(list)
+    for op in ops:
+        if op.type == OK:
+            ok_by_expected[op.value["expected"]].append(op)
+            per_round[op.extra.get("round")].append(op)
+        elif op.type == INFO:
+            info_by_expected[op.value["expected"]].append(op)
+        elif op.error == CONDITIONAL_FAILED and op.old and op.old.get("Role") == op.value["expected"]:
+            verdict.fail("condition-held-but-failed", key, f"op {op.index} failed its condition "
+                         f"Role = {op.value['expected']!r}, yet the item it got back has exactly that Role",
+                         [op.index], old=op.old)
+    for expected, winners in ok_by_expected.items():
+        if len(winners) > 1:
+            a, b = winners[0], winners[1]
+            verdict.fail("lost-update", key, f"{len(winners)} updates of {key!r} all succeeded from "
+                         f"Role = {expected!r} (e.g. op {a.index} → {a.value['new']!r} and op {b.index} → "
+                         f"{b.value['new']!r}): all but one update was lost", [op.index for op in winners],
+                         expected=expected)
+    for round_, winners in per_round.items():
+        if len(winners) > 1:
+            verdict.fail("multiple-winners", key, f"round {round_} of {key!r} had {len(winners)} winners",
+                         [op.index for op in winners], round=round_)
+    end, on_chain = _walk_chain(initial, ok_by_expected, info_by_expected, final_value)
+    for op in ops:
+        if op.type == OK and op.index not in on_chain and len(ok_by_expected[op.value["expected"]]) == 1:
+            verdict.fail("winner-off-chain", key, f"op {op.index} succeeded from Role = {op.value['expected']!r}, "
+                         "a value the key never held on the chain of successful updates", [op.index])
+    if not known:
+        verdict.undecided(f"{key}: no final state recorded")
+    elif final_value != end and not _reachable(end, final_value, info_by_expected):
+        verdict.fail("final-value-mismatch", key, f"{key!r} stores Role = {final_value!r}, but the chain of "
+                     f"successful updates ends at {end!r}", sorted(on_chain)[-1:], stored=final_value)
+
+
+def _walk_chain(initial: Any, ok_by_expected: dict[Any, list[Op]], info_by_expected: dict[Any, list[Op]],
+                final_value: Any) -> tuple[Any, set[int]]:
+    """Follow successful CAS ops from ``initial``; an indeterminate op may bridge a gap."""
+    current, seen, on_chain = initial, {initial}, set()
+    while True:
+        step = ok_by_expected.get(current)
+        if step:
+            op = step[0]
+        else:
+            bridge = [op for op in info_by_expected.get(current, ())
+                      if op.value["new"] in ok_by_expected or op.value["new"] == final_value]
+            if not bridge:
+                return current, on_chain
+            op = bridge[0]
+        on_chain.add(op.index)
+        current = op.value["new"]
+        if current in seen:
+            return current, on_chain
+        seen.add(current)
+
+
+def _reachable(start: Any, target: Any, info_by_expected: dict[Any, list[Op]]) -> bool:
+    """True when indeterminate ops could have carried the value from ``start`` to ``target``."""
+    frontier, seen = [start], {start}
+    while frontier:
+        value = frontier.pop()
+        if value == target:
+            return True
+        for op in info_by_expected.get(value, ()):
+            if op.value["new"] not in seen:
+                seen.add(op.value["new"])
+                frontier.append(op.value["new"])
+    return False
