@@ -40,6 +40,7 @@ def run(
     retries: Annotated[int, typer.Option(help="SDK retries per op (0 = one attempt: first-hand outcomes).")] = 0,
     timeout: Annotated[float, typer.Option(help="Per-attempt connect/read timeout, seconds.")] = 10.0,
     backend: Annotated[str, typer.Option(help="local (managed DynamoDB Local), moto, endpoint, aws.")] = "local",
+    client: Annotated[str, typer.Option(help="sdk (aioboto3 per call) or prepared (signed before the gun).")] = "sdk",
     endpoint_url: Annotated[str | None, typer.Option(help="Any DynamoDB-compatible endpoint.")] = None,
     region: Annotated[str | None, typer.Option(help="AWS region (aws backend).")] = None,
     local_jar: Annotated[str | None, typer.Option(help="DynamoDBLocal.jar or its directory.")] = None,
@@ -52,7 +53,8 @@ def run(
     options = RunOptions(
         workloads=list(workload) if workload else RunOptions().workloads, workers=workers, keys=keys,
         rounds=rounds, duration=duration, rate=rate, seed=seed, retries=retries, timeout=timeout,
-        backend=backend, endpoint_url=endpoint_url, region=region, local_jar=local_jar, reports_dir=reports_dir,
+        backend=backend, client=client, endpoint_url=endpoint_url, region=region, local_jar=local_jar,
+        reports_dir=reports_dir,
     )
     the_run = Run(options)
     if not json_output:

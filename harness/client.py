@@ -138,3 +138,18 @@ def classify_client_error(response: dict[str, Any], attempts: int,
     if status >= 500 or code in SERVER_ERROR_CODES:
         return Outcome("info", error=code, attempts=attempts)
     return Outcome("fail", error=code, attempts=attempts)
+
+
+CLIENT_KINDS = ("sdk", "prepared")
+
+
+def make_client(kind: str, endpoint: Endpoint, *, pool: int, retries: int = 0, timeout_s: float = 10.0) -> DynamoClient:
+    """``sdk``: every call through aioboto3 (exercises the SDK's retries); ``prepared``: requests
+    serialised and signed before the starting gun and written on pre-opened connections."""
+    if kind == "sdk":
+        return DynamoClient(endpoint, pool=pool, retries=retries, timeout_s=timeout_s)
+    if kind == "prepared":
+        from harness.prepared import PreparedClient
+
+        return PreparedClient(endpoint, pool=pool, retries=retries, timeout_s=timeout_s)
+    raise ValueError(f"unknown client {kind!r}")

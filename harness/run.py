@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import backends
-from harness.client import DynamoClient
+from harness.client import CLIENT_KINDS, make_client
 from harness.errors import UsageError
 from harness.evaluate import RUN_FORMAT, evaluate
 from harness.history import HistoryWriter, dumps
@@ -41,6 +41,7 @@ class RunOptions:
     retries: int = 0
     timeout: float = 10.0
     backend: str = "local"
+    client: str = "sdk"
     endpoint_url: str | None = None
     region: str | None = None
     local_jar: str | None = None
@@ -61,6 +62,8 @@ class RunOptions:
         for ok, message in checks:
             if not ok:
                 raise UsageError(message)
+        if self.client not in CLIENT_KINDS:
+            raise UsageError(f"unknown client {self.client!r}: choose one of {', '.join(CLIENT_KINDS)}")
         if self.backend not in backends.BACKEND_KINDS:
             raise UsageError(f"unknown backend {self.backend!r}: choose one of {', '.join(backends.BACKEND_KINDS)}")
         for name in self.workloads:
@@ -186,7 +189,9 @@ class Run:
         opts = self.options
         deadline = time.monotonic() + opts.duration if opts.duration else None
         pace = Pace(rate=opts.rate, deadline=deadline)
-        async with DynamoClient(endpoint, pool=opts.workers, retries=opts.retries, timeout_s=opts.timeout) as client:
+        client_obj = make_client(opts.client, endpoint, pool=opts.workers, retries=opts.retries,
+                                 timeout_s=opts.timeout)
+        async with client_obj as client:
             for workload in self.workloads:
                 await create_table(client, workload.table_definition())
                 try:
