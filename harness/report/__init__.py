@@ -1,0 +1,35 @@
+"""The per-run report: PNG plots and a self-contained report.html, built from a run directory alone.
+
+from harness.report import render_report
+render_report(Path("reports/<run-id>"))  # -> reports/<run-id>/report.html
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.report.faults import fault_spans
+from harness.report.html import render_html
+from harness.report.plots import PlotRef, render_workload_plots
+from harness.report.rundata import RunData, load_run
+
+REPORT_HTML = "report.html"
+
+__all__ = ["REPORT_HTML", "PlotRef", "RunData", "load_run", "render_report"]
+
+
+def render_report(run_dir: Path) -> Path:
+    """Write the PNG plots and ``report.html`` into ``run_dir``; return the path of report.html.
+
+    Needs only the files of the run directory (history.jsonl is required; run.json,
+    verdict.json and final_state.json are used when present). Raises
+    ``harness.history.HistoryError`` when the history is missing or unreadable.
+    """
+    data = load_run(Path(run_dir))
+    spans = fault_spans(data.faults, data.t_end)
+    plots: list[PlotRef] = []
+    for workload in data.workload_names():
+        plots += render_workload_plots(data, workload, spans)
+    path = data.run_dir / REPORT_HTML
+    path.write_text(render_html(data, plots), encoding="utf-8")
+    return path

@@ -1,0 +1,50 @@
+"""Per-outcome counts and latency percentiles computed from ops (HdrHistogram)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from hdrh.histogram import HdrHistogram
+
+from harness.history import Op
+from harness.report.style import OUTCOMES
+
+# Latencies are recorded in microseconds, from 1 µs to one hour, 3 significant digits.
+_LOWEST_US = 1
+_HIGHEST_US = 3_600_000_000
+_SIG_DIGITS = 3
+PERCENTILES = (50.0, 90.0, 99.0)
+
+
+def outcome_counts(ops: Iterable[Op]) -> dict[str, int]:
+    """How many ops ended with each outcome (every outcome present, zero if none)."""
+    counts = Counter(op.outcome for op in ops)
+    return {name: counts.get(name, 0) for name in OUTCOMES}
+
+
+def latency_ms(ops: Iterable[Op]) -> list[float]:
+    """Latencies in ms of the ops that completed."""
+    return [op.latency_ns / 1e6 for op in ops if op.latency_ns is not None]
+
+
+def percentiles(latencies: list[float]) -> dict[str, float]:
+    """p50, p90, p99 and max (ms) of ``latencies`` via HdrHistogram; ``{}`` when empty."""
+    if not latencies:
+        return {}
+    hist = HdrHistogram(_LOWEST_US, _HIGHEST_US, _SIG_DIGITS)
+    for ms in latencies:
+        hist.record_value(min(max(round(ms * 1000), _LOWEST_US), _HIGHEST_US))
+    result = {f"p{p:g}": hist.get_value_at_percentile(p) / 1000 for p in PERCENTILES}
+    result["max"] = hist.get_max_value() / 1000
+    return result
+
+
+def is_write(op: Op) -> bool:
+    """True for ops that try to change the item (everything except reads)."""
+    return op.f != "read"
+
+
+def winners(ops: Iterable[Op]) -> list[Op]:
+    """Writes that were applied (``ok``)."""
+    return [op for op in ops if op.type == "ok" and is_write(op)]
