@@ -47,6 +47,7 @@ from harness.verdict import INVALID, UNKNOWN, VALID, Verdict
 INF = float("inf")
 MAX_UNKNOWN_MESSAGES = 20
 DEFAULT_MINIMIZE_S = 2.0
+MINIMIZE_FLOOR_S = 0.25
 MINIMIZE_MAX_OPS = 2000
 MINIMIZE_STEPS = 200_000
 _CHECK_EVERY = 1024
@@ -73,16 +74,25 @@ class Call(NamedTuple):
     definite: bool
 
 
+def _new_call(fields: tuple[Any, ...]) -> Call:
+    return tuple.__new__(Call, fields)
+
+
 class FrozenDict(tuple):
     """A dict frozen into a hashable, order-independent tuple of items."""
 
     __slots__ = ()
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def freeze(value: Any) -> Hashable:
     """A hashable, comparable form of a JSON-like value (dicts, lists and sets included)."""
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, dict):
-        return FrozenDict(sorted((str(k), freeze(v)) for k, v in value.items()))
+        return FrozenDict(sorted((k, v if type(v) in _SCALARS else freeze(v)) for k, v in value.items()))
     if isinstance(value, (list, tuple)):
         return tuple(freeze(v) for v in value)
     if isinstance(value, (set, frozenset)):
@@ -92,9 +102,10 @@ def freeze(value: Any) -> Hashable:
 
 def make_call(op: Op, kind: str, arg: Hashable, new: Hashable = None) -> Call:
     """Build the :class:`Call` for ``op``: ``ok`` ops are definite, others open-ended."""
-    definite = op.type == OK and op.complete_time is not None
-    complete = op.complete_time if definite else INF
-    return Call(op.index, kind, arg, new, op.invoke_time, complete, definite)
+    complete = op.complete_time
+    if op.type == OK and complete is not None:
+        return _new_call((op.index, kind, arg, new, op.invoke_time, complete, True))
+    return _new_call((op.index, kind, arg, new, op.invoke_time, INF, False))
 
 
 class Model:
@@ -529,22 +540,44 @@ def _shortest_failing_prefix(calls: list[Call], model: Model, initial: Hashable,
     return best
 
 
-def _relax_greedily(calls: list[Call], model: Model, initial: Hashable, budget: _Budget) -> list[Call]:
-    """Relax every ok op that is not needed to keep ``calls`` non-linearizable."""
-    current = list(calls)
-    for pos in sorted(range(len(calls)), key=lambda k: calls[k].invoke):
-        c = calls[pos]
-        if not c.definite or time.monotonic() >= budget.deadline:
-            continue
-        relaxed = model.relax(c)
-        trial = [x for x in current if x.index != c.index]
+def _relax_greedily(calls: list[Call], model: Model, initial: Hashable,
+                    budget: _Budget) -> tuple[list[Call], bool]:
+    """Relax every ok op that is not needed to keep ``calls`` non-linearizable.
+
+    Returns the relaxed calls and whether the pass finished before the deadline.
+
+    Ops are tried in chunks that halve down to single ops (as in delta debugging), so a big
+    prefix whose violation involves few ops needs few searches.
+    """
+    current = {c.index: c for c in calls}
+    todo = [c.index for c in sorted(calls, key=lambda c: c.invoke) if c.definite]
+    size = max(1, len(todo) // 2)
+    while todo:
+        kept: list[int] = []
+        for lo in range(0, len(todo), size):
+            chunk = todo[lo:lo + size]
+            if time.monotonic() >= budget.deadline:
+                return list(current.values()), False
+            trial = _relaxed(current, chunk, model)
+            status, _ = search(sorted(trial.values(), key=lambda x: x.invoke), model, initial, budget)
+            if status == INVALID:
+                current = trial
+            else:
+                kept.extend(chunk)
+        if size == 1:
+            break
+        todo, size = kept, max(1, size // 2)
+    return list(current.values()), True
+
+
+def _relaxed(current: dict[int, Call], indices: list[int], model: Model) -> dict[int, Call]:
+    """A copy of ``current`` with the calls ``indices`` made indeterminate (or dropped)."""
+    trial = dict(current)
+    for i in indices:
+        relaxed = model.relax(trial.pop(i))
         if relaxed is not None:
-            trial.append(relaxed)
-        trial.sort(key=lambda x: x.invoke)
-        status, _ = search(trial, model, initial, budget)
-        if status == INVALID:
-            current = trial
-    return current
+            trial[i] = relaxed
+    return trial
 
 
 def minimize(calls: list[Call], model: Model, initial: Hashable, deadline: float) -> Failure:
@@ -553,8 +586,7 @@ def minimize(calls: list[Call], model: Model, initial: Hashable, deadline: float
     sub, culprit = _shortest_failing_prefix(calls, model, initial, budget)
     minimized = len(sub) <= MINIMIZE_MAX_OPS
     if minimized:
-        sub = _relax_greedily(sub, model, initial, budget)
-        minimized = time.monotonic() < deadline
+        sub, minimized = _relax_greedily(sub, model, initial, budget)
     core_calls = sorted((c for c in sub if c.definite), key=lambda c: c.invoke)
     core = sorted(c.index for c in core_calls)
     at = f" once op {culprit.index} completed" if culprit else ""
@@ -579,7 +611,8 @@ def check_search(calls: list[Call], model: Model, initial: Hashable, budget: _Bu
         return KeyResult(UNKNOWN, "search", None, f"search budget exhausted after {steps} steps", steps)
     if status == VALID:
         return KeyResult(VALID, "search", steps=steps)
-    failure = minimize(calls, model, initial, time.monotonic() + minimize_s)
+    now = time.monotonic()
+    failure = minimize(calls, model, initial, max(min(now + minimize_s, budget.deadline), now + MINIMIZE_FLOOR_S))
     return KeyResult(INVALID, "search", failure, steps=steps)
 
 
@@ -595,8 +628,13 @@ def partition(ops: Iterable[Op], model: Model) -> dict[str, list[Call]]:
         if op.type == FAIL:
             continue
         call = prepare(op)
-        if call is not None:
-            by_key.setdefault(op.key, []).append(call)
+        if call is None:
+            continue
+        calls = by_key.get(op.key)
+        if calls is None:
+            by_key[op.key] = [call]
+        else:
+            calls.append(call)
     return by_key
 
 
@@ -609,6 +647,7 @@ def check_linearizable(
     initial_by_key: Mapping[str, Any] | None = None,
     max_steps: int | None = None,
     fast_path: bool = True,
+    minimize_s: float = DEFAULT_MINIMIZE_S,
     stats: dict[str, Any] | None = None,
 ) -> Verdict:
     """Check that ``ops`` are linearizable with respect to ``model``, key by key.
@@ -616,7 +655,9 @@ def check_linearizable(
     ``initial`` is every key's initial state (``None`` = absent item) unless ``initial_by_key``
     names one. ``time_limit_s`` bounds the whole check and ``max_steps`` each key's search;
     keys that run out of budget make the verdict ``unknown``. ``fast_path=False`` forces the
-    general search. If ``stats`` is a dict it receives counts of keys by method and status.
+    general search. A key the search finds non-linearizable gets up to ``minimize_s`` seconds
+    (within the time limit, but at least a quarter second) to shrink its counterexample.
+    If ``stats`` is a dict it receives counts of keys by method and status.
     """
     m = get_model(model)
     deadline = time.monotonic() + time_limit_s
@@ -632,7 +673,7 @@ def check_linearizable(
             results[key] = result
     budget = _Budget(deadline, max_steps)
     for key, calls, init in sorted(pending, key=lambda p: len(p[1])):
-        results[key] = check_search(calls, m, init, budget)
+        results[key] = check_search(calls, m, init, budget, minimize_s)
     _report(verdict, results)
     if stats is not None:
         _fill_stats(stats, results)
