@@ -585,11 +585,15 @@ class FaultProxy:
         if raw is None:
             return False
         head = _parse_head(raw)
+        if len(head.start) != 3 or not head.start[2].startswith(b"HTTP/1."):
+            raise _BadMessage(f"not an HTTP/1.x request line: {head.start!r}")
+        if head.headers.get(b"expect", b"").lower() == b"100-continue":
+            conn.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # the upstream's own 100 is passed on too
         body = await _read_request_body(conn.reader, head)
         conn.requests += 1
         self.counts["requests"] += 1
         req = _Request(conn, next(self._seq), head, body)
-        client_keep_alive = _keep_alive(head.start[2] if len(head.start) > 2 else b"", head.headers)
+        client_keep_alive = _keep_alive(head.start[2], head.headers)
         action = self._draw()
         await self._delay(req)
         if action == RESET:

@@ -41,7 +41,8 @@ class Upstream:
     """A keep-alive HTTP/1.1 server on 127.0.0.1 that records every request body it receives.
 
     It answers ``{"n": <requests so far>, "echo": <body>}`` with Content-Length, or chunked
-    for the path ``/chunked``.
+    for the path ``/chunked``; ``/drop`` closes the connection instead of answering, ``/bye``
+    answers (as keep-alive) and then closes the idle connection.
     """
 
     def __init__(self) -> None:
@@ -89,6 +90,8 @@ class Upstream:
         else:
             body = await reader.readexactly(int(headers.get("content-length", "0")))
         self.bodies.append(body)
+        if start[1] == "/drop":
+            return False  # applied, but the connection closes without a response
         payload = json.dumps({"n": len(self.bodies), "echo": body.decode()}).encode()
         if start[1] == "/chunked":
             half = len(payload) // 2
@@ -99,7 +102,7 @@ class Upstream:
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\n"
                          b"Content-Length: %d\r\n\r\n%s" % (len(payload), payload))
         await writer.drain()
-        return headers.get("connection") != "close"
+        return headers.get("connection") != "close" and start[1] != "/bye"
 
     def received(self) -> set[int]:
         """The ids of the requests sent by :func:`post` that reached the server."""
@@ -390,6 +393,23 @@ async def test_chunked_response_and_request_pass_through() -> None:
         assert upstream.received() == {1, 2}
 
 
+async def test_expect_100_continue() -> None:
+    async with proxied([]) as (upstream, proxy, _):
+        client = Client(proxy.url)
+        await client.connect()
+        assert client.reader is not None and client.writer is not None
+        try:
+            client.writer.write(b"POST / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 9\r\n\r\n")
+            interim = await asyncio.wait_for(client.reader.readuntil(b"\r\n\r\n"), T)
+            assert interim.startswith(b"HTTP/1.1 100 ")
+            client.writer.write(b'{"id": 7}')
+            head = await asyncio.wait_for(client.reader.readuntil(b"\r\n\r\n"), T)
+            assert head.startswith(b"HTTP/1.1 200 ")
+        finally:
+            client.close()
+        assert upstream.received() == {7}
+
+
 async def test_connection_close_is_honoured() -> None:
     async with proxied([]) as (_, proxy, _):
         client = Client(proxy.url)
@@ -419,13 +439,51 @@ async def test_upstream_down_gives_502() -> None:
         assert [k for k, _ in reported] == ["upstream-error"]
 
 
+async def test_upstream_failing_mid_request_closes_client() -> None:
+    async with proxied([]) as (upstream, proxy, reported):
+        client = Client(proxy.url)
+        try:
+            with pytest.raises(asyncio.IncompleteReadError):
+                await asyncio.wait_for(client.post(b'{"id": 1}', "/drop"), T)
+        finally:
+            client.close()
+        assert upstream.received() == {1}
+        assert proxy.counts["upstream-error"] == 1
+        assert reported[0][0] == "upstream-error" and reported[0][1]["phase"] == "response"
+
+
+async def test_upstream_closing_idle_connection_is_reopened() -> None:
+    async with proxied([]) as (upstream, proxy, reported):
+        client = Client(proxy.url)
+        try:
+            for i in range(3):
+                status, _, _ = await asyncio.wait_for(client.post(json.dumps({"id": i}).encode(), "/bye"), T)
+                assert status == 200
+                await asyncio.sleep(0.05)
+        finally:
+            client.close()
+        assert proxy.counts["connections"] == 1 and upstream.connections == 3
+        assert reported == []
+
+
+async def test_failing_callback_does_not_break_the_proxy() -> None:
+    def explode(kind: str, info: dict[str, Any]) -> None:
+        raise RuntimeError("boom")
+
+    async with Upstream() as upstream, FaultProxy(upstream.url, faults=[parse_fault("lost-ack:0.5")],
+                                                  on_fault=explode) as proxy:
+        _, failed = await run_sequence(proxy.url, 20)
+        assert len(failed) == proxy.counts[LOST_ACK] > 0
+        assert upstream.received() == set(range(20))
+
+
 async def test_bad_request_gets_400() -> None:
     async with proxied([]) as (upstream, proxy, _):
         client = Client(proxy.url)
         await client.connect()
         assert client.reader is not None and client.writer is not None
         try:
-            client.writer.write(b"garbage\r\n\r\n")
+            client.writer.write(b"GET /\r\n\r\n")
             data = await asyncio.wait_for(client.reader.read(), T)
         finally:
             client.close()
