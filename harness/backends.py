@@ -146,7 +146,7 @@ class ManagedProcess:
 def probe(endpoint: Endpoint, timeout_s: float = 2.0) -> None:
     """One ListTables call; raises botocore errors when the endpoint does not answer as DynamoDB."""
     cfg = botocore.config.Config(connect_timeout=timeout_s, read_timeout=timeout_s,
-                                 retries={"max_attempts": 1})
+                                 retries={"total_max_attempts": 1})
     client = boto3.session.Session().client("dynamodb", config=cfg, **endpoint.client_kwargs())
     try:
         client.list_tables(Limit=1)

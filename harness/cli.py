@@ -57,11 +57,15 @@ def run(
         reports_dir=reports_dir,
     )
     the_run = Run(options)
-    if not json_output:
-        stderr.print(f"run {the_run.run_id}: {', '.join(w.name for w in the_run.workloads)} × {workers} workers "
-                     f"on {backend if not endpoint_url else backends.redact_url(endpoint_url)} (seed {the_run.seed})")
+
+    def announce(endpoint: backends.Endpoint) -> None:
+        if not json_output:
+            stderr.print(f"run {the_run.run_id}: {', '.join(w.name for w in the_run.workloads)} × {workers} "
+                         f"workers on {endpoint.version} at {endpoint.describe()['endpoint'] or endpoint.region} "
+                         f"(seed {the_run.seed})", soft_wrap=True, highlight=False)
+
     with _progress(the_run.total_steps(), enabled=not json_output and stderr.is_terminal) as advance:
-        summary = the_run.execute(on_step=advance)
+        summary = the_run.execute(on_step=advance, on_ready=announce)
     _emit(summary, json_output)
     return EXIT_CODES[summary["verdict"]]
 

@@ -76,7 +76,7 @@ class DynamoClient:
         self.timeout_s = timeout_s
         self._config = AioConfig(
             max_pool_connections=max(pool, 10),  # the default 10 silently serialises 200 workers
-            retries={"max_attempts": retries + 1, "mode": "standard"},
+            retries={"total_max_attempts": retries + 1, "mode": "standard"},  # max_attempts counts retries
             connect_timeout=timeout_s, read_timeout=timeout_s,
         )
         self._session = aioboto3.Session()

@@ -106,14 +106,15 @@ def write_json(path: Path, obj: Any) -> None:
     tmp.replace(path)
 
 
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """Treat SIGTERM like Ctrl-C so tables and child processes are cleaned up."""
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     except ValueError:  # not the main thread
         yield
         return
@@ -164,7 +165,8 @@ class Run:
         """How many races the run will have (for the progress bar)."""
         return sum(1 for w in self.workloads for _ in w.steps())
 
-    def execute(self, on_step: Callable[[], None] | None = None) -> dict[str, Any]:
+    def execute(self, on_step: Callable[[], None] | None = None,
+                on_ready: Callable[[backends.Endpoint], None] | None = None) -> dict[str, Any]:
         """Start the backend, run every workload, then check; returns the verdict.json object."""
         opts = self.options
         started = time.monotonic()
@@ -174,6 +176,8 @@ class Run:
             self.meta["backend"] = endpoint.describe()
             self.meta["backend_ready_s"] = round(time.monotonic() - started, 2)
             write_json(self.run_dir / "run.json", self.meta)
+            if on_ready:
+                on_ready(endpoint)
             with HistoryWriter(self.run_dir / "history.jsonl") as history, asyncio.Runner(
                 loop_factory=event_loop_factory()
             ) as runner:
@@ -186,6 +190,17 @@ class Run:
 
     async def _run_all(self, endpoint: backends.Endpoint, history: HistoryWriter,
                        on_step: Callable[[], None] | None) -> None:
+        # Inside the loop, SIGTERM takes Ctrl-C's path: asyncio cancels the main task cleanly.
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, os.kill, os.getpid(), signal.SIGINT)
+        try:
+            await self._run_workloads(endpoint, history, on_step)
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+            signal.signal(signal.SIGTERM, _raise_interrupt)
+
+    async def _run_workloads(self, endpoint: backends.Endpoint, history: HistoryWriter,
+                             on_step: Callable[[], None] | None) -> None:
         opts = self.options
         deadline = time.monotonic() + opts.duration if opts.duration else None
         pace = Pace(rate=opts.rate, deadline=deadline)

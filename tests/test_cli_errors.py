@@ -1,0 +1,116 @@
+"""Bad input and broken environments: one line on stderr, exit code 2, never a traceback; and Ctrl-C
+leaves no DynamoDB Local behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, STRESS, run_stress
+
+
+def assert_usage_error(proc: subprocess.CompletedProcess[str], fragment: str) -> None:
+    """Exit 2, exactly one line on stderr naming the problem, no traceback, nothing on stdout."""
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("stress: error:")
+    assert fragment.lower() in lines[0].lower(), lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--workers", "0"], "--workers must be at least 1"),
+        (["--workers", "-3"], "--workers must be at least 1"),
+        (["--workers", "abc"], "--workers"),
+        (["--keys", "0"], "--keys"),
+        (["--rounds", "0"], "--rounds"),
+        (["--rate", "0"], "--rate"),
+        (["--workload", "no-such-workload"], "unknown workload"),
+        (["--workload", "nosuchmodule:Thing"], "cannot load workload"),
+        (["--backend", "cassandra"], "unknown backend"),
+        (["--client", "telepathy"], "unknown client"),
+        (["--no-such-flag"], "no such option"),
+    ],
+)
+def test_bad_run_options(args, fragment, tmp_path):
+    assert_usage_error(run_stress("run", *args, "--reports-dir", str(tmp_path), timeout=60), fragment)
+
+
+def test_unreachable_endpoint(tmp_path):
+    proc = run_stress("run", "--workers", "2", "--keys", "1", "--backend", "endpoint",
+                      "--endpoint-url", "http://127.0.0.1:9", "--reports-dir", str(tmp_path), timeout=60)
+    assert_usage_error(proc, "cannot reach http://127.0.0.1:9")
+
+
+def test_no_java_on_path(tmp_path):
+    bare_path = str(Path(sys.executable).parent)  # python, but no java
+    proc = run_stress("run", "--workers", "2", "--reports-dir", str(tmp_path), env={"PATH": bare_path}, timeout=60)
+    assert_usage_error(proc, "java not found")
+    assert "--backend moto" in proc.stderr
+
+
+def test_check_on_missing_and_broken_run_dirs(tmp_path):
+    assert_usage_error(run_stress("check", str(tmp_path / "nope")), "not a run directory")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "run.json").write_text('{"format": 1, "config": {"workloads": ["registration"]}}')
+    (broken / "history.jsonl").write_text('{"index": 0, "type": "invoke", "time": 1}\n{"index": 1, "ty')
+    assert_usage_error(run_stress("check", str(broken)), "history.jsonl:2")
+    (broken / "history.jsonl").write_text("")
+    assert_usage_error(run_stress("check", str(broken)), "empty")
+    (broken / "run.json").write_text('{"format": 99}')
+    assert_usage_error(run_stress("check", str(broken)), "not supported")
+
+
+def _dynamodb_local_children(parent_pid: int) -> list[int]:
+    """DynamoDB Local JVMs whose command line mentions our parent's run (by process tree)."""
+    found = []
+    for proc_dir in Path("/proc").iterdir():
+        if not proc_dir.name.isdigit():
+            continue
+        try:
+            cmdline = (proc_dir / "cmdline").read_bytes()
+            stat = (proc_dir / "stat").read_text()
+        except OSError:
+            continue
+        if b"DynamoDBLocal.jar" in cmdline and int(stat.rsplit(")", 1)[1].split()[1]) == parent_pid:
+            found.append(int(proc_dir.name))
+    return found
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_leaves_no_dynamodb_local_behind(sig, tmp_path):
+    proc = subprocess.Popen([*STRESS, "run", "--workers", "50", "--keys", "50", "--rounds", "20",
+                             "--reports-dir", str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        children: list[int] = []
+        while time.monotonic() < deadline and not children:
+            time.sleep(0.2)
+            children = _dynamodb_local_children(proc.pid)
+        assert children, "DynamoDB Local never started"
+        history = next(tmp_path.glob("*/history.jsonl"), None)
+        while time.monotonic() < deadline and (history is None or history.stat().st_size == 0):
+            time.sleep(0.2)
+            history = next(tmp_path.glob("*/history.jsonl"), None)
+        os.kill(proc.pid, sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    for pid in children:
+        assert not Path(f"/proc/{pid}").exists(), f"DynamoDB Local pid {pid} survived {sig.name}"
+    lines = history.read_text().splitlines()
+    assert lines and all(line.startswith("{") and line.endswith("}") for line in lines)
