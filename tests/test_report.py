@@ -111,7 +111,16 @@ def _registration(
                 if n_winners > 1:
                     violation_ops.append(inv)
             elif key == INFO_KEY and rank in (7, 31):
-                done = invoke + 250 * MS
+                done = invoke + 250 * MS  # the proxy dropped the response: the client timed out
+                h.add(
+                    type="info",
+                    process="nemesis",
+                    workload="",
+                    f="fault",
+                    key="",
+                    time=arrival + 3 * MS,
+                    value={"kind": "lost-ack", "conn": p + 1, "request": rank, "status": 200},
+                )
                 h.add(type="info", value=None, time=done, error="ReadTimeoutError", attempts=1, **common)
             elif key == ERROR_KEY and rank == 12:
                 h.add(type="fail", value=None, time=done, error="InternalServerError", attempts=3, **common)
@@ -141,42 +150,49 @@ def _registration(
     return t, final, violation_ops
 
 
-def _role_update(h: _History, rng: random.Random, t: int, workers: int, keys: int) -> tuple[int, dict[str, Any]]:
-    """CAS races from the initial role; a few reads after; the very last op never completes."""
-    final: dict[str, Any] = {}
-    for k in range(keys):
-        key = f"role-{k:04d}"
-        racers = _race(rng, t, workers)
-        end = t
-        winner_value = f"w{racers[0][0]}"
-        for rank, (p, invoke, arrival) in enumerate(racers):
-            value = {"expected": "initial", "new": f"w{p}"}
-            common = {"process": p, "workload": "role-update", "key": key}
-            h.add(type="invoke", f="cas", value=value, time=invoke, round=0, **common)
-            if k == keys - 1 and rank == workers - 1:
-                continue  # the run died with this request in flight
-            done = _completion(rng, arrival, rank)
-            if rank == 0:
-                h.add(type="ok", f="cas", value=value, time=done, **common)
-            else:
-                h.add(
-                    type="fail",
-                    f="cas",
-                    value=None,
-                    time=done,
-                    error="ConditionalCheckFailedException",
-                    old={"Role": winner_value},
-                    **common,
-                )
-            if rank % 10 == 3:
-                read_at = done + int(rng.uniform(0.5, 2) * MS)
-                h.add(type="invoke", f="read", value=None, time=read_at, **common)
-                h.add(type="ok", f="read", value=winner_value, time=read_at + int(rng.uniform(1, 3) * MS), **common)
-                done = read_at + 3 * MS
-            end = max(end, done)
-        final[key] = {"Role": winner_value}
-        t = end + int(rng.uniform(15, 40) * MS)
-    return t, final
+def _role_update(
+    h: _History,
+    rng: random.Random,
+    t: int,
+    workers: int,
+    keys: int,
+    rounds: int = 2,
+) -> tuple[int, dict[str, Any]]:
+    """CAS races on the same keys, round after round; a few reads; the very last op never completes."""
+    roles = {f"role-{k:04d}": "member" for k in range(keys)}
+    for round_ in range(rounds):
+        for k, key in enumerate(roles):
+            racers = _race(rng, t, workers)
+            end = t
+            winner_value = f"w{racers[0][0]}-r{round_}"
+            for rank, (p, invoke, arrival) in enumerate(racers):
+                value = {"expected": roles[key], "new": f"w{p}-r{round_}"}
+                common = {"process": p, "workload": "role-update", "key": key, "round": round_}
+                h.add(type="invoke", f="cas", value=value, time=invoke, **common)
+                if (round_, k, rank) == (rounds - 1, keys - 1, workers - 1):
+                    continue  # the run died with this request in flight
+                done = _completion(rng, arrival, rank)
+                if rank == 0:
+                    h.add(type="ok", f="cas", value=value, time=done, **common)
+                else:
+                    h.add(
+                        type="fail",
+                        f="cas",
+                        value=None,
+                        time=done,
+                        error="ConditionalCheckFailedException",
+                        old={"Role": winner_value},
+                        **common,
+                    )
+                if rank % 10 == 3:
+                    read_at = done + int(rng.uniform(0.5, 2) * MS)
+                    h.add(type="invoke", f="read", value=None, time=read_at, **common)
+                    h.add(type="ok", f="read", value=winner_value, time=read_at + int(rng.uniform(1, 3) * MS), **common)
+                    done = read_at + 3 * MS
+                end = max(end, done)
+            roles[key] = winner_value
+            t = end + int(rng.uniform(15, 40) * MS)
+    return t, {key: {"Role": role} for key, role in roles.items()}
 
 
 def _percentile(values: list[float], p: float) -> float:
@@ -198,7 +214,11 @@ def _workload_summary(
     }
     lat = [op.latency_ns / MS for op in ops if op.latency_ns is not None]
     keys = sorted({op.key for op in ops})
-    per_key = [sum(1 for op in ops if op.key == k and op.type == "ok" and op.f != "read") for k in keys]
+    races: dict[tuple[str, Any], int] = {}
+    for op in ops:
+        if op.f != "read":
+            race = (op.key, op.extra.get("round"))
+            races[race] = races.get(race, 0) + (op.type == "ok")
     return {
         "name": name,
         "verdict": "invalid" if violations else "valid",
@@ -208,7 +228,7 @@ def _workload_summary(
         "indeterminate": counts["indeterminate"],
         "errors": counts["error"],
         "keys": len(keys),
-        "winners_per_key": {"min": min(per_key), "max": max(per_key)},
+        "winners_per_key": {"min": min(races.values()), "max": max(races.values())},
         "max_in_flight": 50,
         "latency_ms": {"p50": round(_percentile(lat, 50), 3), "p99": round(_percentile(lat, 99), 3)},
         "violations": violations,
@@ -244,7 +264,7 @@ def write_sample_run(run_dir: Path, seed: int = 7, workers: int = 50, keys: int 
         "config": {
             "workers": workers,
             "keys": keys,
-            "rounds": 1,
+            "rounds": {"registration": 1, "role-update": 2},
             "workloads": ["registration", "role-update"],
             "seed": seed,
             "retries": 0,
@@ -311,17 +331,17 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _expected_pngs() -> set[str]:
-    # registration: every key has 50 writes, ties go to the first key; role-update likewise.
+    # ties go to the first key, earliest round; the violation is in round 0 of its key.
     return {
         "registration-outcomes.png",
         "registration-latency.png",
         "registration-throughput.png",
-        "registration-race-user-0000.png",
-        f"registration-race-{VIOLATION_KEY}.png",
+        "registration-race-user-0000-r0.png",
+        f"registration-race-{VIOLATION_KEY}-r0.png",
         "role-update-outcomes.png",
         "role-update-latency.png",
         "role-update-throughput.png",
-        "role-update-race-role-0000.png",
+        "role-update-race-role-0000-r0.png",
     }
 
 
@@ -336,7 +356,7 @@ def test_sample_history_is_realistic(tmp_path: Path) -> None:
     outcomes = {op.outcome for op in ops}
     assert outcomes == {"ok", "conditional_failed", "indeterminate", "error"}
     assert sum(1 for op in ops if op.complete_time is None) == 1
-    assert len(list(fault_events(events))) == 2
+    assert len(list(fault_events(events))) == 4
     reg = [op for op in ops if op.key == VIOLATION_KEY and op.type == "ok"]
     assert len(reg) == 2
     overlapping = [op for op in ops if op.key == VIOLATION_KEY and op.invoke_time < reg[0].complete_time]
@@ -414,11 +434,11 @@ def test_committed_sample_run_matches_generator_and_renders(tmp_path: Path) -> N
 
 def test_big_race_stays_small(tmp_path: Path) -> None:
     from harness.history import pair_ops, read_events
-    from harness.report.timeline import plot_race_timeline
+    from harness.report.timeline import Race, plot_race_timeline
 
     run_dir = write_sample_run(tmp_path / "run", workers=450, keys=1)
     ops = pair_ops(read_events(run_dir / "history.jsonl"))
-    out = plot_race_timeline(ops, "registration", "user-0000", tmp_path / "big.png")
+    out = plot_race_timeline(ops, "registration", Race("user-0000", 0), tmp_path / "big.png")
     assert out.stat().st_size < 400_000
     assert _load_png(out).shape[1] >= 800
 

@@ -7,7 +7,7 @@ from typing import Any
 
 _START_WORDS = {"start", "begin", "on", "enable", "inject"}
 _STOP_WORDS = {"stop", "end", "off", "disable", "heal", "clear"}
-_DURATION_FIELDS = {"duration_ms": 1e6, "duration_s": 1e9, "duration": 1e9}
+_DURATION_FIELDS = {"duration_ms": 1e6, "duration_s": 1e9, "duration": 1e9, "hold_s": 1e9}
 
 
 @dataclass
@@ -54,7 +54,8 @@ def fault_spans(events: list[dict[str, Any]], t_end: int) -> list[FaultSpan]:
 
     A start (``type: invoke`` or ``value.phase: start``) is closed by the next stop or
     completion of the same kind; a start never closed lasts until ``t_end``. An event with a
-    ``duration_ms``/``duration_s`` lasts that long. Anything else is a point event.
+    ``duration_ms``/``duration_s``/``hold_s`` (a stalled request) lasts that long. Anything
+    else (the fault proxy's per-request lost-ack/reset/latency reports) is a point event.
     """
     spans: list[FaultSpan] = []
     open_starts: dict[str, int] = {}
@@ -70,3 +71,21 @@ def fault_spans(events: list[dict[str, Any]], t_end: int) -> list[FaultSpan]:
             spans.append(FaultSpan(ev["time"], None, kind))
     spans.extend(FaultSpan(start, t_end, kind) for kind, start in open_starts.items())
     return sorted(spans, key=lambda s: s.start)
+
+
+def merge_spans(spans: list[FaultSpan], gap: int = 0) -> list[FaultSpan]:
+    """Merge overlapping (or closer than ``gap`` ns) spans of the same label; points are kept."""
+    merged: list[FaultSpan] = []
+    last: dict[str, FaultSpan] = {}
+    for span in sorted(spans, key=lambda s: s.start):
+        if span.end is None:
+            merged.append(span)
+            continue
+        prev = last.get(span.label)
+        if prev is not None and prev.end is not None and span.start <= prev.end + gap:
+            prev.end = max(prev.end, span.end)
+            continue
+        copy = FaultSpan(span.start, span.end, span.label)
+        merged.append(copy)
+        last[span.label] = copy
+    return merged

@@ -7,9 +7,9 @@ from html import escape
 from typing import Any
 
 from harness.history import Op
-from harness.report.plots import PlotRef
+from harness.report.plots import PlotRef, race_filename, violation_race
 from harness.report.rundata import FINAL_STATE, HISTORY, RUN_JSON, VERDICT_JSON, RunData
-from harness.report.stats import is_write, latency_ms, outcome_counts, percentiles, winners
+from harness.report.stats import latency_ms, outcome_counts, percentiles, winners_per_race
 from harness.report.throughput import in_flight_steps
 
 BADGE_COLORS = {"valid": "#1e8e3e", "invalid": "#c5221f", "unknown": "#e8a200"}
@@ -39,28 +39,38 @@ figure img{max-width:100%;height:auto;display:block}figcaption{color:#444;font-s
 """
 
 PLOT_CAPTIONS = {
-    "outcomes": "Each bar is one key: how its requests ended (stacked). Diamonds (right axis) count the "
-    "writes that were applied on that key; the dashed line marks exactly one winner. Keys named "
-    "in a violation are hatched and labelled in red.",
-    "latency": "Cumulative distribution of invoke-to-completion latency per outcome on a log axis. "
-    "Markers: p50 (circle), p90 (square), p99 (triangle), max (cross); the legend gives the values "
-    "(HdrHistogram, 3 significant digits).",
-    "throughput": "Top: completed requests per second by outcome (stacked). Bottom: requests in flight "
-    "(invoked, not yet completed). Purple shading marks injected faults.",
-    "race": "One bar per request on this key, from invoke to completion, sorted by invoke time. "
-    "Winners have a black outline; the dotted line marks when the winner was acknowledged.",
+    "outcomes": (
+        "Each bar is one key: how its requests ended (stacked). Diamonds (right axis) give the most writes "
+        "applied in a single race on that key (a race is one key in one round); the dashed line marks exactly "
+        "one winner. Keys named in a violation are hatched and labelled in red."
+    ),
+    "latency": (
+        "Cumulative distribution of invoke-to-completion latency per outcome on a log axis. Markers: p50 "
+        "(circle), p90 (square), p99 (triangle), max (cross); the legend gives the values (HdrHistogram, "
+        "3 significant digits)."
+    ),
+    "throughput": (
+        "Top: completed requests per second by outcome (stacked). Bottom: requests in flight (invoked, not yet "
+        "completed). Injected faults, one colour per kind: shaded spans for faults that last, ticks at the top "
+        "for per-request faults (lost ack, reset, ...)."
+    ),
+    "race": (
+        "One bar per request of this race, from invoke to completion, sorted by invoke time. Winners have a "
+        "black outline; the dotted line marks when a winner was acknowledged."
+    ),
 }
 
 HOWTO = """
-<p>Each horizontal bar is one request against a single key: it starts when the worker sent it
+<p>A race is one key in one round: every worker is released at once to write it. Each horizontal bar is
+one request of the race: it starts when the worker sent it
 (<em>invoke</em>) and ends when the outcome was known (<em>completion</em>). Time runs left to right in
-milliseconds since the first request on the key. Colour is the outcome: <b style="color:#2ca02c">green</b>
+milliseconds since the first request of the race. Colour is the outcome: <b style="color:#2ca02c">green</b>
 applied, <b style="color:#6b88a8">blue-grey</b> rejected by the condition, <b style="color:#ff8c00">orange</b>
 indeterminate (timed out or lost: it may or may not have been applied), <b style="color:#d62728">red</b>
 other error. A dashed bar never completed and runs to the right edge.</p>
 <p>Bars that overlap in time were in flight together, so the condition had to decide between them.
-A correct run shows exactly one outlined (winning) bar per key and every other write rejected; two outlined
-bars on one key mean two conditional writes both succeeded. The tighter the invokes are packed, the harder
+A correct run shows exactly one outlined (winning) bar per race and every other write rejected; two outlined
+bars in one race mean two conditional writes both succeeded. The tighter the invokes are packed, the harder
 the race.</p>
 """
 
@@ -149,10 +159,8 @@ def _problems(data: RunData) -> str:
 
 
 def _computed_winners(ops: list[Op]) -> dict[str, int]:
-    per_key = {op.key: 0 for op in ops if is_write(op)}
-    for op in winners(ops):
-        per_key[op.key] += 1
-    return {"min": min(per_key.values()), "max": max(per_key.values())} if per_key else {}
+    per_race = winners_per_race(ops)
+    return {"min": min(per_race.values()), "max": max(per_race.values())} if per_race else {}
 
 
 def workload_row(data: RunData, name: str) -> dict[str, Any]:
@@ -173,7 +181,7 @@ def workload_row(data: RunData, name: str) -> dict[str, Any]:
         "indeterminate": summary.get("indeterminate", counts["indeterminate"]),
         "errors": summary.get("errors", counts["error"]),
         "keys": summary.get("keys", len({op.key for op in ops})),
-        "winners/key": f"{winners_range.get('min', '?')}–{winners_range.get('max', '?')}",
+        "winners/race": f"{winners_range.get('min', '?')}–{winners_range.get('max', '?')}",
         "max in flight": summary.get("max_in_flight", in_flight),
         "p50 ms": latency.get("p50", computed.get("p50")),
         "p99 ms": latency.get("p99", computed.get("p99")),
@@ -260,8 +268,10 @@ def _violation_block(
     final = data.final_state.get(workload, {})
     if isinstance(final, dict) and key in final:
         parts.append(f'<p>final state of the key: <span class="mono">{compact(final[key], 600)}</span></p>')
+    race = violation_race(data.workload_ops(workload), violation)
+    filename = race_filename(workload, race) if race else None
     for ref in plots:
-        if ref.kind == "race" and ref.workload == workload and ref.key == key:
+        if ref.kind == "race" and ref.filename == filename:
             parts.append(f'<figure><img src="{e(ref.filename)}" alt="{e(ref.title)}"></figure>')
     parts.append("</div>")
     return "".join(parts)

@@ -11,7 +11,7 @@ from matplotlib.patches import Patch
 
 from harness.history import Op
 from harness.report import style
-from harness.report.stats import outcome_counts, winners
+from harness.report.stats import max_winners_per_key, outcome_counts
 
 MAX_KEYS = 60
 
@@ -28,7 +28,9 @@ def _choose_keys(by_key: dict[str, list[Op]], marked: set[str]) -> list[str]:
 
 
 def plot_outcomes_per_key(ops: list[Op], workload: str, marked: set[str], path: Path) -> Path:
-    """Stacked bars of requests per key by outcome; diamonds = winners (right axis).
+    """Stacked bars of requests per key by outcome; diamonds = most winners in one race (right axis).
+
+    A race is one key in one round; a correct run has exactly one applied write per race.
 
     Keys in ``marked`` (named in a violation) get a hatched red outline and a red label.
     """
@@ -61,7 +63,8 @@ def plot_outcomes_per_key(ops: list[Op], workload: str, marked: set[str], path: 
     ax.set_xlabel("key")
     ax.set_xlim(-0.6, len(keys) - 0.4)
     ax.grid(axis="y", alpha=0.3)
-    _winners_axis(ax, x, [len(winners(by_key[k])) for k in keys])
+    most = max_winners_per_key(ops)
+    _winners_axis(ax, x, [most.get(k, 0) for k in keys])
     shown = "" if len(keys) == len(by_key) else f" ({len(keys)} of {len(by_key)} keys: violations + busiest)"
     ax.set_title(f"{workload}: outcome of every request, per key{shown}", fontsize=13, loc="left")
     fig.legend(
@@ -79,7 +82,7 @@ def _mark_violations(ax, x, tops, keys: list[str], marked: set[str]) -> None:
 
 
 def _winners_axis(ax, x, counts: list[int]) -> None:
-    """Right-hand axis: applied writes per key, and the 'exactly one winner' line."""
+    """Right-hand axis: the most applied writes of any race on the key, and the 'exactly one' line."""
     right = ax.twinx()
     top = max([2, *counts]) + 0.5
     right.axhline(1, color="black", linestyle="--", linewidth=1.2)
@@ -87,11 +90,11 @@ def _winners_axis(ax, x, counts: list[int]) -> None:
     right.scatter(x, counts, marker="D", s=46, color=colors, edgecolor="white", zorder=5)
     right.set_ylim(0, top)
     right.set_yticks(range(int(top) + 1))
-    right.set_ylabel("winners per key (applied writes)")
+    right.set_ylabel("winners per race (max over rounds)")
     right.text(
         x[-1] + 0.35 if len(x) else 0,
         1.04,
-        "exactly one winner",
+        "exactly one winner per race",
         ha="right",
         va="bottom",
         fontsize=9,
@@ -101,8 +104,8 @@ def _winners_axis(ax, x, counts: list[int]) -> None:
 
 def _legend_handles(with_violation: bool) -> list:
     handles: list = [Patch(color=style.OUTCOME_COLORS[o], label=style.OUTCOME_LABELS[o]) for o in style.OUTCOMES]
-    handles.append(Line2D([], [], marker="D", color="black", linestyle="none", label="winners (right axis)"))
-    handles.append(Line2D([], [], color="black", linestyle="--", label="exactly one winner"))
+    handles.append(Line2D([], [], marker="D", color="black", linestyle="none", label="winners per race (right axis)"))
+    handles.append(Line2D([], [], color="black", linestyle="--", label="exactly one winner per race"))
     if with_violation:
         handles.append(Patch(fill=False, hatch="//", edgecolor=style.VIOLATION_COLOR, label="key named in a violation"))
     return handles

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
+from harness.history import Op
 from harness.report import style
 from harness.report.faults import FaultSpan
 from harness.report.latency import plot_latency
 from harness.report.outcomes import plot_outcomes_per_key
 from harness.report.rundata import RunData
 from harness.report.throughput import plot_throughput
-from harness.report.timeline import most_contended_key, plot_race_timeline
+from harness.report.timeline import Race, most_contended_race, plot_race_timeline
 
 
 @dataclass
@@ -35,22 +37,55 @@ def violation_keys(data: RunData, workload: str) -> list[str]:
     return keys
 
 
-def race_keys(data: RunData, workload: str) -> list[str]:
-    """The most contended key, then every key named in a violation (that has ops)."""
+def _op_lookup(ops: list[Op]) -> dict[int, Op]:
+    """Ops by invoke index and by completion index."""
+    lookup: dict[int, Op] = {}
+    for op in ops:
+        lookup[op.index] = op
+        if op.complete_index is not None:
+            lookup.setdefault(op.complete_index, op)
+    return lookup
+
+
+def violation_race(ops: list[Op], violation: dict[str, Any]) -> Race | None:
+    """The race a violation is about: the round its ops share, else every round of its key."""
+    key = violation.get("key")
+    if not isinstance(key, str) or not any(op.key == key for op in ops):
+        return None
+    lookup = _op_lookup(ops)
+    named = [lookup[i] for i in violation.get("ops", []) or [] if isinstance(i, int) and i in lookup]
+    rounds = {repr(op.extra.get("round")): op.extra.get("round") for op in named if op.key == key}
+    if len(rounds) == 1:
+        return Race(key, next(iter(rounds.values())))
+    key_rounds = {repr(op.extra.get("round")): op.extra.get("round") for op in ops if op.key == key}
+    if len(key_rounds) == 1:
+        return Race(key, next(iter(key_rounds.values())))
+    return Race(key, all_rounds=True)
+
+
+def races_to_plot(data: RunData, workload: str) -> list[Race]:
+    """The most contended race, then the race of every violation (each once)."""
     ops = data.workload_ops(workload)
-    present = {op.key for op in ops}
-    keys = [k for k in violation_keys(data, workload) if k in present]
-    busiest = most_contended_key(ops)
-    if busiest is not None and busiest not in keys:
-        keys.insert(0, busiest)
-    return keys
+    races: list[Race] = []
+    busiest = most_contended_race(ops)
+    if busiest is not None:
+        races.append(busiest)
+    for violation in data.workload_summary(workload).get("violations", []) or []:
+        race = violation_race(ops, violation)
+        if race is not None and race not in races:
+            races.append(race)
+    return races
 
 
-def race_filename(workload: str, key: str) -> str:
-    """File name of the race timeline of ``key`` (a short hash keeps altered names distinct)."""
-    name = style.slug(key)
-    if name != key:
-        name += "-" + hashlib.sha1(key.encode()).hexdigest()[:6]
+def race_filename(workload: str, race: Race) -> str:
+    """File name of a race timeline (a short hash keeps keys with altered names distinct)."""
+    name = style.slug(race.key)
+    if name != race.key:
+        name += "-" + hashlib.sha1(race.key.encode()).hexdigest()[:6]
+    if race.all_rounds:
+        name += "-all-rounds"
+    elif race.round is not None:
+        name += f"-r{style.slug(str(race.round))}"
     return f"{style.slug(workload)}-race-{name}.png"
 
 
@@ -70,8 +105,8 @@ def render_workload_plots(data: RunData, workload: str, faults: list[FaultSpan])
     plot_outcomes_per_key(ops, workload, marked, out / refs[0].filename)
     plot_latency(ops, workload, out / refs[1].filename)
     plot_throughput(ops, workload, data.t0, data.t_end, faults, out / refs[2].filename)
-    for key in race_keys(data, workload):
-        ref = PlotRef("race", workload, race_filename(workload, key), f"Race timeline: {key}", key)
-        plot_race_timeline(ops, workload, key, out / ref.filename, violated=key in marked)
+    for race in races_to_plot(data, workload):
+        ref = PlotRef("race", workload, race_filename(workload, race), f"Race timeline: {race.label}", race.key)
+        plot_race_timeline(ops, workload, race, out / ref.filename, violated=race.key in marked)
         refs.append(ref)
     return refs

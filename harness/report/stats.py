@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
@@ -48,3 +49,26 @@ def is_write(op: Op) -> bool:
 def winners(ops: Iterable[Op]) -> list[Op]:
     """Writes that were applied (``ok``)."""
     return [op for op in ops if op.type == "ok" and is_write(op)]
+
+
+def race_id(op: Op) -> tuple[str, Any]:
+    """One race = one key in one round (``round`` is None when the history has no rounds)."""
+    return op.key, op.extra.get("round")
+
+
+def winners_per_race(ops: Iterable[Op]) -> dict[tuple[str, Any], int]:
+    """Applied writes per race, for every race that had at least one write (zero allowed)."""
+    counts: dict[tuple[str, Any], int] = {}
+    for op in ops:
+        if is_write(op):
+            race = race_id(op)
+            counts[race] = counts.get(race, 0) + (op.type == "ok")
+    return counts
+
+
+def max_winners_per_key(ops: Iterable[Op]) -> dict[str, int]:
+    """The most applied writes any single race on a key had (1 is correct)."""
+    result: dict[str, int] = {}
+    for (key, _round), count in winners_per_race(ops).items():
+        result[key] = max(result.get(key, 0), count)
+    return result

@@ -25,7 +25,15 @@ OUTCOME_LABELS = {
     "error": "error",
 }
 VIOLATION_COLOR = "#c00000"
-FAULT_COLOR = "#9467bd"
+FAULT_COLORS = {
+    "latency": "#9467bd",
+    "lost-ack": "#e377c2",
+    "reset": "#8c564b",
+    "stall": "#17becf",
+    "upstream-error": "#bcbd22",
+    "crash": "#444444",
+}
+FAULT_COLOR = "#9467bd"  # any other kind
 WINNER_EDGE = "#000000"
 
 FIG_W_IN = 12.0
@@ -44,6 +52,11 @@ def save(fig: Figure, path: str) -> None:
     """Write ``fig`` as a PNG and release its memory."""
     fig.savefig(path, dpi=DPI, facecolor="white")
     plt.close(fig)
+
+
+def fault_color(kind: str) -> str:
+    """The colour of one fault kind (the same in every plot)."""
+    return FAULT_COLORS.get(kind, FAULT_COLOR)
 
 
 def slug(text: str) -> str:

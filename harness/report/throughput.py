@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from harness.history import Op
 from harness.report import style
-from harness.report.faults import FaultSpan
+from harness.report.faults import FaultSpan, merge_spans
 
 _NICE_BINS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 _TARGET_BINS = 80
@@ -55,14 +56,13 @@ def plot_throughput(ops: list[Op], workload: str, t0: int, t_end: int, faults: l
     pad = span_s * 0.02
     bottom.set_xlim((start - t0) / 1e9 - pad, (end - t0) / 1e9 + pad)
     lo, hi = bottom.get_xlim()
-    labelled = _shade_faults([top, bottom], faults, t0, lo, hi)
+    fault_handles = _shade_faults([top, bottom], faults, t0, lo, hi)
     for ax in (top, bottom):
         ax.grid(alpha=0.3)
-    handles, labels = top.get_legend_handles_labels()
-    if labelled:
-        handles.append(labelled)
-        labels.append("fault injected (nemesis)")
-    top.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
+    handles = [h for h in top.get_legend_handles_labels()[0] if h not in fault_handles]
+    top.legend(
+        handles=[*handles, *fault_handles], loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False
+    )
     top.set_title(
         f"{workload}: throughput and concurrency over time (bins of {_fmt_width(width)})", fontsize=13, loc="left"
     )
@@ -102,28 +102,40 @@ def _draw_rates(ax, ops: list[Op], t0: int, start: int, end: int, width: float) 
     ax.set_ylim(0, max(1.0, float(stacked.max())) * 1.15)
 
 
-def _shade_faults(axes, faults: list[FaultSpan], t0: int, lo: float, hi: float):
-    """Shade fault spans (or draw a line for point events) within [lo, hi]; returns a legend handle."""
-    handle = None
-    for span in faults:
-        a = (span.start - t0) / 1e9
-        b = None if span.end is None else (span.end - t0) / 1e9
-        if a > hi or (b if b is not None else a) < lo:
+def _shade_faults(axes, faults: list[FaultSpan], t0: int, lo: float, hi: float) -> list:
+    """Shade fault spans and draw point faults as a rug of ticks at the top; returns legend handles.
+
+    Spans of one kind that touch (closer than 1/400 of the window) are merged so thousands of
+    stalled requests stay a few shaded regions; point events are one collection per kind.
+    """
+    to_s = 1e9
+    gap = int((hi - lo) / 400 * to_s)
+    visible = [
+        s
+        for s in merge_spans(faults, gap)
+        if (s.start - t0) / to_s <= hi and ((s.end if s.end is not None else s.start) - t0) / to_s >= lo
+    ]
+    handles: dict[str, Any] = {}
+    counts: dict[str, int] = {}
+    points: dict[str, list[float]] = {}
+    for span in visible:
+        counts[span.label] = counts.get(span.label, 0) + 1
+        a = (span.start - t0) / to_s
+        if span.end is None:
+            points.setdefault(span.label, []).append(a)
             continue
-        for i, ax in enumerate(axes):
-            if b is None or b - a < (hi - lo) / 500:
-                artist = ax.axvline(a, color=style.FAULT_COLOR, linewidth=2, alpha=0.8)
-            else:
-                artist = ax.axvspan(a, b, color=style.FAULT_COLOR, alpha=0.15, linewidth=0)
-            if i == 0:
-                handle = handle or artist
-                ax.text(
-                    max(a, lo),
-                    0.98,
-                    f" {span.label}",
-                    transform=ax.get_xaxis_transform(),
-                    va="top",
-                    fontsize=8,
-                    color=style.FAULT_COLOR,
-                )
-    return handle
+        b = max((span.end - t0) / to_s, a + (hi - lo) / 600)
+        color = style.fault_color(span.label)
+        for ax in axes:
+            handles[span.label] = ax.axvspan(a, b, color=color, alpha=0.18, linewidth=0)
+    for label, xs in points.items():
+        for ax in axes:
+            handles[label] = ax.vlines(
+                xs, 0.9, 1.0, transform=ax.get_xaxis_transform(), colors=style.fault_color(label), linewidth=1.5
+            )
+    return [_relabel(handle, f"fault: {label} ({counts[label]})") for label, handle in handles.items()]
+
+
+def _relabel(artist: Any, label: str) -> Any:
+    artist.set_label(label)
+    return artist

@@ -3,27 +3,51 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from matplotlib import patheffects
 from matplotlib.lines import Line2D
 
 from harness.history import Op
 from harness.report import style
-from harness.report.stats import is_write, winners
+from harness.report.stats import is_write, race_id, winners
 
 DETAILED_MAX = 60  # up to this many requests: per-bar labels and thick bars
 THIN_ABOVE = 400  # above this many requests: hairline bars
 
 
-def most_contended_key(ops: list[Op]) -> str | None:
-    """The key with the most write requests (ties: the first in name order)."""
-    counts = Counter(op.key for op in ops if op.f != "read")
-    if not counts:
-        counts = Counter(op.key for op in ops)
+@dataclass(frozen=True)
+class Race:
+    """One race: a key in one round (``round`` None: a history without rounds), or all its rounds."""
+
+    key: str
+    round: Any = None
+    all_rounds: bool = False
+
+    def matches(self, op: Op) -> bool:
+        """Whether ``op`` took part in this race."""
+        return op.key == self.key and (self.all_rounds or op.extra.get("round") == self.round)
+
+    @property
+    def label(self) -> str:
+        """``key``, ``key (round 2)`` or ``key (all rounds)``."""
+        if self.all_rounds:
+            return f"{self.key} (all rounds)"
+        return self.key if self.round is None else f"{self.key} (round {self.round})"
+
+
+def most_contended_race(ops: list[Op]) -> Race | None:
+    """The race with the most write requests (ties: the first key in name order, then the earliest)."""
+    counts = Counter(race_id(op) for op in ops if is_write(op)) or Counter(race_id(op) for op in ops)
+    first: dict[tuple[str, Any], int] = {}
+    for op in ops:
+        first.setdefault(race_id(op), op.invoke_time)
     if not counts:
         return None
-    return min(counts, key=lambda k: (-counts[k], k))
+    key, round_ = min(counts, key=lambda r: (-counts[r], r[0], first[r]))
+    return Race(key, round_)
 
 
 def _bar_width(n: int) -> float:
@@ -38,13 +62,16 @@ def _figure_height(n: int) -> float:
     return min(12.0, max(5.0, 1.6 + 0.16 * n)) if n <= THIN_ABOVE else 12.0
 
 
-def plot_race_timeline(ops: list[Op], workload: str, key: str, path: Path, violated: bool = False) -> Path:
-    """One horizontal bar per request on ``key`` from invoke to completion, sorted by invoke time.
+def plot_race_timeline(ops: list[Op], workload: str, which: Race, path: Path, violated: bool = False) -> Path:
+    """One horizontal bar per request of the race ``which``, from invoke to completion, by invoke time.
 
-    x is ms since the first invoke on the key; bars are coloured by outcome; applied writes
+    x is ms since the first invoke of the race; bars are coloured by outcome; applied writes
     (winners) get a black outline and a label; never-completed ops run dashed to the right edge.
+    Raises ValueError when no op took part in the race.
     """
-    race = sorted((op for op in ops if op.key == key), key=lambda op: (op.invoke_time, op.index))
+    race = sorted((op for op in ops if which.matches(op)), key=lambda op: (op.invoke_time, op.index))
+    if not race:
+        raise ValueError(f"no ops in race {which.label}")
     n = len(race)
     first = race[0].invoke_time
     last_seen = max(op.complete_time or op.invoke_time for op in race)
@@ -60,12 +87,12 @@ def plot_race_timeline(ops: list[Op], workload: str, key: str, path: Path, viola
     ax.set_ylim(n - 0.5 + (0.5 if n > DETAILED_MAX else 0), -0.8)
     ax.set_xlim(0, right_edge * 1.0)
     _y_axis(ax, race, won)
-    ax.set_xlabel(f"time since first invoke on {key!s} (ms)")
+    ax.set_xlabel(f"time since the first invoke on {which.key} (ms)")
     ax.grid(axis="x", alpha=0.3)
     spread = (race[-1].invoke_time - first) / 1e6
     flag = "  [VIOLATION]" if violated else ""
     ax.set_title(
-        f"{workload}: race on key {key}{flag} — {n} requests, {len(won)} winner(s), "
+        f"{workload}: race on {which.label}{flag} — {n} requests, {len(won)} winner(s), "
         f"invokes spread over {spread:.1f} ms",
         fontsize=13,
         loc="left",
