@@ -19,8 +19,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import boto3
@@ -48,6 +49,11 @@ class Endpoint:
     version: str
     credentials: dict[str, str] | None = None
     details: dict[str, object] = field(default_factory=dict)
+    server: Any = field(default=None, repr=False)  # the managed server, for crash faults
+
+    def via(self, url: str) -> Endpoint:
+        """The same backend reached through another URL (the fault proxy)."""
+        return replace(self, url=url)
 
     def describe(self) -> dict[str, object]:
         """The run.json / --json description (no credentials, userinfo redacted)."""
@@ -205,7 +211,7 @@ class LocalServer:
         self.workdir = Path(tempfile.mkdtemp(prefix="ddbstress-local-"))
         self.process: ManagedProcess | None = None
         self.endpoint = Endpoint("local", f"http://127.0.0.1:{self.port}", LOCAL_REGION, "unknown",
-                                 dict(FAKE_CREDENTIALS))
+                                 dict(FAKE_CREDENTIALS), server=self)
 
     def argv(self, java: str) -> list[str]:
         """The java command line."""
@@ -226,7 +232,7 @@ class LocalServer:
         wait_until_ready(self.endpoint, self.process, "DynamoDB Local")
         match = re.search(r"Version:\s*(\S+)", self.process.log_path.read_text(errors="replace"))
         self.endpoint.version = f"DynamoDB Local {match.group(1)}" if match else "DynamoDB Local"
-        self.endpoint.details = {"pid": self.process.pid}
+        self.endpoint.details = {"pid": self.process.pid, "storage": str(self.db_path) if self.db_path else "memory"}
         return self.endpoint
 
     def restart(self) -> None:

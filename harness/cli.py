@@ -16,7 +16,8 @@ from harness import backends, local_install
 from harness.errors import UsageError
 from harness.evaluate import evaluate
 from harness.output import print_summary
-from harness.verdict import EXIT_CODES, EXIT_USAGE
+from harness.run import RunOptions
+from harness.verdict import EXIT_CODES, EXIT_USAGE, combine
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Stress-test DynamoDB conditional writes under real contention.")
@@ -44,19 +45,47 @@ def run(
     endpoint_url: Annotated[str | None, typer.Option(help="Any DynamoDB-compatible endpoint.")] = None,
     region: Annotated[str | None, typer.Option(help="AWS region (aws backend).")] = None,
     local_jar: Annotated[str | None, typer.Option(help="DynamoDBLocal.jar or its directory.")] = None,
+    unsafe: Annotated[bool, typer.Option(help="Naive read-then-write variant (a negative control).")] = False,
+    fault: Annotated[list[str] | None, typer.Option(
+        help="Inject a fault (repeatable): latency:20ms±5ms, lost-ack:0.05, reset:0.02, stall:0.01, crash:every=10s.")
+    ] = None,
+    persist: Annotated[bool, typer.Option(help="DynamoDB Local on disk (-dbPath) instead of in memory.")] = False,
+    repeat: Annotated[int, typer.Option(help="Run this many times; states how many runs were invalid.")] = 1,
     reports_dir: Annotated[Path, typer.Option(help="Where run directories are written.")] = Path("reports"),
     json_output: Annotated[bool, typer.Option("--json", help="Print only the verdict JSON on stdout.")] = False,
 ) -> int:
     """Race workers against conditional writes, record the history, check it, print a verdict."""
-    from harness.run import Run, RunOptions
-
     options = RunOptions(
         workloads=list(workload) if workload else RunOptions().workloads, workers=workers, keys=keys,
         rounds=rounds, duration=duration, rate=rate, seed=seed, retries=retries, timeout=timeout,
         backend=backend, client=client, endpoint_url=endpoint_url, region=region, local_jar=local_jar,
-        reports_dir=reports_dir,
+        reports_dir=reports_dir, unsafe=unsafe, faults=list(fault or []), persist=persist,
     )
+    if repeat < 1:
+        raise UsageError(f"--repeat must be at least 1 (got {repeat})")
+    summaries = [_one_run(options, json_output, emit=not (json_output and repeat > 1)) for _ in range(repeat)]
+    if repeat > 1:
+        _emit_repeats(summaries, json_output)
+    return EXIT_CODES[combine(s["verdict"] for s in summaries)]
+
+
+def _emit_repeats(summaries: list[dict], json_output: bool) -> None:
+    verdicts = [s["verdict"] for s in summaries]
+    counts = {v: verdicts.count(v) for v in ("valid", "invalid", "unknown")}
+    line = f"invalid in {counts['invalid']}/{len(verdicts)} runs, unknown in {counts['unknown']}/{len(verdicts)}"
+    if json_output:
+        sys.stdout.write(json.dumps({"verdict": combine(verdicts), "repeat": len(verdicts), "counts": counts,
+                                     "summary": line, "runs": summaries}, indent=2) + "\n")
+    else:
+        stdout.print(f"repeat: {line}")
+
+
+def _one_run(options: RunOptions, json_output: bool, emit: bool) -> dict:
+    """One run with its progress bar and summary; returns the verdict object."""
+    from harness.run import Run
+
     the_run = Run(options)
+    workers = options.workers
 
     def announce(endpoint: backends.Endpoint) -> None:
         if not json_output:
@@ -66,8 +95,11 @@ def run(
 
     with _progress(the_run.total_steps(), enabled=not json_output and stderr.is_terminal) as advance:
         summary = the_run.execute(on_step=advance, on_ready=announce)
-    _emit(summary, json_output)
-    return EXIT_CODES[summary["verdict"]]
+    if emit:
+        _emit(summary, json_output)
+    if the_run.report_path and not json_output:
+        stdout.print(f"report: {the_run.report_path}")
+    return summary
 
 
 @app.command()
@@ -79,6 +111,20 @@ def check(
     summary = evaluate(run_dir)
     _emit(summary, json_output)
     return EXIT_CODES[summary["verdict"]]
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="A run directory (reports/<run-id>).")]) -> None:
+    """Re-draw the plots and report.html of a saved run directory."""
+    from harness.history import HistoryError
+    from harness.report import render_report
+
+    if not (run_dir / "history.jsonl").exists():
+        raise UsageError(f"{run_dir}: no history.jsonl (not a run directory?)")
+    try:
+        stdout.print(f"report: {render_report(run_dir)}")
+    except HistoryError as exc:
+        raise UsageError(str(exc)) from None
 
 
 @local_app.command("install")

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from harness.errors import UsageError
-from harness.history import HistoryError, ops_by_workload, pair_ops, read_events
+from harness.history import HistoryError, fault_events, ops_by_workload, pair_ops, read_events
 from harness.summary import summarize
-from harness.verdict import Verdict, combine
+from harness.verdict import UNKNOWN, combine
 from workloads import get_workload
 
 RUN_FORMAT = 1
@@ -61,10 +62,13 @@ def evaluate(run_dir: Path) -> dict[str, Any]:
             verdict.undecided(f"{name}: no operations recorded")
         results.append(summarize(cls.name, ops, verdict))
     backend = meta.get("backend") or {}
+    injected = Counter(str(ev["value"].get("kind", "fault")) for ev in fault_events(events)
+                       if isinstance(ev.get("value"), dict) and ev["value"].get("phase") != "stop")
     return {
-        "verdict": combine(r["verdict"] for r in results) if results else Verdict().status,
+        "verdict": combine(r["verdict"] for r in results) if results else UNKNOWN,
         "run_dir": str(run_dir),
         "backend": {k: backend.get(k) for k in ("kind", "endpoint", "version")},
         "workloads": results,
+        "faults": dict(injected),
         **({"client": meta["client"]} if meta.get("client") else {}),
     }

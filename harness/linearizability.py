@@ -36,8 +36,10 @@ there to check a new datatype.
 
 from __future__ import annotations
 
+import gc
 import time
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -659,9 +661,32 @@ def check_linearizable(
     (within the time limit, but at least a quarter second) to shrink its counterexample.
     If ``stats`` is a dict it receives counts of keys by method and status.
     """
-    m = get_model(model)
-    deadline = time.monotonic() + time_limit_s
+    with _gc_paused():
+        results = _check_keys(ops, get_model(model), initial, initial_by_key,
+                              _Budget(time.monotonic() + time_limit_s, max_steps), fast_path, minimize_s)
     verdict = Verdict()
+    _report(verdict, results)
+    if stats is not None:
+        _fill_stats(stats, results)
+    return verdict
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC: the checker allocates millions of acyclic tuples, and full
+    collections over a large live history would otherwise dominate the run time."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _check_keys(ops: Iterable[Op], m: Model, initial: Any, initial_by_key: Mapping[str, Any] | None,
+                budget: _Budget, fast_path: bool, minimize_s: float) -> dict[str, KeyResult]:
+    """Fast path for every key, then the search (smallest keys first) for the undecided ones."""
     results: dict[str, KeyResult] = {}
     pending: list[tuple[str, list[Call], Hashable]] = []
     for key, calls in partition(ops, m).items():
@@ -671,13 +696,9 @@ def check_linearizable(
             pending.append((key, calls, init))
         else:
             results[key] = result
-    budget = _Budget(deadline, max_steps)
     for key, calls, init in sorted(pending, key=lambda p: len(p[1])):
         results[key] = check_search(calls, m, init, budget, minimize_s)
-    _report(verdict, results)
-    if stats is not None:
-        _fill_stats(stats, results)
-    return verdict
+    return results
 
 
 def _report(verdict: Verdict, results: Mapping[str, KeyResult]) -> None:

@@ -37,7 +37,8 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
             codes = ", ".join(f"{code} ×{n}" for code, n in w["error_codes"].items())
             console.print(f"  {w['name']}: errors/indeterminate by code: {codes}")
         for violation in w["violations"][:MAX_VIOLATIONS_SHOWN]:
-            console.print(f"  [red]✗ {w['name']} {violation['kind']}[/] {violation['message']}", highlight=False)
+            console.print(f"  [red]✗ {w['name']} {violation['kind']}[/] {violation['message']}", highlight=False,
+                          soft_wrap=True)
         if len(w["violations"]) > MAX_VIOLATIONS_SHOWN:
             console.print(f"  … and {len(w['violations']) - MAX_VIOLATIONS_SHOWN} more in verdict.json")
         for reason in w.get("unknowns", [])[:MAX_VIOLATIONS_SHOWN]:

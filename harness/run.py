@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from harness import backends
-from harness.client import CLIENT_KINDS, make_client
+from harness.client import CLIENT_KINDS, DynamoClient, make_client
 from harness.errors import UsageError
 from harness.evaluate import RUN_FORMAT, evaluate
+from harness.faults import FaultProxy, FaultSpec, fault_event, parse_faults
 from harness.history import HistoryWriter, dumps
 from harness.runner import Pace, StepRunner, create_table, delete_table, table_name
 from workloads import DEFAULT_WORKLOADS, get_workload
@@ -42,6 +43,9 @@ class RunOptions:
     timeout: float = 10.0
     backend: str = "local"
     client: str = "sdk"
+    unsafe: bool = False
+    faults: list[str] = field(default_factory=list)
+    persist: bool = False
     endpoint_url: str | None = None
     region: str | None = None
     local_jar: str | None = None
@@ -67,7 +71,23 @@ class RunOptions:
         if self.backend not in backends.BACKEND_KINDS:
             raise UsageError(f"unknown backend {self.backend!r}: choose one of {', '.join(backends.BACKEND_KINDS)}")
         for name in self.workloads:
-            get_workload(name)
+            cls = get_workload(name)
+            if self.unsafe and not cls.supports_unsafe:
+                raise UsageError(f"workload {name!r} has no --unsafe variant")
+        try:
+            specs = parse_faults(self.faults)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        if any(spec.kind == "crash" for spec in specs) and self.backend != "local":
+            raise UsageError("crash faults need the managed DynamoDB Local backend (--backend local)")
+        if self.client == "prepared" and self.retries:
+            raise UsageError("--retries needs --client sdk: the prepared client sends exactly one attempt")
+        if self.unsafe and self.client == "prepared":
+            raise UsageError("--unsafe needs --client sdk (its read-then-write goes through the SDK)")
+
+    def fault_specs(self) -> list[FaultSpec]:
+        """The parsed --fault options."""
+        return parse_faults(self.faults)
 
 
 def new_run_id() -> str:
@@ -143,7 +163,8 @@ class Run:
         self.run_id = new_run_id()
         self.run_dir = make_run_dir(options.reports_dir, self.run_id)
         self.final_state: dict[str, Any] = {}
-        config = WorkloadConfig(options.workers, options.keys, options.rounds, self.seed, self.run_id)
+        config = WorkloadConfig(options.workers, options.keys, options.rounds, self.seed, self.run_id,
+                                unsafe=options.unsafe)
         self.workloads: list[Workload] = [
             get_workload(name)(config, table_name(self.run_id, get_workload(name).name))
             for name in options.workloads
@@ -170,8 +191,11 @@ class Run:
         """Start the backend, run every workload, then check; returns the verdict.json object."""
         opts = self.options
         started = time.monotonic()
+        faults = opts.fault_specs()
+        persist = opts.persist or any(spec.kind == "crash" for spec in faults)
         with sigterm_as_interrupt(), backends.open_backend(
-            opts.backend, endpoint_url=opts.endpoint_url, region=opts.region, local_jar=opts.local_jar
+            opts.backend, endpoint_url=opts.endpoint_url, region=opts.region, local_jar=opts.local_jar,
+            db_path=self.run_dir / "dynamodb-local-db" if persist else None,
         ) as endpoint:
             self.meta["backend"] = endpoint.describe()
             self.meta["backend_ready_s"] = round(time.monotonic() - started, 2)
@@ -186,6 +210,7 @@ class Run:
         write_json(self.run_dir / "run.json", self.meta)
         summary = evaluate(self.run_dir)
         write_json(self.run_dir / "verdict.json", summary)
+        self.report_path = write_report(self.run_dir)
         return summary
 
     async def _run_all(self, endpoint: backends.Endpoint, history: HistoryWriter,
@@ -204,18 +229,77 @@ class Run:
         opts = self.options
         deadline = time.monotonic() + opts.duration if opts.duration else None
         pace = Pace(rate=opts.rate, deadline=deadline)
-        client_obj = make_client(opts.client, endpoint, pool=opts.workers, retries=opts.retries,
-                                 timeout_s=opts.timeout)
-        async with client_obj as client:
+        faults = opts.fault_specs()
+        async with contextlib.AsyncExitStack() as stack:
+            # Tables, seeding and the final read go straight to the backend, with retries: only the
+            # workers' ops cross the fault proxy.
+            admin = await stack.enter_async_context(DynamoClient(endpoint, pool=4, retries=8, timeout_s=30))
+            target = endpoint
+            proxy_faults = [spec for spec in faults if spec.kind != "crash"]
+            if proxy_faults:
+                proxy = FaultProxy(endpoint.url, proxy_faults, seed=self.seed,
+                                   on_fault=lambda kind, info: history.append(fault_event(kind, info)))
+                await stack.enter_async_context(proxy)
+                target = endpoint.via(proxy.url)
+                stack.callback(self._record_faults, proxy)
+            client = await stack.enter_async_context(
+                make_client(opts.client, target, pool=opts.workers, retries=opts.retries, timeout_s=opts.timeout))
+            crash = next((spec for spec in faults if spec.kind == "crash"), None)
+            if crash:
+                await stack.enter_async_context(CrashLoop(endpoint.server, crash.interval_s, history))
             for workload in self.workloads:
-                await create_table(client, workload.table_definition())
+                await create_table(admin, workload.table_definition())
                 try:
-                    await workload.setup(client)
+                    await workload.setup(admin)
                     await StepRunner(client, workload, history, opts.workers, pace, on_step).run()
-                    self.final_state[workload.name] = await workload.read_final(client)
+                    self.final_state[workload.name] = await workload.read_final(admin)
                     write_json(self.run_dir / "final_state.json", self.final_state)
                 finally:
-                    await delete_table(client, workload.table)
+                    await delete_table(admin, workload.table)
+
+    def _record_faults(self, proxy: FaultProxy) -> None:
+        self.meta["faults"] = {"specs": [str(spec) for spec in proxy.faults], "counts": dict(proxy.counts)}
+
+
+class CrashLoop:
+    """Every ``interval_s``: SIGKILL the managed DynamoDB Local and start it again on the same disk."""
+
+    def __init__(self, server: backends.LocalServer, interval_s: float, history: HistoryWriter) -> None:
+        self.server, self.interval_s, self.history = server, interval_s, history
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> CrashLoop:
+        self._task = asyncio.create_task(self._loop())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._task:
+            await self._task  # lets a restart in progress finish: the final read needs the server
+
+    async def _loop(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.interval_s)
+                return
+            self._record("start", "SIGKILL")
+            await asyncio.to_thread(self.server.restart)
+            self._record("stop", "restarted")
+
+    def _record(self, phase: str, action: str) -> None:
+        self.history.append(fault_event("crash", {"time": time.monotonic_ns(), "phase": phase, "action": action}))
+
+
+def write_report(run_dir: Path) -> Path | None:
+    """Plots and report.html; a broken report never changes the verdict, it only warns."""
+    try:
+        from harness.report import render_report
+
+        return render_report(run_dir)
+    except Exception as exc:
+        print(f"stress: warning: report not written: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
 
 
 def _redact_argv(argv: list[str]) -> list[str]:

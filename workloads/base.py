@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from harness.client import DynamoClient, Outcome, Request
+from harness.errors import UsageError
 from harness.history import Op
 from harness.items import plain_item
 from harness.verdict import Verdict
@@ -29,6 +30,7 @@ class WorkloadConfig:
     rounds: int | None  # None: the workload's default
     seed: int
     run_id: str
+    unsafe: bool = False  # the naive read-then-write variant: a negative control that must be caught
 
 
 @dataclass(frozen=True)
@@ -56,11 +58,13 @@ class Workload(ABC):
     description: ClassVar[str] = ""
     key_attribute: ClassVar[str] = "Username"
     default_rounds: ClassVar[int] = 1
+    supports_unsafe: ClassVar[bool] = False
 
     def __init__(self, config: WorkloadConfig, table: str) -> None:
         self.config = config
         self.table = table
         self.rounds = config.rounds or self.default_rounds
+        self.unsafe = config.unsafe
 
     def table_definition(self) -> dict[str, Any]:
         """CreateTable parameters: a string hash key, on-demand billing."""
@@ -98,8 +102,19 @@ class Workload(ABC):
         """The op ``worker`` issues in ``step``; None to sit this race out."""
 
     async def execute(self, client: DynamoClient, call: Call) -> Outcome:
-        """Send a worker's op (default: one call); unsafe variants override this."""
+        """Send a worker's op: one call, or the unsafe variant's read-then-write."""
+        if self.unsafe:
+            return await self.execute_unsafe(client, call)
         return await client.send(call.request, call.prepared)
+
+    async def execute_unsafe(self, client: DynamoClient, call: Call) -> Outcome:
+        """The naive way to do ``call``: read, decide in the client, write unconditionally."""
+        raise UsageError(f"workload {self.name!r} has no --unsafe variant")
+
+    async def read_item(self, client: DynamoClient, key: str) -> Outcome:
+        """A ConsistentRead of one key through the SDK path (used by unsafe variants)."""
+        params = {"TableName": self.table, "Key": {self.key_attribute: {"S": key}}, "ConsistentRead": True}
+        return await client.call(Request("get_item", params))
 
     def completed(self, worker: int, step: Step, call: Call, outcome: Outcome) -> Any:
         """Learn from an outcome; returns the value recorded in the completion event."""

@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from harness.client import Request
+from harness.client import Outcome, Request
 from harness.history import CONDITIONAL_FAILED, FAIL, INFO, OK, Op
 from harness.items import typed_item
 from harness.verdict import Verdict
 from workloads.base import Call, Step, Workload
+
+CONDITION_PARAMS = ("ConditionExpression", "ExpressionAttributeNames", "ReturnValuesOnConditionCheckFailure")
 
 
 class Registration(Workload):
@@ -23,6 +25,7 @@ class Registration(Workload):
 
     name = "registration"
     description = "duplicate registrations guarded by attribute_not_exists(Username)"
+    supports_unsafe = True
 
     def key_names(self, round_: int) -> list[str]:
         """Fresh usernames every round: a registration can only be raced once."""
@@ -41,6 +44,16 @@ class Registration(Workload):
                   "ExpressionAttributeNames": {"#k": self.key_attribute},
                   "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
         return Call("register", item, Request("put_item", params, token=("RequestId", item["RequestId"])))
+
+    async def execute_unsafe(self, client: Any, call: Call) -> Outcome:
+        """Read the username; if it is free, put without a condition (the race the condition prevents)."""
+        read = await self.read_item(client, call.value["Username"])
+        if read.type != OK:
+            return read
+        if read.item is not None:
+            return Outcome(FAIL, error=CONDITIONAL_FAILED, old=read.item)
+        params = {k: v for k, v in call.request.params.items() if k not in CONDITION_PARAMS}
+        return await client.call(Request("put_item", params))
 
     def completed(self, worker: int, step: Step, call: Call, outcome: Any) -> Any:
         """Nothing to learn: a registration is raced once."""

@@ -31,6 +31,7 @@ class RoleUpdate(Workload):
     name = "role-update"
     description = "conflicting role updates guarded by #Role = :expected (CAS chain)"
     default_rounds = 3
+    supports_unsafe = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -56,6 +57,20 @@ class RoleUpdate(Workload):
                   "ExpressionAttributeValues": {":new": {"S": new}, ":expected": {"S": expected}},
                   "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
         return Call("cas", {"expected": expected, "new": new}, Request("update_item", params, token=("Role", new)))
+
+    async def execute_unsafe(self, client: Any, call: Call) -> Outcome:
+        """Read Role; if it is what we expect, overwrite it without a condition (a lost-update race)."""
+        if call.f == "read":
+            return await client.call(call.request)
+        read = await self.read_item(client, call.request.params["Key"][self.key_attribute]["S"])
+        if read.type != OK:
+            return read
+        if not read.item or read.item.get("Role") != call.value["expected"]:
+            return Outcome(FAIL, error=CONDITIONAL_FAILED, old=read.item)
+        params = {k: v for k, v in call.request.params.items()
+                  if k not in ("ConditionExpression", "ReturnValuesOnConditionCheckFailure")}
+        params["ExpressionAttributeValues"] = {":new": params["ExpressionAttributeValues"][":new"]}
+        return await client.call(Request("update_item", params))
 
     def completed(self, worker: int, step: Step, call: Call, outcome: Outcome) -> Any:
         """Update the worker's belief; record the value read (reads) or written (CAS)."""

@@ -1,0 +1,565 @@
+"""The prepared client: requests serialised and signed before the starting gun, sent on raw sockets.
+
+The SDK path (``harness.client.DynamoClient``) spends 1.3–2 ms of client CPU per call inside
+aioboto3, so 200 workers leave the client as a trickle and the harness — not the server — sets the
+latencies. This client moves all of that before the gun:
+
+* ``prepare`` (before the gun) serialises the call with botocore's own JSON serializer and signs it
+  with botocore's SigV4 signer (a subclass that only caches the derived signing key and skips the
+  ``AWSRequest`` machinery), then frames the raw HTTP/1.1 bytes. A SigV4 signature stays valid for
+  5 minutes (DynamoDB accepts 15 minutes of clock skew), so preparing just before the gun is safe.
+* ``send`` (after the gun) queues the bytes on an idle keep-alive connection of a pool opened in
+  ``__aenter__``; all sends queued in one event-loop iteration are written back to back by a single
+  callback, so a 200-way race leaves the client within a couple of milliseconds. The response is
+  only framed (status line, ``Content-Length`` or chunked body, ``x-amz-crc32``) when bytes arrive;
+  JSON parsing and classification happen in ``send`` with the same rules as the SDK client
+  (``classify_client_error``).
+
+Differences from the SDK path, on purpose:
+
+* exactly one attempt per request: ``--retries`` needs ``--client sdk`` (the constructor raises
+  ``ValueError`` when ``retries > 0``);
+* parameters are not validated client-side (botocore's ``ParamValidationError`` is an ``info`` in the
+  SDK path); a malformed request reaches the server and comes back as a definite ``fail``
+  (``ValidationException`` / ``SerializationException``);
+* connection errors and timeouts keep the exception's own name (``ConnectionRefusedError``,
+  ``TimeoutError``) where the SDK says ``EndpointConnectionError`` / ``ReadTimeoutError``; both are
+  ``info``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import inspect
+import logging
+import ssl
+import time
+import zlib
+from dataclasses import dataclass, field
+from hashlib import sha256
+from typing import Any
+from urllib.parse import urlsplit
+
+import botocore.auth
+import botocore.credentials
+import botocore.exceptions
+import botocore.serialize
+import orjson
+
+from harness.backends import Endpoint
+from harness.client import DynamoClient, Outcome, Request, classify_client_error
+from harness.items import plain_item
+
+log = logging.getLogger(__name__)
+
+SERVICE = "dynamodb"
+CONNECT_BATCH = 64  # connections opened concurrently while filling the pool
+_BLACKLIST = frozenset(botocore.auth.SIGNED_HEADERS_BLACKLIST)
+
+
+# --------------------------------------------------------------------------- signing
+
+
+class _SignHeaders(dict[str, str]):
+    """The header map botocore's signer expects (``get_all``), as a plain dict."""
+
+    def get_all(self, name: str) -> list[str]:
+        """All values of one header (we never repeat a header)."""
+        value = self.get(name)
+        return [] if value is None else [value]
+
+
+class _SigningRequest:
+    """The parts of ``botocore.awsrequest.AWSRequest`` that ``SigV4Auth.add_auth`` reads and writes."""
+
+    __slots__ = ("body", "context", "headers", "method", "params", "url")
+
+    def __init__(self, method: str, url: str, headers: dict[str, str], body: bytes) -> None:
+        self.method = method
+        self.url = url
+        self.headers = _SignHeaders(headers)
+        self.body = body
+        self.params: dict[str, str] = {}
+        self.context: dict[str, Any] = {}
+
+
+class CachedSigV4(botocore.auth.SigV4Auth):
+    """botocore's SigV4 signer, with the per-day signing key cached and the Host header precomputed.
+
+    Canonicalisation, string-to-sign and the Authorization header are botocore's own code.
+    """
+
+    def __init__(self, credentials: Any, region: str, host: str) -> None:
+        super().__init__(credentials, SERVICE, region)
+        self.host = host
+        self._keys: dict[str, bytes] = {}
+
+    def headers_to_sign(self, request: Any) -> _SignHeaders:
+        """Every header except botocore's blacklist, lower-cased, plus ``host``."""
+        signed = _SignHeaders()
+        for name, value in request.headers.items():
+            lname = name.lower()
+            if lname not in _BLACKLIST:
+                signed[lname] = value
+        signed.setdefault("host", self.host)
+        return signed
+
+    def signature(self, string_to_sign: str, request: Any) -> str:
+        """HMAC of the string to sign with the day's derived key (derived once per day)."""
+        day = request.context["timestamp"][0:8]
+        key = self._keys.get(day)
+        if key is None:
+            key = self._derive(day)
+            self._keys = {day: key}
+        return hmac.new(key, string_to_sign.encode("utf-8"), sha256).hexdigest()
+
+    def _derive(self, day: str) -> bytes:
+        k_date = self._sign(f"AWS4{self.credentials.secret_key}".encode(), day)
+        k_region = self._sign(k_date, self._region_name)
+        k_service = self._sign(k_region, self._service_name)
+        return self._sign(k_service, "aws4_request")
+
+
+# --------------------------------------------------------------------------- wire
+
+
+@dataclass
+class Prepared:
+    """A request ready to leave: the complete HTTP/1.1 bytes."""
+
+    wire: bytes
+    operation: str
+
+
+@dataclass
+class Response:
+    """One framed HTTP response (the body is parsed later, by ``send``)."""
+
+    status: int
+    body: bytes
+    crc32: int | None
+
+
+class ProtocolError(Exception):
+    """The server sent bytes that are not an HTTP/1.1 response we can frame."""
+
+
+def _parse_head(head: bytes) -> tuple[int, int | None, bool, int | None, bool]:
+    """Status, Content-Length, chunked?, x-amz-crc32, keep-alive? of a response head."""
+    lines = head.split(b"\r\n")
+    status_line = lines[0]
+    if not status_line.startswith(b"HTTP/1."):
+        raise ProtocolError(f"not an HTTP response: {status_line[:40]!r}")
+    status = int(status_line[9:12])
+    keep_alive = status_line.startswith(b"HTTP/1.1")
+    length: int | None = None
+    chunked = False
+    crc: int | None = None
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"x-amz-crc32":
+            crc = int(value)
+        elif name == b"transfer-encoding":
+            chunked = b"chunked" in value.lower()
+        elif name == b"connection":
+            keep_alive = b"close" not in value.lower()
+    return status, length, chunked, crc, keep_alive
+
+
+def _dechunk(buf: bytearray, start: int) -> tuple[bytes, int] | None:
+    """A complete chunked body starting at ``start``: (body, end offset), or None if incomplete."""
+    parts: list[bytes] = []
+    pos = start
+    while True:
+        eol = buf.find(b"\r\n", pos)
+        if eol < 0:
+            return None
+        size = int(bytes(buf[pos:eol]).split(b";")[0], 16)
+        if size == 0:
+            end = buf.find(b"\r\n\r\n", eol)
+            return (b"".join(parts), end + 4) if end >= 0 else None
+        chunk_start = eol + 2
+        if len(buf) < chunk_start + size + 2:
+            return None
+        parts.append(bytes(buf[chunk_start:chunk_start + size]))
+        pos = chunk_start + size + 2
+
+
+class Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection carrying one request at a time."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buf = bytearray()
+        self.waiter: asyncio.Future[Response] | None = None
+        self.closed = False
+        self.keep_alive = True
+        self.sent = False  # written and counted in flight, response not yet consumed
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            self.abort()  # bytes nobody asked for: this connection is out of step
+            return
+        try:
+            response = self._frame()
+        except (ProtocolError, ValueError) as exc:
+            waiter.set_exception(ProtocolError(str(exc)))
+            self.abort()
+            return
+        if response is not None:
+            self.waiter = None
+            waiter.set_result(response)
+
+    def _frame(self) -> Response | None:
+        """The complete response at the head of the buffer, removing its bytes, or None."""
+        head_end = self.buf.find(b"\r\n\r\n")
+        if head_end < 0:
+            return None
+        status, length, chunked, crc, keep_alive = _parse_head(bytes(self.buf[:head_end]))
+        start = head_end + 4
+        if chunked:
+            found = _dechunk(self.buf, start)
+            if found is None:
+                return None
+            body, end = found
+        else:
+            if length is None:
+                raise ProtocolError("response without Content-Length or chunked encoding")
+            end = start + length
+            if len(self.buf) < end:
+                return None
+            body = bytes(self.buf[start:end])
+        del self.buf[:end]
+        self.keep_alive = keep_alive
+        return Response(status, body, crc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc or ConnectionResetError("connection closed before the response"))
+
+    def usable(self) -> bool:
+        """Open, idle and in step with the server."""
+        return (not self.closed and self.keep_alive and not self.buf and self.transport is not None
+                and not self.transport.is_closing())
+
+    def abort(self) -> None:
+        """Drop the connection at once (its next bytes could belong to an abandoned request)."""
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+
+@dataclass
+class WireStats:
+    """What left the client: socket writes, their time span, and requests in flight."""
+
+    writes: int = 0
+    first_write_ns: int | None = None
+    last_write_ns: int | None = None
+    in_flight: int = 0
+    max_in_flight: int = 0
+    flushes: int = 0
+    biggest_flush: int = 0
+    reconnects: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def span_ms(self) -> float | None:
+        """Time from the first to the last socket write, in ms."""
+        if self.first_write_ns is None or self.last_write_ns is None:
+            return None
+        return (self.last_write_ns - self.first_write_ns) / 1e6
+
+
+class ConnectionPool:
+    """Keep-alive connections to one endpoint, opened ahead of time and reused."""
+
+    def __init__(self, url: str, size: int, timeout_s: float) -> None:
+        parts = urlsplit(url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.tls = parts.scheme == "https"
+        self.port = parts.port or (443 if self.tls else 80)
+        self.size = size
+        self.timeout_s = timeout_s
+        self.idle: list[Connection] = []
+
+    async def fill(self) -> int:
+        """Open connections until ``size`` are idle; returns how many are; failures are only logged."""
+        missing = self.size - len(self._prune())
+        for start in range(0, max(missing, 0), CONNECT_BATCH):
+            batch = min(CONNECT_BATCH, missing - start)
+            results = await asyncio.gather(*(self.open() for _ in range(batch)), return_exceptions=True)
+            opened = [conn for conn in results if isinstance(conn, Connection)]
+            self.idle.extend(opened)
+            if len(opened) < batch:
+                error = next(r for r in results if not isinstance(r, Connection))
+                log.warning("could not open %d of %d connections: %r", batch - len(opened), batch, error)
+                break
+        return len(self.idle)
+
+    async def open(self) -> Connection:
+        """A new connection (raises OSError / TimeoutError when the endpoint cannot be reached)."""
+        loop = asyncio.get_running_loop()
+        tls = ssl.create_default_context() if self.tls else None
+        connect = loop.create_connection(Connection, self.host, self.port, ssl=tls,
+                                         server_hostname=self.host if tls else None)
+        _, conn = await asyncio.wait_for(connect, self.timeout_s)
+        return conn
+
+    def take(self) -> Connection | None:
+        """An idle usable connection, or None."""
+        idle = self.idle
+        while idle:
+            conn = idle.pop()
+            if conn.usable():
+                return conn
+        return None
+
+    def give_back(self, conn: Connection) -> None:
+        """Return a connection after a complete response; broken ones are closed instead."""
+        if conn.usable():
+            self.idle.append(conn)
+        else:
+            conn.abort()
+
+    def _prune(self) -> list[Connection]:
+        self.idle = [conn for conn in self.idle if conn.usable()]
+        return self.idle
+
+    def close(self) -> None:
+        """Close every idle connection."""
+        for conn in self.idle:
+            if conn.transport is not None:
+                conn.transport.close()
+        self.idle = []
+
+
+# --------------------------------------------------------------------------- the client
+
+
+class PreparedClient(DynamoClient):
+    """DynamoClient whose ``prepare`` serialises and signs, and whose ``send`` writes raw bytes.
+
+    ``self.raw`` (aioboto3) stays available for setup and final reads.
+    """
+
+    def __init__(self, endpoint: Endpoint, *, pool: int, retries: int = 0, timeout_s: float = 10.0) -> None:
+        if retries:
+            raise ValueError(f"--client prepared sends every request exactly once; --retries {retries} "
+                             "needs --client sdk")
+        super().__init__(endpoint, pool=pool, retries=0, timeout_s=timeout_s)
+        self.pool_size = max(pool, 1)
+        self.stats = WireStats()
+        self._pool: ConnectionPool | None = None
+        self._signer: CachedSigV4 | None = None
+        self._serializer = botocore.serialize.create_serializer("json", include_validation=False)
+        self._operations: dict[str, Any] = {}
+        self._url = ""
+        self._path = "/"
+        self._fixed_headers = ""
+        self._pending: list[tuple[Connection, bytes]] = []
+        self._flush_scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def __aenter__(self) -> PreparedClient:
+        await super().__aenter__()
+        self._loop = asyncio.get_running_loop()
+        self._url = self.endpoint.url or self.raw.meta.endpoint_url
+        parts = urlsplit(self._url)
+        self._path = parts.path.rstrip("/") or ""
+        host = botocore.auth._host_from_url(self._url)
+        self._signer = CachedSigV4(await self._credentials(), self.endpoint.region, host)
+        user_agent = self._user_agent()
+        self._fixed_headers = f"Host: {host}\r\nUser-Agent: {user_agent}\r\nAccept-Encoding: identity\r\n"
+        self._pool = ConnectionPool(self._url, self.pool_size, self.timeout_s)
+        await self._pool.fill()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.close()
+        await super().__aexit__(*exc)
+
+    async def _credentials(self) -> Any:
+        """The endpoint's fixed credentials, or the default chain's (frozen) for AWS."""
+        creds = self.endpoint.credentials
+        if creds:
+            return botocore.credentials.ReadOnlyCredentials(
+                creds["aws_access_key_id"], creds["aws_secret_access_key"], creds.get("aws_session_token"))
+        found = self._session.get_credentials()
+        if inspect.isawaitable(found):
+            found = await found
+        if found is None:
+            raise botocore.exceptions.NoCredentialsError()
+        frozen = found.get_frozen_credentials()
+        return await frozen if inspect.isawaitable(frozen) else frozen
+
+    def _user_agent(self) -> str:
+        creator = getattr(self.raw, "_user_agent_creator", None)
+        base = creator.to_string() if creator is not None else "botocore"
+        return f"{base} ddb-stress/prepared"
+
+    async def warm(self) -> int:
+        """Re-open connections the server closed while idle (call before a race); returns the idle count."""
+        assert self._pool is not None, "use `async with PreparedClient(...)`"
+        return await self._pool.fill()
+
+    # ------------------------------------------------------------------ before the gun
+
+    def prepare(self, request: Request) -> Prepared | Outcome:
+        """Serialise and sign ``request`` into HTTP/1.1 bytes; a request that cannot be built becomes
+        the ``info`` outcome ``send`` will return (as the SDK path reports a client-side error)."""
+        try:
+            return self._build(request)
+        except Exception as exc:  # serialisation of bad params: report it like the SDK, never crash the race
+            return Outcome("info", error=type(exc).__name__)
+
+    def _build(self, request: Request) -> Prepared:
+        assert self._signer is not None, "use `async with PreparedClient(...)`"
+        model = self._operation(request.operation)
+        serialized = self._serializer.serialize_to_request(request.params, model)
+        body = serialized["body"]
+        if isinstance(body, str):
+            body = body.encode()
+        path = self._path + serialized["url_path"]
+        signing = _SigningRequest("POST", self._url.rstrip("/") + serialized["url_path"],
+                                  serialized["headers"], body)
+        self._signer.add_auth(signing)
+        head = "".join(f"{name}: {value}\r\n" for name, value in signing.headers.items())
+        start = f"POST {path} HTTP/1.1\r\n{self._fixed_headers}{head}Content-Length: {len(body)}\r\n\r\n"
+        return Prepared(start.encode() + body, model.name)
+
+    def _operation(self, method: str) -> Any:
+        """The botocore operation model for a client method name such as ``put_item``."""
+        model = self._operations.get(method)
+        if model is None:
+            name = self.raw.meta.method_to_api_mapping[method]
+            model = self._operations[method] = self.raw.meta.service_model.operation_model(name)
+        return model
+
+    # ------------------------------------------------------------------ after the gun
+
+    async def call(self, request: Request) -> Outcome:
+        """Prepare and send at once (one attempt, like every prepared request)."""
+        return await self.send(request, self.prepare(request))
+
+    async def send(self, request: Request, prepared: Any = None) -> Outcome:
+        """Write the prepared bytes on an idle connection and classify the response (one attempt)."""
+        if prepared is None:
+            prepared = self.prepare(request)
+        if isinstance(prepared, Outcome):
+            return prepared
+        conn = await self._connection()
+        if isinstance(conn, Outcome):
+            return conn
+        try:
+            response = await self._exchange(conn, prepared.wire)
+        except (OSError, TimeoutError, ProtocolError, EOFError) as exc:
+            conn.abort()
+            return Outcome("info", error=type(exc).__name__)
+        except BaseException:  # cancelled mid-request: the connection is out of step
+            conn.abort()
+            raise
+        assert self._pool is not None
+        self._pool.give_back(conn)
+        return outcome_of(response, request.token)
+
+    async def _connection(self) -> Connection | Outcome:
+        assert self._pool is not None, "use `async with PreparedClient(...)`"
+        conn = self._pool.take()
+        if conn is not None:
+            return conn
+        self.stats.reconnects += 1
+        try:
+            return await self._pool.open()
+        except (OSError, TimeoutError) as exc:
+            return Outcome("info", error=type(exc).__name__)
+
+    async def _exchange(self, conn: Connection, wire: bytes) -> Response:
+        loop = self._loop or asyncio.get_running_loop()
+        waiter: asyncio.Future[Response] = loop.create_future()
+        conn.waiter = waiter
+        self._pending.append((conn, wire))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        timer = loop.call_later(self.timeout_s, _expire, waiter)
+        try:
+            return await waiter
+        finally:
+            timer.cancel()
+            if conn.sent:
+                conn.sent = False
+                self.stats.in_flight -= 1
+
+    def _flush(self) -> None:
+        """Write every request queued in this loop iteration, back to back."""
+        pending, self._pending = self._pending, []
+        self._flush_scheduled = False
+        stats = self.stats
+        first = time.monotonic_ns()
+        written = 0
+        for conn, wire in pending:
+            waiter = conn.waiter
+            if waiter is None or waiter.done() or conn.closed:
+                continue
+            conn.transport.write(wire)  # type: ignore[union-attr]
+            conn.sent = True
+            written += 1
+        if not written:
+            return
+        last = time.monotonic_ns()
+        stats.writes += written
+        stats.flushes += 1
+        stats.biggest_flush = max(stats.biggest_flush, written)
+        if stats.first_write_ns is None:
+            stats.first_write_ns = first
+        stats.last_write_ns = last
+        stats.in_flight += written
+        stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
+
+    def reset_stats(self) -> WireStats:
+        """Start a new measurement window; returns the finished one."""
+        done, self.stats = self.stats, WireStats(in_flight=self.stats.in_flight)
+        return done
+
+
+def _expire(waiter: asyncio.Future[Response]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
+def error_code(data: dict[str, Any], status: int) -> str:
+    """The AWS error code of a JSON 1.0 error body: ``__type`` without its ``com.amazon…#`` prefix."""
+    kind = data.get("__type") or data.get("code") or ""
+    code = kind.rpartition("#")[2] if kind else ""
+    return code or str(status)
+
+
+def outcome_of(response: Response, token: tuple[str, Any] | None) -> Outcome:
+    """Classify a framed response with the SDK client's rules (``classify_client_error``)."""
+    if response.crc32 is not None and zlib.crc32(response.body) != response.crc32:
+        return Outcome("info", error="ChecksumError")
+    try:
+        data = orjson.loads(response.body) if response.body else {}
+    except orjson.JSONDecodeError:
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    if 200 <= response.status < 300:
+        return Outcome("ok", item=plain_item(data.get("Attributes") or data.get("Item")))
+    error = {"Code": error_code(data, response.status), "Message": data.get("message") or data.get("Message", "")}
+    shaped = {"Error": error, "ResponseMetadata": {"HTTPStatusCode": response.status},
+              "Item": data.get("Item"), "CancellationReasons": data.get("CancellationReasons", [])}
+    return classify_client_error(shaped, 1, token)
