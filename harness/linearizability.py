@@ -654,7 +654,8 @@ def check_linearizable(
 ) -> Verdict:
     """Check that ``ops`` are linearizable with respect to ``model``, key by key.
 
-    ``initial`` is every key's initial state (``None`` = absent item) unless ``initial_by_key``
+    Pass one workload's ops (see ``harness.history.ops_by_workload``): keys are not qualified
+    by workload. ``initial`` is every key's initial state (``None`` = absent item) unless ``initial_by_key``
     names one. ``time_limit_s`` bounds the whole check and ``max_steps`` each key's search;
     keys that run out of budget make the verdict ``unknown``. ``fast_path=False`` forces the
     general search. A key the search finds non-linearizable gets up to ``minimize_s`` seconds
