@@ -55,7 +55,7 @@ def _bar_width(n: int) -> float:
         return 7.0
     if n <= THIN_ABOVE:
         return max(1.5, 420 / n)
-    return 0.6
+    return max(0.3, min(1.2, 500 / n))
 
 
 def _figure_height(n: int) -> float:
@@ -147,6 +147,7 @@ def _draw_bars(ax, race: list[Op], first: int, right_edge: float, width: float) 
 def _draw_winner(ax, op: Op, row: int, first: int, right_edge: float, width: float) -> None:
     """Outline a winning request, label it, and mark when it was acknowledged."""
     start, end = _span(op, first, right_edge)
+    width = max(width, 4.0)
     ax.hlines(row, start, end, colors=style.WINNER_EDGE, linewidth=width + 4, zorder=3)
     ax.hlines(row, start, end, colors=style.OUTCOME_COLORS[op.outcome], linewidth=width, zorder=4)
     if op.complete_time is not None:
@@ -193,13 +194,12 @@ def _legend_handles(race: list[Op]) -> list:
         for o in style.OUTCOMES
         if o in present
     ]
-    outline = [patheffects.Stroke(linewidth=9, foreground=style.WINNER_EDGE), patheffects.Normal()]
-    handles.append(
-        Line2D(
+    if winners(race):
+        outline = [patheffects.Stroke(linewidth=9, foreground=style.WINNER_EDGE), patheffects.Normal()]
+        winner = Line2D(
             [], [], color=style.OUTCOME_COLORS["ok"], linewidth=6, path_effects=outline, label="winner (black outline)"
         )
-    )
-    handles.append(Line2D([], [], color="black", linestyle=":", label="winner acknowledged"))
+        handles += [winner, Line2D([], [], color="black", linestyle=":", label="winner acknowledged")]
     if any(not is_write(op) for op in race):
         handles.append(Line2D([], [], color="grey", linewidth=3, alpha=0.6, label="read (thin bar)"))
     if any(op.complete_time is None for op in race):
