@@ -1,5 +1,16 @@
-"""`python -m harness` is the `stress` command."""
+"""`python -m harness` and the `stress` console script."""
 
-from harness.cli import main
+import sys
 
-main()
+
+def run() -> None:
+    """Import the CLI and run it; Ctrl-C during the (slow) imports exits quietly, nothing was started."""
+    try:
+        from harness.cli import main
+    except KeyboardInterrupt:
+        sys.exit(130)
+    main()
+
+
+if __name__ == "__main__":
+    run()

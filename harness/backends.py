@@ -314,7 +314,8 @@ def _remote_endpoint(kind: str, endpoint_url: str | None, region: str | None) ->
         region = region or session.region_name
         if not region:
             raise UsageError("--backend aws needs --region (or a region in the AWS profile)")
-        endpoint = Endpoint("aws", endpoint_url, region, "AWS DynamoDB")
+        # Not probed here: nothing but STS may reach AWS before the user has accepted the plan.
+        return Endpoint("aws", endpoint_url, region, "AWS DynamoDB")
     check_reachable(endpoint)
     return endpoint
 

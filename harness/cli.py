@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from harness import backends, local_install
+from harness.aws import Plan
 from harness.errors import UsageError
 from harness.evaluate import evaluate
 from harness.output import print_summary
@@ -24,8 +26,16 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 local_app = typer.Typer(no_args_is_help=True, help="Manage a DynamoDB Local that outlives single runs.")
 app.add_typer(local_app, name="local")
 
-stdout = Console()
-stderr = Console(stderr=True)
+def _console(**kwargs: object) -> Console:
+    """Rich console; when piped, wide enough that tables and long lines are not cut at 80 columns."""
+    console = Console(soft_wrap=True, **kwargs)
+    if not console.is_terminal:
+        console.width = 160
+    return console
+
+
+stdout = _console()
+stderr = _console(stderr=True)
 
 
 @app.command()
@@ -51,6 +61,10 @@ def run(
     ] = None,
     persist: Annotated[bool, typer.Option(help="DynamoDB Local on disk (-dbPath) instead of in memory.")] = False,
     repeat: Annotated[int, typer.Option(help="Run this many times; states how many runs were invalid.")] = 1,
+    table: Annotated[str | None, typer.Option(help="Race in this existing table (needs --allow-existing-table).")
+                     ] = None,
+    allow_existing_table: Annotated[bool, typer.Option(help="Allow --table; it is never deleted.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Accept the AWS plan and cost estimate.")] = False,
     reports_dir: Annotated[Path, typer.Option(help="Where run directories are written.")] = Path("reports"),
     json_output: Annotated[bool, typer.Option("--json", help="Print only the verdict JSON on stdout.")] = False,
 ) -> int:
@@ -59,11 +73,12 @@ def run(
         workloads=list(workload) if workload else RunOptions().workloads, workers=workers, keys=keys,
         rounds=rounds, duration=duration, rate=rate, seed=seed, retries=retries, timeout=timeout,
         backend=backend, client=client, endpoint_url=endpoint_url, region=region, local_jar=local_jar,
-        reports_dir=reports_dir, unsafe=unsafe, faults=list(fault or []), persist=persist,
+        reports_dir=reports_dir, unsafe=unsafe, faults=list(fault or []), persist=persist, table=table,
+        allow_existing_table=allow_existing_table,
     )
     if repeat < 1:
         raise UsageError(f"--repeat must be at least 1 (got {repeat})")
-    summaries = [_one_run(options, json_output, emit=not (json_output and repeat > 1)) for _ in range(repeat)]
+    summaries = [_one_run(options, json_output, emit=not (json_output and repeat > 1), yes=yes) for _ in range(repeat)]
     if repeat > 1:
         _emit_repeats(summaries, json_output)
     return EXIT_CODES[combine(s["verdict"] for s in summaries)]
@@ -80,7 +95,21 @@ def _emit_repeats(summaries: list[dict], json_output: bool) -> None:
         stdout.print(f"repeat: {line}")
 
 
-def _one_run(options: RunOptions, json_output: bool, emit: bool) -> dict:
+def _confirm_plan(yes: bool) -> Callable[[Plan], None]:
+    """Show the AWS plan; go on with --yes or an interactive 'y', refuse otherwise (exit 2)."""
+    def confirm(plan: Plan) -> None:
+        stderr.print(plan.describe(), highlight=False, soft_wrap=True)
+        if yes:
+            return
+        if not sys.stdin.isatty():
+            raise UsageError("refusing to send requests to AWS without --yes (nothing was sent but one STS call)")
+        if not typer.confirm("Proceed?", default=False, err=True):
+            raise UsageError("AWS plan declined; nothing was sent but one STS call")
+
+    return confirm
+
+
+def _one_run(options: RunOptions, json_output: bool, emit: bool, yes: bool = False) -> dict:
     """One run with its progress bar and summary; returns the verdict object."""
     from harness.run import Run
 
@@ -94,7 +123,7 @@ def _one_run(options: RunOptions, json_output: bool, emit: bool) -> dict:
                          f"(seed {the_run.seed})", soft_wrap=True, highlight=False)
 
     with _progress(the_run.total_steps(), enabled=not json_output and stderr.is_terminal) as advance:
-        summary = the_run.execute(on_step=advance, on_ready=announce)
+        summary = the_run.execute(on_step=advance, on_ready=announce, confirm=_confirm_plan(yes))
     if emit:
         _emit(summary, json_output)
     if the_run.report_path and not json_output:
@@ -125,6 +154,42 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory (report
         stdout.print(f"report: {render_report(run_dir)}")
     except HistoryError as exc:
         raise UsageError(str(exc)) from None
+
+
+@app.command()
+def cleanup(
+    older_than: Annotated[str, typer.Option(help="Only tables older than this (30m, 1h, 2d).")] = "1h",
+    yes: Annotated[bool, typer.Option("--yes", help="Delete them (otherwise only list).")] = False,
+    backend: Annotated[str, typer.Option(help="aws (default) or endpoint.")] = "aws",
+    endpoint_url: Annotated[str | None, typer.Option(help="Endpoint instead of AWS's.")] = None,
+    region: Annotated[str | None, typer.Option(help="AWS region.")] = None,
+) -> None:
+    """List (and with --yes delete) ddbstress-* tables this tool created and left behind.
+
+    Only tables tagged created-by=ddb-stress are deleted; an untagged table is never touched.
+    """
+    import boto3
+
+    from harness.aws import find_orphans, parse_age
+
+    age = parse_age(older_than)
+    with backends.open_backend(backend, endpoint_url=endpoint_url, region=region) as endpoint:
+        backends.check_reachable(endpoint)
+        client = boto3.session.Session().client("dynamodb", **endpoint.client_kwargs())
+        orphans = find_orphans(client, age)
+        for orphan in orphans:
+            created = orphan.created.isoformat(timespec="seconds") if orphan.created else "?"
+            if not orphan.tagged:
+                stdout.print(f"skipped (not tagged created-by=ddb-stress): {orphan.name} created {created}")
+            elif yes:
+                client.delete_table(TableName=orphan.name)
+                stdout.print(f"deleted: {orphan.name} created {created}")
+            else:
+                stdout.print(f"would delete: {orphan.name} created {created}")
+        if not orphans:
+            stdout.print(f"no ddbstress-* tables older than {older_than}")
+        elif not yes and any(o.tagged for o in orphans):
+            stdout.print("run again with --yes to delete them")
 
 
 @local_app.command("install")

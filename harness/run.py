@@ -11,13 +11,14 @@ import secrets
 import signal
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness import backends
+from harness import aws, backends
 from harness.client import CLIENT_KINDS, DynamoClient, make_client
 from harness.errors import UsageError
 from harness.evaluate import RUN_FORMAT, evaluate
@@ -46,6 +47,8 @@ class RunOptions:
     unsafe: bool = False
     faults: list[str] = field(default_factory=list)
     persist: bool = False
+    table: str | None = None
+    allow_existing_table: bool = False
     endpoint_url: str | None = None
     region: str | None = None
     local_jar: str | None = None
@@ -82,6 +85,9 @@ class RunOptions:
             raise UsageError("crash faults need the managed DynamoDB Local backend (--backend local)")
         if self.client == "prepared" and self.retries:
             raise UsageError("--retries needs --client sdk: the prepared client sends exactly one attempt")
+        if self.table and not self.allow_existing_table:
+            raise UsageError(f"--table {self.table} is an existing table: add --allow-existing-table to race in it "
+                             "(only keys with this run's own prefix are written, and it is never deleted)")
         if self.unsafe and self.client == "prepared":
             raise UsageError("--unsafe needs --client sdk (its read-then-write goes through the SDK)")
 
@@ -164,9 +170,9 @@ class Run:
         self.run_dir = make_run_dir(options.reports_dir, self.run_id)
         self.final_state: dict[str, Any] = {}
         config = WorkloadConfig(options.workers, options.keys, options.rounds, self.seed, self.run_id,
-                                unsafe=options.unsafe)
+                                unsafe=options.unsafe, key_prefix=f"ddbstress-{self.run_id}-" if options.table else "")
         self.workloads: list[Workload] = [
-            get_workload(name)(config, table_name(self.run_id, get_workload(name).name))
+            get_workload(name)(config, options.table or table_name(self.run_id, get_workload(name).name))
             for name in options.workloads
         ]
         self.meta: dict[str, Any] = {
@@ -186,9 +192,21 @@ class Run:
         """How many races the run will have (for the progress bar)."""
         return sum(1 for w in self.workloads for _ in w.steps())
 
+    def plan(self, endpoint: backends.Endpoint) -> aws.Plan:
+        """What this run would do to an AWS account (one STS call, nothing else)."""
+        requests: Counter[str] = Counter()
+        for workload in self.workloads:
+            requests.update(workload.planned_requests())
+        tables = sorted({w.table for w in self.workloads})
+        return aws.Plan(aws.caller_account(endpoint), endpoint.region, tables, requests)
+
     def execute(self, on_step: Callable[[], None] | None = None,
-                on_ready: Callable[[backends.Endpoint], None] | None = None) -> dict[str, Any]:
-        """Start the backend, run every workload, then check; returns the verdict.json object."""
+                on_ready: Callable[[backends.Endpoint], None] | None = None,
+                confirm: Callable[[aws.Plan], None] | None = None) -> dict[str, Any]:
+        """Start the backend, run every workload, then check; returns the verdict.json object.
+
+        On AWS, ``confirm`` sees the plan first and raises to refuse; nothing but STS is sent before.
+        """
         opts = self.options
         started = time.monotonic()
         faults = opts.fault_specs()
@@ -197,6 +215,15 @@ class Run:
             opts.backend, endpoint_url=opts.endpoint_url, region=opts.region, local_jar=opts.local_jar,
             db_path=self.run_dir / "dynamodb-local-db" if persist else None,
         ) as endpoint:
+            if endpoint.kind == "aws":
+                plan = self.plan(endpoint)
+                self.meta["plan"] = {"requests": dict(plan.requests), "estimated_usd": round(plan.cost_usd(), 6),
+                                     "prices_taken": aws.PRICES_TAKEN, "account": plan.account}
+                write_json(self.run_dir / "run.json", self.meta)
+                if confirm is None:
+                    raise UsageError("refusing to send requests to AWS without confirmation (--yes)")
+                confirm(plan)
+                backends.check_reachable(endpoint)
             self.meta["backend"] = endpoint.describe()
             self.meta["backend_ready_s"] = round(time.monotonic() - started, 2)
             write_json(self.run_dir / "run.json", self.meta)
@@ -248,17 +275,34 @@ class Run:
             if crash:
                 await stack.enter_async_context(CrashLoop(endpoint.server, crash.interval_s, history))
             for workload in self.workloads:
-                await create_table(admin, workload.table_definition())
+                if opts.table:
+                    await check_existing_table(admin, workload)
+                else:
+                    await create_table(admin, {**workload.table_definition(), "Tags": aws.table_tags(self.run_id)})
                 try:
                     await workload.setup(admin)
                     await StepRunner(client, workload, history, opts.workers, pace, on_step).run()
                     self.final_state[workload.name] = await workload.read_final(admin)
                     write_json(self.run_dir / "final_state.json", self.final_state)
                 finally:
-                    await delete_table(admin, workload.table)
+                    if not opts.table:  # a user's table is never deleted
+                        await delete_table(admin, workload.table)
 
     def _record_faults(self, proxy: FaultProxy) -> None:
         self.meta["faults"] = {"specs": [str(spec) for spec in proxy.faults], "counts": dict(proxy.counts)}
+
+
+async def check_existing_table(client: DynamoClient, workload: Workload) -> None:
+    """A user's table must exist and have the workload's string hash key."""
+    try:
+        table = (await client.raw.describe_table(TableName=workload.table))["Table"]
+    except Exception as exc:
+        raise UsageError(f"--table {workload.table}: cannot describe it ({type(exc).__name__})") from None
+    hash_key = next(k["AttributeName"] for k in table["KeySchema"] if k["KeyType"] == "HASH")
+    types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
+    if hash_key != workload.key_attribute or types.get(hash_key) != "S" or len(table["KeySchema"]) != 1:
+        raise UsageError(f"--table {workload.table}: workload {workload.name!r} needs a table whose only key is "
+                         f"the string hash key {workload.key_attribute!r}")
 
 
 class CrashLoop:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
+from harness.client import THROTTLING_CODES
 from harness.history import OK, Op
 from harness.verdict import Verdict
 
@@ -86,6 +87,7 @@ def summarize(name: str, ops: list[Op], verdict: Verdict) -> dict[str, Any]:
         "indeterminate": counts["indeterminate"],
         "errors": counts["error"],
         "error_codes": dict(errors.most_common()),
+        "throttled": sum(1 for op in ops if op.error in THROTTLING_CODES),
         "retried": sum(1 for op in ops if op.attempts > 1),
         "resolved_by_all_old": sum(1 for op in ops if op.extra.get("raw") and op.type == OK),
         "keys": len({op.key for op in ops}),

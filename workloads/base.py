@@ -10,6 +10,7 @@ turns (ops, final state) into a verdict — from saved files alone, so `stress c
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -31,6 +32,7 @@ class WorkloadConfig:
     seed: int
     run_id: str
     unsafe: bool = False  # the naive read-then-write variant: a negative control that must be caught
+    key_prefix: str = ""  # set when racing in a user's existing table: only our own keys are written
 
 
 @dataclass(frozen=True)
@@ -77,13 +79,23 @@ class Workload(ABC):
 
     def key_names(self, round_: int) -> list[str]:
         """The keys raced in one round."""
-        return [f"user-{i:04d}" for i in range(self.config.keys)]
+        return [f"{self.config.key_prefix}user-{i:04d}" for i in range(self.config.keys)]
 
     def steps(self) -> Iterator[Step]:
         """Every race of the run, in order (round-major)."""
         for round_ in range(self.rounds):
             for key in self.key_names(round_):
                 yield Step(round_, key)
+
+    def planned_requests(self) -> Counter[str]:
+        """Requests the run will send, by client method (for the AWS cost plan)."""
+        planned: Counter[str] = Counter()
+        for step in self.steps():
+            call = self.request(0, step)
+            if call:
+                planned[call.request.operation] += self.config.workers * (2 if self.unsafe else 1)
+        planned["get_item"] += len(self.all_keys())
+        return planned
 
     def all_keys(self) -> list[str]:
         """Every key the run touches (what the final state reads)."""

@@ -29,7 +29,7 @@ class Registration(Workload):
 
     def key_names(self, round_: int) -> list[str]:
         """Fresh usernames every round: a registration can only be raced once."""
-        return [f"user-r{round_}-{i:04d}" for i in range(self.config.keys)]
+        return [f"{self.config.key_prefix}user-r{round_}-{i:04d}" for i in range(self.config.keys)]
 
     def payload(self, worker: int, step: Step) -> dict[str, Any]:
         """The item a worker tries to create: unique per worker, key and run."""

@@ -13,7 +13,7 @@ successful updates form one chain from ``member`` and the stored value is the en
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 from harness.client import Outcome, Request
@@ -42,6 +42,12 @@ class RoleUpdate(Workload):
         for key in self.key_names(0):
             item = {self.key_attribute: key, "Email": f"{key}@example.com", "Role": INITIAL_ROLE}
             await client.raw.put_item(TableName=self.table, Item=typed_item(item))
+
+    def planned_requests(self) -> Counter[str]:
+        """The races plus one seeding put per key."""
+        planned = super().planned_requests()
+        planned["put_item"] += len(self.key_names(0))
+        return planned
 
     def request(self, worker: int, step: Step) -> Call:
         """A CAS from the believed value to a fresh one, or a read when the belief is unknown."""
