@@ -6,10 +6,12 @@ import importlib
 
 from harness.errors import UsageError
 from workloads.base import Workload
+from workloads.inventory import Inventory
 from workloads.registration import Registration
 from workloads.role_update import RoleUpdate
+from workloads.unique_email import UniqueEmail
 
-BUILTIN: dict[str, type[Workload]] = {cls.name: cls for cls in (Registration, RoleUpdate)}
+BUILTIN: dict[str, type[Workload]] = {cls.name: cls for cls in (Registration, RoleUpdate, Inventory, UniqueEmail)}
 DEFAULT_WORKLOADS = ("registration", "role-update")
 
 
