@@ -45,7 +45,7 @@ class Inventory(Workload):
 
     def key_names(self, round_: int) -> list[str]:
         """Fresh items every round: a stock can only be sold out once."""
-        return [f"sku-r{round_}-{i:04d}" for i in range(self.config.keys)]
+        return [f"{self.config.key_prefix}sku-r{round_}-{i:04d}" for i in range(self.config.keys)]
 
     async def setup(self, client: Any) -> None:
         """Every item of every round starts with ``Stock = S``."""

@@ -19,6 +19,7 @@ from typing import Any
 from harness.client import Outcome, Request
 from harness.history import CONDITIONAL_FAILED, FAIL, INFO, OK, Op
 from harness.items import typed_item
+from harness.linearizability import check_linearizable
 from harness.verdict import Verdict
 from workloads.base import Call, Step, Workload
 
@@ -95,7 +96,8 @@ class RoleUpdate(Workload):
 
     @classmethod
     def check(cls, ops: list[Op], final_state: dict[str, Any], config: dict[str, Any]) -> Verdict:
-        """Lost updates, double winners, contradictory failures, and the chain's end vs. the stored value."""
+        """Lost updates, double winners, contradictory failures, the chain's end vs. the stored value, and
+        linearizability of the CAS ops and reads (as a CAS register from ``member``) per key."""
         verdict = Verdict()
         by_key: dict[str, list[Op]] = defaultdict(list)
         for op in ops:
@@ -105,7 +107,31 @@ class RoleUpdate(Workload):
             stored = final_state.get(key, "missing")
             final_role = stored.get("Role") if isinstance(stored, dict) else None
             check_cas_key(verdict, key, key_ops, final_role, known=stored != "missing")
+        merge_linearizability(verdict, check_linearizable(
+            [op for op in ops if op.f in ("cas", "read")], model="cas-register", initial=INITIAL_ROLE,
+            time_limit_s=LINEARIZABILITY_TIME_LIMIT_S))
         return verdict
+
+
+# A linearizability violation of one of these kinds restates a chain check's violation of the same key.
+SAME_ANOMALY = {"lost-update": {"lost-update", "multiple-winners"},
+                "cas-unwritten-expected": {"cas-unwritten-expected", "winner-off-chain"}}
+LINEARIZABILITY_TIME_LIMIT_S = 10.0
+
+
+def merge_linearizability(verdict: Verdict, found: Verdict) -> None:
+    """Add the linearizability checker's findings to ``verdict``, skipping anomalies already reported.
+
+    The chain checks name the smallest counterexample for lost updates and stray winners; the
+    linearizability check adds what they cannot see (reads of impossible values, real-time order).
+    """
+    reported = {(v.key, v.kind) for v in verdict.violations}
+    for v in found.violations:
+        if any((v.key, kind) in reported for kind in SAME_ANOMALY.get(v.kind, {v.kind})):
+            continue
+        verdict.fail(v.kind, v.key, f"linearizability: {v.message}", v.ops, checker="linearizability", **v.details)
+    for reason in found.unknowns:
+        verdict.undecided(f"linearizability: {reason}")
 
 
 def check_cas_key(verdict: Verdict, key: str, ops: list[Op], final_value: Any, *, known: bool = True,

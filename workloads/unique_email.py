@@ -39,14 +39,14 @@ TOKEN = "RequestId"
 ATTEMPT_TYPES = (OK, INFO)
 
 
-def user_pk(username: str) -> str:
-    """The partition key of a user item."""
-    return f"USER#{username}"
+def user_pk(username: str, prefix: str = "") -> str:
+    """The partition key of a user item (``prefix``: the run's key prefix in a user's table)."""
+    return f"{prefix}USER#{username}"
 
 
-def email_pk(email: str) -> str:
+def email_pk(email: str, prefix: str = "") -> str:
     """The partition key of an email marker item."""
-    return f"EMAIL#{email}"
+    return f"{prefix}EMAIL#{email}"
 
 
 class UniqueEmail(Workload):
@@ -70,7 +70,7 @@ class UniqueEmail(Workload):
 
     def key_names(self, round_: int) -> list[str]:
         """One group of usernames and emails per key and round (names never repeat across steps)."""
-        return [f"g-r{round_}-{i:04d}" for i in range(self.config.keys)]
+        return [f"{self.config.key_prefix}g-r{round_}-{i:04d}" for i in range(self.config.keys)]
 
     def names(self, worker: int, step: Step) -> tuple[str, str]:
         """The (username, email) ``worker`` tries to register in ``step``."""
@@ -84,12 +84,13 @@ class UniqueEmail(Workload):
     def request(self, worker: int, step: Step) -> Call:
         """A two-item registration transaction, or a plain put for the plain writers."""
         request_id = f"{self.config.run_id}/{step.key}/w{worker}"
+        prefix = self.config.key_prefix
         if self.is_plain_writer(worker):
-            item = {PK: f"PLAIN#{step.key}-w{worker}", TOKEN: request_id}
+            item = {PK: f"{prefix}PLAIN#{step.key}-w{worker}", TOKEN: request_id}
             params = {"TableName": self.table, "Item": typed_item(item)}
             return Call(PUT, {PK: item[PK], TOKEN: request_id}, Request("put_item", params, token=(TOKEN, request_id)))
         username, email = self.names(worker, step)
-        value = {"Username": username, "Email": email, TOKEN: request_id}
+        value = {"Username": username, "Email": email, TOKEN: request_id, **({"prefix": prefix} if prefix else {})}
         params = {"TransactItems": [self._guarded_put(item) for item in registration_items(value)]}
         return Call(REGISTER, value, Request("transact_write_items", params))
 
@@ -135,7 +136,12 @@ class UniqueEmail(Workload):
         return sorted(keys)
 
     async def read_final(self, client: Any) -> dict[str, Any]:
-        """A ConsistentRead Scan of the whole table; touched keys that are absent map to None."""
+        """A ConsistentRead Scan of the whole table; touched keys that are absent map to None.
+
+        In a user's own table (a key prefix is set) only this run's keys are read, one by one.
+        """
+        if self.config.key_prefix:
+            return await super().read_final(client)
         state: dict[str, Any] = dict.fromkeys(self.all_keys())
         params: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True}
         while True:
@@ -155,9 +161,9 @@ class UniqueEmail(Workload):
 
 def registration_items(value: dict[str, Any]) -> list[dict[str, Any]]:
     """The two items a registration writes: the user, then the email marker."""
-    username, email, token = value["Username"], value["Email"], value[TOKEN]
-    return [{PK: user_pk(username), "Username": username, "Email": email, TOKEN: token},
-            {PK: email_pk(email), "Email": email, "Username": username, TOKEN: token}]
+    username, email, token, prefix = value["Username"], value["Email"], value[TOKEN], value.get("prefix", "")
+    return [{PK: user_pk(username, prefix), "Username": username, "Email": email, TOKEN: token},
+            {PK: email_pk(email, prefix), "Email": email, "Username": username, TOKEN: token}]
 
 
 @dataclass
@@ -258,7 +264,7 @@ def _check_stored(verdict: Verdict, history: History, final_state: dict[str, Any
         elif owner.type == FAIL and owner.f == PUT:
             verdict.fail("stored-item-from-failed-op", pk, f"{pk!r} stores the write of op {owner.index}, which "
                          f"failed ({owner.error})", [owner.index], stored=item)
-        if pk.startswith("USER#") and "Email" in item:
+        if "USER#" in pk and "Email" in item:
             users_by_email[item["Email"]].append(pk)
     reported = {v.key for v in verdict.violations if v.kind == "email-owned-twice"}
     for email, users in sorted(users_by_email.items()):
