@@ -1,0 +1,1 @@
+"""Examples of using ddb-stress with your own code (importable: ``examples.custom_workload:CouponClaim``)."""
