@@ -156,6 +156,7 @@ class HarnessResult:
     p99_ms: float
     lag_p99_ms: float
     winners_ok: bool
+    prepare_share: float = 0.0  # fraction of the wall time spent in client.prepare (before the gun)
     outcomes: dict[str, int] = field(default_factory=dict)
 
 
@@ -171,6 +172,7 @@ async def harness_point(endpoint: Endpoint, kind: str, workers: int, seconds: fl
     path = tmp / f"{run_id}.jsonl"
     async with make_client(kind, endpoint, pool=workers, timeout_s=10.0) as client:
         await create_table(client, workload.table_definition())
+        prepare_s = _time_prepare(client)
         try:
             with HistoryWriter(path) as history:
                 sampler = SaturationSampler()
@@ -182,7 +184,25 @@ async def harness_point(endpoint: Endpoint, kind: str, workers: int, seconds: fl
                 report = sampler.stop(ops=steps * workers)
         finally:
             await delete_table(client, workload.table)
-    return _harness_result(pair_ops(read_events(path)), wall, report)
+    result = _harness_result(pair_ops(read_events(path)), wall, report)
+    result.prepare_share = prepare_s[0] / wall if wall else 0.0
+    return result
+
+
+def _time_prepare(client: DynamoClient) -> list[float]:
+    """Wrap ``client.prepare`` to add up its wall time (the work done before each starting gun)."""
+    total = [0.0]
+    inner = client.prepare
+
+    def timed(request: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return inner(request)
+        finally:
+            total[0] += time.perf_counter() - started
+
+    client.prepare = timed  # type: ignore[method-assign]
+    return total
 
 
 def _harness_result(ops: list[Op], wall: float, report: dict[str, Any]) -> HarnessResult:
@@ -443,7 +463,7 @@ def _server_table(plan: Plan, res: Results) -> list[str]:
 def _harness_table(plan: Plan, res: Results) -> list[str]:
     out = ["(b) harness: runner + registration workload + history, same race mix",
            f"  {'client':<10}{'workers':>8}{'ops/s':>9}{'x wrk':>7}{'cpu us/op':>10}{'cpu %':>7}"
-           f"{'p50 ms':>9}{'p99 ms':>9}{'lag p99':>9}{'1 winner':>10}"]
+           f"{'p50 ms':>9}{'p99 ms':>9}{'lag p99':>9}{'prep %':>8}{'1 winner':>10}"]
     for level in plan.levels:
         wrk_rps = med([r.rps for r in res.wrk.get(("race", level), [])])
         for kind in CLIENTS:
@@ -452,7 +472,7 @@ def _harness_table(plan: Plan, res: Results) -> list[str]:
             out.append(f"  {kind:<10}{level:>8}{rps:>9.0f}{rps / wrk_rps:>7.2f}"
                        f"{med([r.cpu_us_per_op for r in runs]):>10.0f}{med([r.cpu_util for r in runs]) * 100:>7.0f}"
                        f"{med([r.p50_ms for r in runs]):>9.1f}{med([r.p99_ms for r in runs]):>9.1f}"
-                       f"{med([r.lag_p99_ms for r in runs]):>9.1f}"
+                       f"{med([r.lag_p99_ms for r in runs]):>9.1f}{med([r.prepare_share for r in runs]) * 100:>8.0f}"
                        f"{'yes' if all(r.winners_ok for r in runs) else 'NO':>10}")
     return out
 
@@ -464,7 +484,7 @@ def _burst_table(res: Results) -> list[str]:
         spans = [r.span_ms for r in runs]
         out.append(f"  {kind:<10}{len(runs):>6}{med(spans):>12.2f}{min(spans):>12.2f}"
                    f"{med([float(r.max_in_flight) for r in runs]):>14.0f}"
-                   f"{','.join(str(r.winners) for r in runs):>9}")
+                   f"  {','.join(str(r.winners) for r in runs)}")
     return out
 
 

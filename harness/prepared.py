@@ -36,8 +36,8 @@ import logging
 import ssl
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from hashlib import sha256
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 SERVICE = "dynamodb"
 CONNECT_BATCH = 64  # connections opened concurrently while filling the pool
+REFILL_INTERVAL_S = 1.0  # at most one background refill of server-closed connections per second
 _BLACKLIST = frozenset(botocore.auth.SIGNED_HEADERS_BLACKLIST)
 
 
@@ -85,25 +86,54 @@ class _SigningRequest:
 
 
 class CachedSigV4(botocore.auth.SigV4Auth):
-    """botocore's SigV4 signer, with the per-day signing key cached and the Host header precomputed.
+    """botocore's SigV4 signer with its per-request overheads cached.
 
-    Canonicalisation, string-to-sign and the Authorization header are botocore's own code.
+    botocore's own code builds the canonical headers, the string to sign, the payload hash and the
+    Authorization header; this subclass only caches what is the same for every request of a run: the
+    derived signing key (per day), the Host header, the canonical URL path, and the header map that
+    ``add_auth`` computes twice. HMACs go through OpenSSL's one-shot ``hmac.digest``.
     """
 
     def __init__(self, credentials: Any, region: str, host: str) -> None:
         super().__init__(credentials, SERVICE, region)
         self.host = host
         self._keys: dict[str, bytes] = {}
+        self._paths: dict[str, str] = {}
+
+    def _modify_request_before_signing(self, request: Any) -> None:
+        super()._modify_request_before_signing(request)
+        request.context.pop("_headers_to_sign", None)  # headers changed: recompute once
 
     def headers_to_sign(self, request: Any) -> _SignHeaders:
-        """Every header except botocore's blacklist, lower-cased, plus ``host``."""
+        """Every header except botocore's blacklist, lower-cased, plus ``host`` (memoised per signing)."""
+        cached = request.context.get("_headers_to_sign")
+        if cached is not None:
+            return cached
         signed = _SignHeaders()
         for name, value in request.headers.items():
             lname = name.lower()
             if lname not in _BLACKLIST:
                 signed[lname] = value
         signed.setdefault("host", self.host)
+        request.context["_headers_to_sign"] = signed
         return signed
+
+    def canonical_request(self, request: Any) -> str:
+        """botocore's canonical request, with the canonical path computed once per URL."""
+        path = self._paths.get(request.url)
+        if path is None:
+            path = self._paths[request.url] = self._normalize_url_path(urlsplit(request.url).path)
+        headers_to_sign = self.headers_to_sign(request)
+        return "\n".join([
+            request.method.upper(), path, self.canonical_query_string(request),
+            self.canonical_headers(headers_to_sign) + "\n", self.signed_headers(headers_to_sign),
+            request.headers.get("X-Amz-Content-SHA256") or self.payload(request)])
+
+    def canonical_query_string(self, request: Any) -> str:
+        """Empty for DynamoDB's JSON protocol (no query); botocore's otherwise."""
+        if not request.params and "?" not in request.url:
+            return ""
+        return super().canonical_query_string(request)
 
     def signature(self, string_to_sign: str, request: Any) -> str:
         """HMAC of the string to sign with the day's derived key (derived once per day)."""
@@ -112,7 +142,7 @@ class CachedSigV4(botocore.auth.SigV4Auth):
         if key is None:
             key = self._derive(day)
             self._keys = {day: key}
-        return hmac.new(key, string_to_sign.encode("utf-8"), sha256).hexdigest()
+        return hmac.digest(key, string_to_sign.encode("utf-8"), "sha256").hex()
 
     def _derive(self, day: str) -> bytes:
         k_date = self._sign(f"AWS4{self.credentials.secret_key}".encode(), day)
@@ -192,13 +222,15 @@ def _dechunk(buf: bytearray, start: int) -> tuple[bytes, int] | None:
 class Connection(asyncio.Protocol):
     """One keep-alive HTTP/1.1 connection carrying one request at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_lost: Callable[[Connection], None] | None = None) -> None:
+        self.on_lost = on_lost
         self.transport: asyncio.Transport | None = None
         self.buf = bytearray()
         self.waiter: asyncio.Future[Response] | None = None
         self.closed = False
         self.keep_alive = True
         self.sent = False  # written and counted in flight, response not yet consumed
+        self.written = False  # the current request was handed to the socket
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -226,6 +258,8 @@ class Connection(asyncio.Protocol):
             return None
         status, length, chunked, crc, keep_alive = _parse_head(bytes(self.buf[:head_end]))
         start = head_end + 4
+        if length is None and not chunked and (status in (204, 304) or status < 200):
+            length = 0
         if chunked:
             found = _dechunk(self.buf, start)
             if found is None:
@@ -247,6 +281,8 @@ class Connection(asyncio.Protocol):
         waiter, self.waiter = self.waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_exception(exc or ConnectionResetError("connection closed before the response"))
+        elif self.on_lost is not None:
+            self.on_lost(self)  # an idle connection the server closed (Jetty: after 30 s idle)
 
     def usable(self) -> bool:
         """Open, idle and in step with the server."""
@@ -293,6 +329,9 @@ class ConnectionPool:
         self.size = size
         self.timeout_s = timeout_s
         self.idle: list[Connection] = []
+        self.closing = False
+        self._refill: asyncio.Task[int] | None = None
+        self._last_refill = 0.0
 
     async def fill(self) -> int:
         """Open connections until ``size`` are idle; returns how many are; failures are only logged."""
@@ -312,7 +351,7 @@ class ConnectionPool:
         """A new connection (raises OSError / TimeoutError when the endpoint cannot be reached)."""
         loop = asyncio.get_running_loop()
         tls = ssl.create_default_context() if self.tls else None
-        connect = loop.create_connection(Connection, self.host, self.port, ssl=tls,
+        connect = loop.create_connection(lambda: Connection(self._lost), self.host, self.port, ssl=tls,
                                          server_hostname=self.host if tls else None)
         _, conn = await asyncio.wait_for(connect, self.timeout_s)
         return conn
@@ -333,12 +372,28 @@ class ConnectionPool:
         else:
             conn.abort()
 
+    def _lost(self, conn: Connection) -> None:
+        """An idle connection was closed by the server: open a replacement in the background, so the
+        next race does not have to connect (at most one refill per second)."""
+        if self.closing or (self._refill is not None and not self._refill.done()):
+            return
+        delay = max(0.05, REFILL_INTERVAL_S - (time.monotonic() - self._last_refill))
+        self._refill = asyncio.get_running_loop().create_task(self._refill_later(delay))
+
+    async def _refill_later(self, delay: float) -> int:
+        await asyncio.sleep(delay)
+        self._last_refill = time.monotonic()
+        return 0 if self.closing else await self.fill()
+
     def _prune(self) -> list[Connection]:
         self.idle = [conn for conn in self.idle if conn.usable()]
         return self.idle
 
     def close(self) -> None:
-        """Close every idle connection."""
+        """Close every idle connection (and stop refilling)."""
+        self.closing = True
+        if self._refill is not None:
+            self._refill.cancel()
         for conn in self.idle:
             if conn.transport is not None:
                 conn.transport.close()
@@ -455,25 +510,33 @@ class PreparedClient(DynamoClient):
         return await self.send(request, self.prepare(request))
 
     async def send(self, request: Request, prepared: Any = None) -> Outcome:
-        """Write the prepared bytes on an idle connection and classify the response (one attempt)."""
+        """Write the prepared bytes on an idle connection and classify the response (one attempt).
+
+        A request whose connection died before a single byte of it was written never left the client:
+        it goes out once more on a fresh connection. Anything that fails after the write is ``info``.
+        """
         if prepared is None:
             prepared = self.prepare(request)
         if isinstance(prepared, Outcome):
             return prepared
-        conn = await self._connection()
-        if isinstance(conn, Outcome):
-            return conn
-        try:
-            response = await self._exchange(conn, prepared.wire)
-        except (OSError, TimeoutError, ProtocolError, EOFError) as exc:
-            conn.abort()
-            return Outcome("info", error=type(exc).__name__)
-        except BaseException:  # cancelled mid-request: the connection is out of step
-            conn.abort()
-            raise
-        assert self._pool is not None
-        self._pool.give_back(conn)
-        return outcome_of(response, request.token)
+        for _ in range(2):
+            conn = await self._connection()
+            if isinstance(conn, Outcome):
+                return conn
+            try:
+                response = await self._exchange(conn, prepared.wire)
+            except (OSError, TimeoutError, ProtocolError, EOFError) as exc:
+                conn.abort()
+                if conn.written or isinstance(exc, TimeoutError):
+                    return Outcome("info", error=type(exc).__name__)
+                continue
+            except BaseException:  # cancelled mid-request: the connection is out of step
+                conn.abort()
+                raise
+            assert self._pool is not None
+            self._pool.give_back(conn)
+            return outcome_of(response, request.token)
+        return Outcome("info", error="ConnectionResetError")
 
     async def _connection(self) -> Connection | Outcome:
         assert self._pool is not None, "use `async with PreparedClient(...)`"
@@ -490,6 +553,7 @@ class PreparedClient(DynamoClient):
         loop = self._loop or asyncio.get_running_loop()
         waiter: asyncio.Future[Response] = loop.create_future()
         conn.waiter = waiter
+        conn.written = False
         self._pending.append((conn, wire))
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -515,7 +579,7 @@ class PreparedClient(DynamoClient):
             if waiter is None or waiter.done() or conn.closed:
                 continue
             conn.transport.write(wire)  # type: ignore[union-attr]
-            conn.sent = True
+            conn.sent = conn.written = True
             written += 1
         if not written:
             return

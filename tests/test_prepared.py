@@ -218,3 +218,33 @@ def test_classification_of_raw_responses() -> None:
     assert outcome_of(Response(400, b'{"__type":"x#ThrottlingException"}', None), None).throttled
     assert outcome_of(Response(200, b"{}", 1), None) == Outcome("info", error="ChecksumError")
     assert outcome_of(Response(200, b'{"Attributes":{"N":{"N":"3"}}}', None), None).item == {"N": 3}
+
+
+async def test_server_closed_idle_connections_are_replaced() -> None:
+    accepted = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        accepted += 1
+        if accepted <= 2:  # the first generation: closed while idle, like Jetty after 30 s
+            await asyncio.sleep(0.2)
+            writer.close()
+            return
+        while await reader.readuntil(b"\r\n\r\n"):
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    endpoint = Endpoint("endpoint", f"http://127.0.0.1:{port}", "us-east-1", "none",
+                        dict(backends.FAKE_CREDENTIALS))
+    try:
+        async with PreparedClient(endpoint, pool=2, timeout_s=2.0) as client:
+            await asyncio.sleep(1.5)
+            assert accepted == 4  # both replaced in the background, without a request asking
+            assert sum(conn.usable() for conn in client._pool.idle) == 2  # type: ignore[union-attr]
+            request = Request("get_item", {"TableName": "t", "Key": {"Username": {"S": "x"}}})
+            outcome = await asyncio.wait_for(client.send(request, client.prepare(request)), T)
+            assert outcome.type == "ok"
+            assert client.stats.reconnects == 0
+    finally:
+        server.close()
