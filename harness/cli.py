@@ -156,6 +156,27 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory (report
         raise UsageError(str(exc)) from None
 
 
+@app.command("export")
+def export_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (reports/<run-id>).")],
+    fmt: Annotated[str, typer.Option("--format", help="jepsen-json or edn (Jepsen's op maps).")] = "jepsen-json",
+    output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
+) -> None:
+    """Export the history as Jepsen ops ({index, type, process, f, value, time}) for Jepsen's tools."""
+    from harness.export import FORMATS, export_history
+
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    text = export_history(run_dir, fmt)
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
+
+
 @app.command()
 def cleanup(
     older_than: Annotated[str, typer.Option(help="Only tables older than this (30m, 1h, 2d).")] = "1h",
