@@ -149,15 +149,27 @@ class ManagedProcess:
         self.proc.wait(10)
 
 
+class NotDynamoDB(botocore.exceptions.BotoCoreError):
+    """The endpoint answered, but not as DynamoDB does."""
+
+    fmt = "{message}"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message=message)
+
+
 def probe(endpoint: Endpoint, timeout_s: float = 2.0) -> None:
     """One ListTables call; raises botocore errors when the endpoint does not answer as DynamoDB."""
     cfg = botocore.config.Config(connect_timeout=timeout_s, read_timeout=timeout_s,
                                  retries={"total_max_attempts": 1})
     client = boto3.session.Session().client("dynamodb", config=cfg, **endpoint.client_kwargs())
     try:
-        client.list_tables(Limit=1)
+        answer = client.list_tables(Limit=1)
     finally:
         client.close()
+    if "TableNames" not in answer:  # botocore reads any 200 (an HTML page, say) as an empty answer
+        content_type = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("content-type", "?")
+        raise NotDynamoDB(f"ListTables answered without TableNames (content-type {content_type})")
 
 
 def wait_until_ready(endpoint: Endpoint, process: ManagedProcess, what: str) -> None:
@@ -186,6 +198,8 @@ def check_reachable(endpoint: Endpoint) -> None:
         raise UsageError(f"cannot reach {shown}: timed out") from None
     except botocore.exceptions.NoCredentialsError:
         raise UsageError("no AWS credentials found (environment, profile or SSO)") from None
+    except NotDynamoDB as exc:
+        raise UsageError(f"{shown} does not look like DynamoDB: {exc}") from None
     except botocore.exceptions.ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")

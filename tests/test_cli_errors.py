@@ -114,3 +114,103 @@ def test_interrupt_leaves_no_dynamodb_local_behind(sig, tmp_path):
         assert not Path(f"/proc/{pid}").exists(), f"DynamoDB Local pid {pid} survived {sig.name}"
     lines = history.read_text().splitlines()
     assert lines and all(line.startswith("{") and line.endswith("}") for line in lines)
+
+
+@pytest.fixture
+def html_server():
+    """An HTTP server on 127.0.0.1 that answers every request with an HTML page (not DynamoDB)."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = b"<html><body>Welcome to nginx!</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_endpoint_that_is_not_dynamodb(html_server, tmp_path):
+    proc = run_stress("run", "--workers", "2", "--keys", "1", "--endpoint-url", html_server,
+                      "--reports-dir", str(tmp_path), timeout=60)
+    assert_usage_error(proc, "does not look like DynamoDB")
+
+
+def test_no_npm_and_no_jar(tmp_path):
+    import shutil
+
+    only_java = tmp_path / "bin"
+    only_java.mkdir()
+    (only_java / "java").symlink_to(shutil.which("java"))
+    env = {"PATH": f"{Path(sys.executable).parent}:{only_java}",
+           "DDB_STRESS_CACHE": str(tmp_path / "empty-cache"), "DYNAMODB_LOCAL_HOME": ""}
+    proc = run_stress("run", "--workers", "2", "--reports-dir", str(tmp_path), env=env, timeout=60)
+    assert_usage_error(proc, "npm not found")
+
+
+def test_local_port_already_in_use(tmp_path):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        proc = run_stress("local", "start", "--port", str(port), timeout=60)
+    assert_usage_error(proc, f"port {port} on 127.0.0.1 is already in use")
+
+
+def test_reports_dir_not_writable(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    proc = run_stress("run", "--workers", "2", "--reports-dir", str(blocker / "reports"), timeout=60)
+    assert_usage_error(proc, "cannot write run directory")
+
+
+@pytest.mark.parametrize("spec", ["lost-ack:2", "latency:fast", "reset", "stall:-0.1", "meteor:0.1"])
+def test_malformed_fault(spec, tmp_path):
+    proc = run_stress("run", "--workers", "2", "--fault", spec, "--reports-dir", str(tmp_path), timeout=60)
+    assert_usage_error(proc, "fault")
+
+
+def test_malformed_rate(tmp_path):
+    assert_usage_error(run_stress("run", "--rate", "lots", "--reports-dir", str(tmp_path), timeout=60), "--rate")
+
+
+def test_history_survives_sigkill_of_the_harness(local_endpoint, tmp_path):
+    """After SIGKILL the history is valid JSONL up to the last completed event, and `stress check` reads it."""
+    proc = subprocess.Popen([*STRESS, "run", "--workers", "50", "--keys", "50", "--rounds", "10",
+                             "--endpoint-url", local_endpoint.url, "--reports-dir", str(tmp_path)],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        history = None
+        while time.monotonic() < deadline:
+            history = next(tmp_path.glob("*/history.jsonl"), None)
+            if history and history.stat().st_size > 20_000:
+                break
+            time.sleep(0.1)
+        proc.kill()
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert history is not None
+    import orjson
+
+    lines = history.read_bytes().split(b"\n")
+    assert lines[-1] == b"", "the last line was cut in the middle"
+    assert all(isinstance(orjson.loads(line), dict) for line in lines[:-1])
+    check = run_stress("check", str(history.parent), "--json")
+    assert check.returncode == 3, check.stderr  # no final state: unknown, not a false alarm
