@@ -70,5 +70,6 @@ def evaluate(run_dir: Path) -> dict[str, Any]:
         "backend": {k: backend.get(k) for k in ("kind", "endpoint", "version")},
         "workloads": results,
         "faults": dict(injected),
-        **({"client": meta["client"]} if meta.get("client") else {}),
+        "client": meta.get("client", {}),
+        "notes": [f"{name}: {report['note']}" for name, report in meta.get("client", {}).items() if report.get("note")],
     }

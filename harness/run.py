@@ -25,6 +25,7 @@ from harness.evaluate import RUN_FORMAT, evaluate
 from harness.faults import FaultProxy, FaultSpec, fault_event, parse_faults
 from harness.history import HistoryWriter, dumps
 from harness.runner import Pace, StepRunner, create_table, delete_table, table_name
+from harness.saturation import SaturationSampler
 from workloads import DEFAULT_WORKLOADS, get_workload
 from workloads.base import Workload, WorkloadConfig
 
@@ -234,6 +235,7 @@ class Run:
             ) as runner:
                 runner.run(self._run_all(endpoint, history, on_step))
         self.meta["wall_s"] = round(time.monotonic() - started, 2)
+        self.meta["client_kind"] = opts.client
         write_json(self.run_dir / "run.json", self.meta)
         summary = evaluate(self.run_dir)
         write_json(self.run_dir / "verdict.json", summary)
@@ -281,7 +283,13 @@ class Run:
                     await create_table(admin, {**workload.table_definition(), "Tags": aws.table_tags(self.run_id)})
                 try:
                     await workload.setup(admin)
-                    await StepRunner(client, workload, history, opts.workers, pace, on_step).run()
+                    runner = StepRunner(client, workload, history, opts.workers, pace, on_step)
+                    sampler = SaturationSampler()
+                    sampler.start()
+                    try:
+                        await runner.run()
+                    finally:
+                        self.meta.setdefault("client", {})[workload.name] = sampler.stop(ops=runner.ops)
                     self.final_state[workload.name] = await workload.read_final(admin)
                     write_json(self.run_dir / "final_state.json", self.final_state)
                 finally:

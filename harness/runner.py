@@ -63,6 +63,7 @@ class StepRunner:
         self.pace = pace
         self.on_step = on_step or (lambda: None)
         self.throttler = Throttler(rate_limit=pace.rate, period=1.0) if pace.rate else None
+        self.ops = 0
 
     async def run(self) -> int:
         """All steps (until the deadline); returns how many steps ran."""
@@ -100,6 +101,7 @@ class StepRunner:
         except Exception as exc:  # a workload bug must not lose the op: it becomes indeterminate
             log.error("%s: worker %d crashed: %r", name, worker, exc)
             outcome = Outcome("info", error=type(exc).__name__)
+        self.ops += 1
         value = self.workload.completed(worker, step, call, outcome)
         self.history.complete(worker, name, call.f, step.key, outcome.type, value, error=outcome.error,
                               attempts=outcome.attempts, old=outcome.old, raw=outcome.raw,
