@@ -6,12 +6,15 @@ import importlib
 
 from harness.errors import UsageError
 from workloads.base import Workload
+from workloads.batch_load import BatchLoad, BatchLoadTx
+from workloads.idempotent_registration import IdempotentRegistration
 from workloads.inventory import Inventory
 from workloads.registration import Registration
 from workloads.role_update import RoleUpdate
 from workloads.unique_email import UniqueEmail
 
-BUILTIN: dict[str, type[Workload]] = {cls.name: cls for cls in (Registration, RoleUpdate, Inventory, UniqueEmail)}
+BUILTIN: dict[str, type[Workload]] = {cls.name: cls for cls in (Registration, RoleUpdate, Inventory, UniqueEmail,
+                                                           IdempotentRegistration, BatchLoad, BatchLoadTx)}
 DEFAULT_WORKLOADS = ("registration", "role-update")
 
 

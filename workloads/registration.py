@@ -96,6 +96,10 @@ def _check_key(verdict: Verdict, key: str, ops: list[Op], final_state: dict[str,
     if stored is not None and owner is None:
         verdict.fail("stored-item-unwritten", key, f"stored item of {key!r} was written by no op: {stored}",
                      [], stored=stored)
+    elif len(winners) == 1 and stored is None:
+        winner = winners[0]
+        verdict.fail("acknowledged-write-lost", key, f"acknowledged write lost: op {winner.index} (process "
+                     f"{winner.process}) won {key!r}, but the final state has no item for it", [winner.index])
     elif len(winners) == 1 and owner is not winners[0]:
         culprit = f" (stored item belongs to op {owner.index}, {owner.type})" if owner else " (item missing)"
         verdict.fail("stored-item-not-winner", key, f"{key!r} was won by op {winners[0].index} but the stored "
