@@ -7,7 +7,8 @@ Run it like a built-in one (from the repository root, or with ``examples`` impor
 
 A workload subclasses :class:`workloads.base.Workload` and provides:
 
-* ``name`` and ``key_attribute`` (the table's string hash key);
+* ``name`` (for a workload outside the harness: its ``module:Class`` spec, so that `stress check`
+  can load it again from a run directory) and ``key_attribute`` (the table's string hash key);
 * ``key_names(round_)``: the keys raced in a round (here: fresh coupon codes every round);
 * ``request(worker, step)``: the op ``worker`` sends in a race, as a :class:`workloads.base.Call`
   (the ``f`` name and value recorded in the history, and the DynamoDB request to send);
@@ -33,7 +34,9 @@ from workloads.registration import check_unique_writes
 class CouponClaim(Workload):
     """``put_item`` of a claim guarded by ``attribute_not_exists(Code)``: one winner per coupon."""
 
-    name = "coupon-claim"
+    # A run directory records workload names, and `stress check` finds the class again by name:
+    # a custom workload's name must be its own `module:Class` spec.
+    name = "examples.custom_workload:CouponClaim"
     description = "claim a coupon code: put guarded by attribute_not_exists(Code)"
     key_attribute = "Code"
     supports_unsafe = True

@@ -1,0 +1,102 @@
+"""Custom code under test: a user workload loaded by `module:Class`, and `harness.testing.race`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+
+import pytest
+
+from examples.test_my_code import AlreadyClaimed, claim_coupon, claim_coupon_naively, coupon_table
+from harness.testing import RaceResult, race
+from tests.conftest import REPO, run_stress
+
+COUPON = "examples.custom_workload:CouponClaim"
+
+
+def _summary(proc) -> dict:
+    assert proc.stdout.strip(), proc.stderr[-2000:]
+    return json.loads(proc.stdout)
+
+
+def _coupon_run(endpoint, tmp_path, *extra: str) -> tuple[int, dict]:
+    proc = run_stress("run", "--workload", COUPON, "--workers", "200", "--keys", "3", "--rounds", "1", "--json",
+                      "--timeout", "30", "--backend", "endpoint", "--endpoint-url", endpoint.url,
+                      "--reports-dir", str(tmp_path), *extra)
+    return proc.returncode, _summary(proc)
+
+
+def test_example_workload_runs_by_module_path_and_is_valid(local_endpoint, tmp_path):
+    code, summary = _coupon_run(local_endpoint, tmp_path)
+    assert code == 0, summary
+    (workload,) = summary["workloads"]
+    assert workload["name"] == COUPON and workload["verdict"] == "valid"
+    assert workload["winners_per_key"] == {"min": 1, "max": 1} and workload["requests"] == 600
+    again = run_stress("check", summary["run_dir"], "--json", timeout=60)
+    assert again.returncode == 0 and _summary(again)["workloads"] == summary["workloads"]
+
+
+def test_example_workload_unsafe_variant_is_caught(local_endpoint, tmp_path):
+    code, summary = _coupon_run(local_endpoint, tmp_path, "--unsafe")
+    assert code == 1 and summary["verdict"] == "invalid"
+    kinds = {v["kind"] for v in summary["workloads"][0]["violations"]}
+    assert "multiple-winners" in kinds
+
+
+async def test_race_catches_a_naive_read_then_write(local_endpoint):
+    async with coupon_table(local_endpoint.url) as (ddb, table):
+        result = await race(claim_coupon_naively, workers=50, args_for=lambda w: (ddb, table, "NAIVE", f"c{w}"))
+    assert len(result.winners) > 1
+    with pytest.raises(AssertionError, match="exactly one winner"):
+        result.assert_exactly_one_winner()
+
+
+async def test_race_passes_a_conditional_write(local_endpoint):
+    async with coupon_table(local_endpoint.url) as (ddb, table):
+        result = await race(claim_coupon, workers=50, args_for=lambda w: (ddb, table, "SAFE", f"c{w}"))
+    winner = result.assert_exactly_one_winner()
+    assert winner.value == f"c{winner.worker}"
+    assert len(result.failures) == 49 and set(result.errors()) == {AlreadyClaimed.__name__}
+    assert all(isinstance(a.exception, AlreadyClaimed) for a in result.failures)
+
+
+async def test_race_releases_every_call_before_any_finishes():
+    started: list[int] = []
+
+    async def contender(worker: int) -> int:
+        started.append(worker)
+        await asyncio.sleep(0.01)
+        if worker % 2:
+            raise KeyError(worker)
+        return worker
+
+    result = await race(contender, workers=20, args_for=lambda w: (w,))
+    assert isinstance(result, RaceResult) and sorted(started) == list(range(20))
+    assert result.max_in_flight() == 20
+    assert [a.value for a in result.winners] == list(range(0, 20, 2))
+    assert result.errors() == {"KeyError": 10}
+    with pytest.raises(AssertionError, match="got 10"):
+        result.assert_exactly_one_winner()
+
+
+async def test_race_without_args_and_bad_worker_count():
+    async def once() -> str:
+        return "ok"
+
+    result = await race(once, workers=1)
+    assert result.assert_exactly_one_winner().value == "ok"
+    with pytest.raises(ValueError):
+        await race(once, workers=0)
+
+
+def test_example_pytest_file_passes_against_dynamodb_local(local_endpoint):
+    """The documented way: `DDB_ENDPOINT=... pytest examples/test_my_code.py`."""
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "examples/test_my_code.py"],
+                          capture_output=True, text=True, timeout=120, cwd=REPO,
+                          env={**os.environ, "DDB_ENDPOINT": local_endpoint.url})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "2 passed" in proc.stdout
