@@ -131,6 +131,76 @@ def _one_run(options: RunOptions, json_output: bool, emit: bool, yes: bool = Fal
     return summary
 
 
+SeriesWorkload = Annotated[list[str] | None, typer.Option("--workload", help="Workload (repeatable).")]
+
+
+@app.command()
+def compare(
+    backends_list: Annotated[str, typer.Option("--backends", help="e.g. local,moto,endpoint=URL,aws")],
+    workload: SeriesWorkload = None,
+    workers: Annotated[int, typer.Option(help="Workers per race.")] = 200,
+    keys: Annotated[int, typer.Option(help="Keys raced per round.")] = 20,
+    rounds: Annotated[int | None, typer.Option(help="Rounds per workload.")] = None,
+    seed: Annotated[int | None, typer.Option(help="One seed for every backend.")] = None,
+    client: Annotated[str, typer.Option(help="sdk or prepared.")] = "sdk",
+    region: Annotated[str | None, typer.Option(help="AWS region (aws backend).")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Accept the AWS plan.")] = False,
+    reports_dir: Annotated[Path, typer.Option(help="Where run directories are written.")] = Path("reports"),
+    json_output: Annotated[bool, typer.Option("--json", help="Print only the summary JSON on stdout.")] = False,
+) -> int:
+    """Run the same workloads with the same seed on several backends; write a side-by-side report."""
+    from harness.multirun import compare_variants, parse_backends
+
+    base = RunOptions(workloads=list(workload) if workload else RunOptions().workloads, workers=workers,
+                      keys=keys, rounds=rounds, seed=seed, client=client, region=region, reports_dir=reports_dir)
+    return _series("compare", base, compare_variants(base, parse_backends(backends_list)), json_output, yes)
+
+
+@app.command()
+def sweep(
+    workers: Annotated[str, typer.Option(help="Worker counts, e.g. 1,10,50,200,1000.")] = "1,10,50,200",
+    workload: SeriesWorkload = None,
+    keys: Annotated[int, typer.Option(help="Keys raced per round.")] = 20,
+    rounds: Annotated[int | None, typer.Option(help="Rounds per workload.")] = None,
+    seed: Annotated[int | None, typer.Option(help="One seed for every level.")] = None,
+    backend: Annotated[str, typer.Option(help="local, moto, endpoint, aws.")] = "local",
+    endpoint_url: Annotated[str | None, typer.Option(help="Any DynamoDB-compatible endpoint.")] = None,
+    client: Annotated[str, typer.Option(help="sdk or prepared.")] = "sdk",
+    region: Annotated[str | None, typer.Option(help="AWS region (aws backend).")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Accept the AWS plan.")] = False,
+    reports_dir: Annotated[Path, typer.Option(help="Where run directories are written.")] = Path("reports"),
+    json_output: Annotated[bool, typer.Option("--json", help="Print only the summary JSON on stdout.")] = False,
+) -> int:
+    """One run per worker count, then curves of failure rate, winners, latency and throughput."""
+    from harness.multirun import parse_levels, sweep_variants
+
+    base = RunOptions(workloads=list(workload) if workload else RunOptions().workloads, keys=keys, rounds=rounds,
+                      seed=seed, backend=backend, endpoint_url=endpoint_url, client=client, region=region,
+                      reports_dir=reports_dir)
+    return _series("sweep", base, sweep_variants(base, parse_levels(workers)), json_output, yes)
+
+
+def _series(kind: str, base: RunOptions, variants: list, json_output: bool, yes: bool) -> int:
+    from harness.multirun import run_series, write_series
+
+    for _, options in variants:
+        options.validate()
+    entries = run_series(variants, lambda options: _one_run(options, json_output, emit=not json_output, yes=yes))
+    out = write_series(kind, base, entries)
+    summary = json.loads((out / "summary.json").read_text())
+    if json_output:
+        sys.stdout.write(json.dumps({"verdict": summary["verdict"], "dir": str(out), "matrix": summary["matrix"],
+                                     "error_codes": summary["error_codes"],
+                                     "runs": [{"label": e.label, "run_dir": e.run_dir, "verdict": e.summary["verdict"]}
+                                              for e in entries]}, indent=2) + "\n")
+    else:
+        for name, cells in summary["matrix"].items():
+            row = ", ".join(f"{label}: {cell['verdict'].upper()}" for label, cell in cells.items())
+            stdout.print(f"{name}: {row}", highlight=False)
+        stdout.print(f"{kind} report: {out / 'report.html'}")
+    return EXIT_CODES[summary["verdict"]]
+
+
 @app.command()
 def check(
     run_dir: Annotated[Path, typer.Argument(help="A run directory (reports/<run-id>).")],

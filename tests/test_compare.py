@@ -1,0 +1,68 @@
+"""`stress compare` and `stress sweep`: several real runs, one side-by-side report."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_stress
+
+pytestmark = pytest.mark.slow
+
+
+def assert_html_links_exist(report: Path) -> None:
+    html = report.read_text()
+    assert "http://" not in html and "https://" not in html
+    for ref in re.findall(r'(?:src|href)="([^"]+)"', html):
+        assert (report.parent / ref).exists(), ref
+
+
+def assert_png(path: Path) -> None:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, path
+
+
+def test_compare_local_and_moto_writes_a_matrix(tmp_path):
+    proc = run_stress("compare", "--backends", "local,moto", "--workers", "50", "--keys", "2", "--rounds", "1",
+                      "--seed", "3", "--json", "--reports-dir", str(tmp_path))
+    assert proc.returncode in (0, 1), proc.stderr
+    result = json.loads(proc.stdout)
+    assert set(result["matrix"]) == {"registration", "role-update"}
+    for cells in result["matrix"].values():
+        assert set(cells) == {"local", "moto"}
+    assert cells["local"]["verdict"] == "valid"
+    assert [r["label"] for r in result["runs"]] == ["local", "moto"]
+    out = Path(result["dir"])
+    assert_html_links_exist(out / "report.html")
+    for name in ("latency-registration.png", "latency-role-update.png", "throughput.png"):
+        assert_png(out / name)
+    seeds = {json.loads((Path(r["run_dir"]) / "run.json").read_text())["config"]["seed"] for r in result["runs"]}
+    assert seeds == {3}
+
+
+def test_sweep_over_worker_counts(local_endpoint, tmp_path):
+    proc = run_stress("sweep", "--workers", "1,10,50", "--workload", "registration", "--keys", "2", "--json",
+                      "--endpoint-url", local_endpoint.url, "--reports-dir", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert [r["label"] for r in result["runs"]] == ["1 workers", "10 workers", "50 workers"]
+    out = Path(result["dir"])
+    assert_png(out / "sweep.png")
+    assert_html_links_exist(out / "report.html")
+    summary = json.loads((out / "summary.json").read_text())
+    failures = [r["summary"]["workloads"][0]["conditional_failed"] for r in summary["runs"]]
+    assert failures == [0, 2 * 9, 2 * 49]  # every worker but the winner fails, per key
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["compare", "--backends", "local"], "at least two backends"),
+    (["compare", "--backends", "local,oracle"], "unknown backend 'oracle'"),
+    (["sweep", "--workers", "1,ten"], "comma-separated integers"),
+    (["sweep", "--workers", "0,5"], "at least 1"),
+])
+def test_bad_series_options(args, fragment, tmp_path):
+    proc = run_stress(*args, "--reports-dir", str(tmp_path), timeout=60)
+    assert proc.returncode == 2 and fragment in proc.stderr and "Traceback" not in proc.stderr
