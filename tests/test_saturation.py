@@ -31,7 +31,7 @@ async def test_blocked_loop_is_reported() -> None:
     report = sampler.stop(ops=10)
     assert report["loop_lag_ms"]["max"] >= 80
     assert report["harness_bound"] is True
-    assert report["note"].startswith("the harness was the bottleneck: ")
+    assert report["note"].startswith(("the harness was the bottleneck: ", "the client was starved of CPU: "))
     assert "latencies describe the harness, not the server" in report["note"]
 
 
@@ -42,6 +42,12 @@ def test_judge_names_both_numbers() -> None:
     assert note == ("the harness was the bottleneck: client CPU 94% of a core, loop lag p99 120 ms — "
                     "latencies describe the harness, not the server")
     assert report["client_cpu_ms_per_op"] == 0.94
+    starved = summarise([1.0] * 98 + [120.0, 130.0], 130.0, wall_s=1.0, cpu_s=0.16, ops=1000)
+    bound, note = judge(starved)
+    assert bound and note.startswith("the client was starved of CPU: loop lag p99 120 ms while the harness used "
+                                     "only 16% of a core")
+    busy = summarise([1.0] * 98 + [120.0, 130.0], 130.0, wall_s=1.0, cpu_s=0.6, ops=1000)
+    assert judge(busy)[1].startswith("the harness was the bottleneck: loop lag p99 120 ms, client CPU 60%")
     quiet = summarise([1.0] * 100, 1.0, wall_s=1.0, cpu_s=0.2, ops=1000)
     assert judge(quiet) == (False, None)
 
