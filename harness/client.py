@@ -4,7 +4,7 @@ Outcomes follow Jepsen:
 
 * ``ok``   — applied.
 * ``fail`` — definitely not applied: ConditionalCheckFailed on the first attempt, a cancelled
-  transaction, validation errors, throttling.
+  transaction, validation errors, throttling (a cancellation or throttling after a retry is ``info``).
 * ``info`` — indeterminate: timeouts, connection errors, 5xx, or a conditional failure after the
   SDK retried (the earlier attempt may have been applied and the retry saw its own write). When the
   item returned with ``ALL_OLD`` carries this op's own token, the earlier attempt provably won and
@@ -137,7 +137,9 @@ def classify_client_error(response: dict[str, Any], attempts: int,
         return Outcome(kind, error=code, attempts=attempts, reasons=reasons)
     if status >= 500 or code in SERVER_ERROR_CODES:
         return Outcome("info", error=code, attempts=attempts)
-    return Outcome("fail", error=code, attempts=attempts)
+    # Only retryable errors (throttling) get here after a retry, and the earlier attempt may have been
+    # applied (e.g. its response was lost): like a cancelled transaction, that is indeterminate.
+    return Outcome("fail" if attempts == 1 else "info", error=code, attempts=attempts)
 
 
 CLIENT_KINDS = ("sdk", "prepared")
