@@ -51,7 +51,9 @@ def run(
     retries: Annotated[int, typer.Option(help="SDK retries per op (0 = one attempt: first-hand outcomes).")] = 0,
     timeout: Annotated[float, typer.Option(help="Per-attempt connect/read timeout, seconds.")] = 10.0,
     backend: Annotated[str, typer.Option(help="local (managed DynamoDB Local), moto, endpoint, aws.")] = "local",
-    client: Annotated[str, typer.Option(help="sdk (aioboto3 per call) or prepared (signed before the gun).")] = "sdk",
+    client: Annotated[str, typer.Option(
+        help="prepared (signed before the gun, one attempt), sdk (aioboto3 per call, needed for --retries), "
+             "auto (prepared unless --retries or --unsafe).")] = "auto",
     endpoint_url: Annotated[str | None, typer.Option(help="Any DynamoDB-compatible endpoint.")] = None,
     region: Annotated[str | None, typer.Option(help="AWS region (aws backend).")] = None,
     local_jar: Annotated[str | None, typer.Option(help="DynamoDBLocal.jar or its directory.")] = None,
@@ -142,7 +144,7 @@ def compare(
     keys: Annotated[int, typer.Option(help="Keys raced per round.")] = 20,
     rounds: Annotated[int | None, typer.Option(help="Rounds per workload.")] = None,
     seed: Annotated[int | None, typer.Option(help="One seed for every backend.")] = None,
-    client: Annotated[str, typer.Option(help="sdk or prepared.")] = "sdk",
+    client: Annotated[str, typer.Option(help="auto, prepared or sdk (see stress run --help).")] = "auto",
     region: Annotated[str | None, typer.Option(help="AWS region (aws backend).")] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Accept the AWS plan.")] = False,
     reports_dir: Annotated[Path, typer.Option(help="Where run directories are written.")] = Path("reports"),
@@ -165,7 +167,7 @@ def sweep(
     seed: Annotated[int | None, typer.Option(help="One seed for every level.")] = None,
     backend: Annotated[str, typer.Option(help="local, moto, endpoint, aws.")] = "local",
     endpoint_url: Annotated[str | None, typer.Option(help="Any DynamoDB-compatible endpoint.")] = None,
-    client: Annotated[str, typer.Option(help="sdk or prepared.")] = "sdk",
+    client: Annotated[str, typer.Option(help="auto, prepared or sdk (see stress run --help).")] = "auto",
     region: Annotated[str | None, typer.Option(help="AWS region (aws backend).")] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Accept the AWS plan.")] = False,
     reports_dir: Annotated[Path, typer.Option(help="Where run directories are written.")] = Path("reports"),

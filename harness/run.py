@@ -44,7 +44,7 @@ class RunOptions:
     retries: int = 0
     timeout: float = 10.0
     backend: str = "local"
-    client: str = "sdk"
+    client: str = "auto"
     unsafe: bool = False
     faults: list[str] = field(default_factory=list)
     persist: bool = False
@@ -70,7 +70,7 @@ class RunOptions:
         for ok, message in checks:
             if not ok:
                 raise UsageError(message)
-        if self.client not in CLIENT_KINDS:
+        if self.client not in (*CLIENT_KINDS, "auto"):
             raise UsageError(f"unknown client {self.client!r}: choose one of {', '.join(CLIENT_KINDS)}")
         if self.backend not in backends.BACKEND_KINDS:
             raise UsageError(f"unknown backend {self.backend!r}: choose one of {', '.join(backends.BACKEND_KINDS)}")
@@ -91,6 +91,13 @@ class RunOptions:
                              "(only keys with this run's own prefix are written, and it is never deleted)")
         if self.unsafe and self.client == "prepared":
             raise UsageError("--unsafe needs --client sdk (its read-then-write goes through the SDK)")
+
+    def client_kind(self) -> str:
+        """``auto``: the prepared client (a real burst, server-bound numbers) unless the run needs the SDK's
+        own behaviour: retries (``--retries``) or an unsafe read-then-write."""
+        if self.client != "auto":
+            return self.client
+        return "sdk" if self.retries or self.unsafe else "prepared"
 
     def fault_specs(self) -> list[FaultSpec]:
         """The parsed --fault options."""
@@ -235,7 +242,7 @@ class Run:
             ) as runner:
                 runner.run(self._run_all(endpoint, history, on_step))
         self.meta["wall_s"] = round(time.monotonic() - started, 2)
-        self.meta["client_kind"] = opts.client
+        self.meta["client_kind"] = opts.client_kind()
         write_json(self.run_dir / "run.json", self.meta)
         summary = evaluate(self.run_dir)
         write_json(self.run_dir / "verdict.json", summary)
@@ -272,7 +279,8 @@ class Run:
                 target = endpoint.via(proxy.url)
                 stack.callback(self._record_faults, proxy)
             client = await stack.enter_async_context(
-                make_client(opts.client, target, pool=opts.workers, retries=opts.retries, timeout_s=opts.timeout))
+                make_client(opts.client_kind(), target, pool=opts.workers, retries=opts.retries,
+                            timeout_s=opts.timeout))
             crash = next((spec for spec in faults if spec.kind == "crash"), None)
             if crash:
                 await stack.enter_async_context(CrashLoop(endpoint.server, crash.interval_s, history))

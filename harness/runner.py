@@ -66,25 +66,50 @@ class StepRunner:
         self.ops = 0
 
     async def run(self) -> int:
-        """All steps (until the deadline); returns how many steps ran."""
+        """All steps (until the deadline); returns how many steps ran.
+
+        When a workload's requests do not depend on earlier outcomes (``independent_steps``), the next
+        race is built and signed while the current one is in flight, so the server is not left idle.
+        """
         done = 0
-        for step in self.workload.steps():
-            if self.pace.expired():
-                break
-            await self.race(step)
+        steps = iter(self.workload.steps())
+        step = next(steps, None)
+        calls = await self.prepare(step) if step else []
+        while step is not None and not self.pace.expired():
+            race = asyncio.create_task(self.fire(step, calls))
+            following = next(steps, None)
+            if following is not None and self.workload.independent_steps:
+                calls = await self.prepare(following, yield_every=32)
+                await race
+            else:
+                await race
+                calls = await self.prepare(following) if following is not None else []
+            step = following
             done += 1
             self.on_step()
         return done
 
     async def race(self, step: Step) -> None:
         """One race: every worker's request is built first, then all are released at once."""
+        await self.fire(step, await self.prepare(step))
+
+    async def prepare(self, step: Step, yield_every: int = 0) -> list[tuple[int, Call]]:
+        """Build (and let the client serialise and sign) every worker's request for ``step``."""
         await self.workload.before_step(self.client, step)
-        calls = [(worker, self.workload.request(worker, step)) for worker in range(self.workers)]
-        for _, call in calls:
+        calls = []
+        for worker in range(self.workers):
+            call = self.workload.request(worker, step)
             if call:
                 call.prepared = self.client.prepare(call.request)
+                calls.append((worker, call))
+            if yield_every and worker % yield_every == yield_every - 1:
+                await asyncio.sleep(0)  # let the race in flight handle its responses
+        return calls
+
+    async def fire(self, step: Step, calls: list[tuple[int, Call]]) -> None:
+        """Release every prepared request at the same instant and wait for all outcomes."""
         gun = asyncio.Event()
-        tasks = [asyncio.create_task(self._worker(worker, step, call, gun)) for worker, call in calls if call]
+        tasks = [asyncio.create_task(self._worker(worker, step, call, gun)) for worker, call in calls]
         await asyncio.sleep(0)  # every task now waits on the gun
         gun.set()
         await asyncio.gather(*tasks)

@@ -61,6 +61,8 @@ class Workload(ABC):
     key_attribute: ClassVar[str] = "Username"
     default_rounds: ClassVar[int] = 1
     supports_unsafe: ClassVar[bool] = False
+    # True when no request depends on an earlier outcome: the runner may build race N+1 during race N.
+    independent_steps: ClassVar[bool] = False
 
     def __init__(self, config: WorkloadConfig, table: str) -> None:
         self.config = config

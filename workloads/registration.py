@@ -26,6 +26,7 @@ class Registration(Workload):
     name = "registration"
     description = "duplicate registrations guarded by attribute_not_exists(Username)"
     supports_unsafe = True
+    independent_steps = True
 
     def key_names(self, round_: int) -> list[str]:
         """Fresh usernames every round: a registration can only be raced once."""
