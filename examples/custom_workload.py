@@ -40,6 +40,7 @@ class CouponClaim(Workload):
     description = "claim a coupon code: put guarded by attribute_not_exists(Code)"
     key_attribute = "Code"
     supports_unsafe = True
+    independent_steps = True  # requests never depend on earlier outcomes
 
     def key_names(self, round_: int) -> list[str]:
         """Fresh coupon codes every round: a coupon can only be claimed once."""

@@ -37,6 +37,7 @@ class Inventory(Workload):
     description = "last items in stock: decrement guarded by Stock >= :one (no oversell, no lost sale)"
     key_attribute = "Sku"
     supports_unsafe = True
+    independent_steps = True  # requests never depend on earlier outcomes
     stock: ClassVar[int | None] = None  # units per item; None: max(1, workers // 4)
 
     def units(self) -> int:
