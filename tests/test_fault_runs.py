@@ -155,7 +155,8 @@ def test_stalls_past_the_timeout_are_indeterminate_not_invalid(local_endpoint, t
     assert summary["faults"]["stall"] > 0
     assert summary["verdict"] in ("valid", "unknown"), [w["violations"] for w in summary["workloads"]]
     reg = workload(summary, "registration")
-    assert reg["indeterminate"] > 0 and "ReadTimeoutError" in reg["error_codes"], reg
+    # The SDK client says ReadTimeoutError, the prepared client (the default without --retries) TimeoutError.
+    assert reg["indeterminate"] > 0 and set(reg["error_codes"]) <= {"ReadTimeoutError", "TimeoutError"}, reg
 
 
 @slow

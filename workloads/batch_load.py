@@ -86,7 +86,7 @@ class BatchLoad(Workload):
     description = "bulk load: per-item attribute_not_exists puts, retry only failed/unprocessed items"
     key_attribute = "Id"
     supports_unsafe = True
-    transactional = False
+    independent_steps = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -273,7 +273,6 @@ class BatchLoadTx(BatchLoad):
 
     name = "batch-load-tx"
     description = "bulk load: TransactWriteItems chunks of <=100 conditional puts, retry only failed items"
-    transactional = True
 
     async def send(self, client: Any, request_id: str, records: list[str],
                    tokens: Tokens) -> tuple[list[tuple[str, Outcome]], Tokens, int]:

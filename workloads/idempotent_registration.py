@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,8 @@ MAX_TRIES = 4
 BACKOFF_S = 0.01
 SAFE_CONDITION = "attribute_not_exists(#k) OR #rid = :rid"
 UNSAFE_CONDITION = "attribute_not_exists(#k)"
+
+Send = Callable[[], Awaitable[Outcome]]
 
 
 @dataclass
@@ -52,14 +55,14 @@ def describe_try(outcome: Outcome) -> dict[str, Any]:
     return entry
 
 
-async def retry_indeterminate(send: Any, max_tries: int, rng: random.Random) -> LogicalOutcome:
-    """Call ``send()`` until its outcome is determinate or ``max_tries`` attempts were made."""
+async def retry_indeterminate(first: Send, resend: Send, max_tries: int, rng: random.Random) -> LogicalOutcome:
+    """Await ``first()``, then ``resend()`` while the outcome is indeterminate, up to ``max_tries`` in all."""
     tries: list[dict[str, Any]] = []
     http_attempts = 0
     for attempt in range(max_tries):
         if attempt:
             await asyncio.sleep(rng.uniform(0, BACKOFF_S * 2**attempt))
-        outcome = await send()
+        outcome = await (resend() if attempt else first())
         tries.append(describe_try(outcome))
         http_attempts += outcome.attempts
         if outcome.type != INFO:
@@ -74,6 +77,7 @@ class IdempotentRegistration(Workload):
     name = "idempotent-registration"
     description = "registrations guarded by attribute_not_exists(Username) OR RequestId = :rid, with retries"
     supports_unsafe = True
+    independent_steps = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -104,8 +108,9 @@ class IdempotentRegistration(Workload):
         return Call("register", item, Request("put_item", params, token=("RequestId", item["RequestId"])))
 
     async def execute(self, client: Any, call: Call) -> Outcome:
-        """The logical request: resend the same request id while the outcome is indeterminate."""
-        return await retry_indeterminate(lambda: client.call(call.request), MAX_TRIES, self.rng)
+        """The logical request: the prepared burst, then the same request id again while indeterminate."""
+        return await retry_indeterminate(lambda: client.send(call.request, call.prepared),
+                                         lambda: client.call(call.request), MAX_TRIES, self.rng)
 
     def completed(self, worker: int, step: Step, call: Call, outcome: Outcome) -> Any:
         """Record every attempt of the logical request."""
