@@ -34,9 +34,7 @@ from workloads.registration import check_unique_writes
 class CouponClaim(Workload):
     """``put_item`` of a claim guarded by ``attribute_not_exists(Code)``: one winner per coupon."""
 
-    # A run directory records workload names, and `stress check` finds the class again by name:
-    # a custom workload's name must be its own `module:Class` spec.
-    name = "examples.custom_workload:CouponClaim"
+    name = "coupon-claim"  # run.json keeps the `module:Class` spec, so `stress check` finds the class again
     description = "claim a coupon code: put guarded by attribute_not_exists(Code)"
     key_attribute = "Code"
     supports_unsafe = True

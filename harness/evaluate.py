@@ -50,9 +50,10 @@ def evaluate(run_dir: Path) -> dict[str, Any]:
     grouped = ops_by_workload(pair_ops(events))
     config = meta.get("config", {})
     results = []
-    for name in config.get("workloads") or list(grouped):
-        cls = get_workload(name)
-        ops = grouped.get(cls.name, [])
+    for spec in config.get("workloads") or list(grouped):
+        cls = get_workload(spec)  # a built-in name or the user's module:Class spec
+        name = cls.name
+        ops = grouped.get(name, [])
         if name in final_state:
             verdict = cls.check(ops, final_state[name], config)
         else:
@@ -60,7 +61,7 @@ def evaluate(run_dir: Path) -> dict[str, Any]:
             verdict.undecided(f"{name}: the run ended before its final state was read")
         if not ops:
             verdict.undecided(f"{name}: no operations recorded")
-        results.append(summarize(cls.name, ops, verdict))
+        results.append(summarize(name, ops, verdict))
     backend = meta.get("backend") or {}
     injected = Counter(str(ev["value"].get("kind", "fault")) for ev in fault_events(events)
                        if isinstance(ev.get("value"), dict) and ev["value"].get("phase") != "stop")

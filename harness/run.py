@@ -189,7 +189,7 @@ class Run:
             "command": "stress " + " ".join(_redact_argv(sys.argv[1:])),
             "config": {**asdict(options), "reports_dir": str(options.reports_dir),
                        "endpoint_url": backends.redact_url(options.endpoint_url) if options.endpoint_url else None,
-                       "workloads": [w.name for w in self.workloads], "seed": self.seed,
+                       "workloads": list(options.workloads), "seed": self.seed,
                        "rounds": {w.name: w.rounds for w in self.workloads}},
             "backend": {"kind": options.backend},
             "versions": versions(),
