@@ -282,8 +282,6 @@ class Run:
                 make_client(opts.client_kind(), target, pool=opts.workers, retries=opts.retries,
                             timeout_s=opts.timeout))
             crash = next((spec for spec in faults if spec.kind == "crash"), None)
-            if crash:
-                await stack.enter_async_context(CrashLoop(endpoint.server, crash.interval_s, history))
             for workload in self.workloads:
                 if opts.table:
                     await check_existing_table(admin, workload)
@@ -294,8 +292,13 @@ class Run:
                     runner = StepRunner(client, workload, history, opts.workers, pace, on_step)
                     sampler = SaturationSampler()
                     sampler.start()
+                    # Crashes only while workers race: seeding and the final read need a live server.
+                    nemesis: Any = contextlib.nullcontext()
+                    if crash:
+                        nemesis = CrashLoop(endpoint.server, crash.interval_s, history)
                     try:
-                        await runner.run()
+                        async with nemesis:
+                            await runner.run()
                     finally:
                         self.meta.setdefault("client", {})[workload.name] = sampler.stop(ops=runner.ops)
                     self.final_state[workload.name] = await workload.read_final(admin)
