@@ -16,11 +16,12 @@ describe the harness rather than the server, and the report says so.
 from __future__ import annotations
 
 import asyncio
-import math
 import resource
 import time
 from array import array
 from typing import Any
+
+from harness.summary import percentile
 
 INTERVAL_S = 0.010
 LAG_P99_LIMIT_MS = 50.0
@@ -84,14 +85,6 @@ class SaturationSampler:
         return report
 
 
-def percentile(sorted_values: Any, q: float) -> float:
-    """Nearest-rank percentile of an already sorted sequence (0.0 when empty)."""
-    if not len(sorted_values):
-        return 0.0
-    rank = min(len(sorted_values) - 1, max(0, math.ceil(q / 100.0 * len(sorted_values)) - 1))
-    return float(sorted_values[rank])
-
-
 def summarise(lags_ms: Any, max_lag_ms: float, *, wall_s: float, cpu_s: float, ops: int) -> dict[str, Any]:
     """The numeric part of the report (no verdict)."""
     ordered = sorted(lags_ms)
@@ -101,7 +94,8 @@ def summarise(lags_ms: Any, max_lag_ms: float, *, wall_s: float, cpu_s: float, o
         "cpu_s": round(cpu_s, 3),
         "client_cpu_ms_per_op": round(cpu_s * 1000.0 / ops, 4) if ops else None,
         "cpu_util": round(cpu_s / wall_s, 3) if wall_s > 0 else 0.0,
-        "loop_lag_ms": {"p50": round(percentile(ordered, 50), 2), "p99": round(percentile(ordered, 99), 2),
+        "loop_lag_ms": {"p50": round(percentile(ordered, 50) or 0.0, 2),
+                        "p99": round(percentile(ordered, 99) or 0.0, 2),
                         "max": round(max(max_lag_ms, ordered[-1] if ordered else 0.0), 2)},
         "lag_samples": len(ordered),
     }

@@ -10,6 +10,7 @@ from hdrh.histogram import HdrHistogram
 
 from harness.history import Op
 from harness.report.style import OUTCOMES
+from harness.summary import READ_FUNCTIONS, winners_per_race
 
 # Latencies are recorded in microseconds, from 1 µs to one hour, 3 significant digits.
 _LOWEST_US = 1
@@ -43,7 +44,7 @@ def percentiles(latencies: list[float]) -> dict[str, float]:
 
 def is_write(op: Op) -> bool:
     """True for ops that try to change the item (everything except reads)."""
-    return op.f != "read"
+    return op.f not in READ_FUNCTIONS
 
 
 def winners(ops: Iterable[Op]) -> list[Op]:
@@ -54,16 +55,6 @@ def winners(ops: Iterable[Op]) -> list[Op]:
 def race_id(op: Op) -> tuple[str, Any]:
     """One race = one key in one round (``round`` is None when the history has no rounds)."""
     return op.key, op.extra.get("round")
-
-
-def winners_per_race(ops: Iterable[Op]) -> dict[tuple[str, Any], int]:
-    """Applied writes per race, for every race that had at least one write (zero allowed)."""
-    counts: dict[tuple[str, Any], int] = {}
-    for op in ops:
-        if is_write(op):
-            race = race_id(op)
-            counts[race] = counts.get(race, 0) + (op.type == "ok")
-    return counts
 
 
 def max_winners_per_key(ops: Iterable[Op]) -> dict[str, int]:
