@@ -104,7 +104,7 @@ class RunOptions:
         return parse_faults(self.faults)
 
 
-WARMUP_RACES = 8  # races on a throwaway table before a fresh DynamoDB Local is measured
+WARMUP_RACES, WARMUP_WORKERS = 8, 200  # unrecorded races before a fresh DynamoDB Local is measured
 
 
 def new_run_id() -> str:
@@ -317,12 +317,13 @@ class Run:
         from workloads.registration import Registration
 
         started = time.monotonic()
-        config = WorkloadConfig(self.options.workers, WARMUP_RACES, 1, self.seed, self.run_id)
+        workers = min(self.options.workers, WARMUP_WORKERS)
+        config = WorkloadConfig(workers, WARMUP_RACES, 1, self.seed, self.run_id)
         warmup = Registration(config, table_name(self.run_id, "warmup"))
         await create_table(admin, {**warmup.table_definition(), "Tags": aws.table_tags(self.run_id)})
         try:
             with HistoryWriter(Path(os.devnull)) as nowhere:
-                runner = StepRunner(client, warmup, nowhere, self.options.workers, Pace())
+                runner = StepRunner(client, warmup, nowhere, workers, Pace())
                 await runner.run()
         finally:
             await delete_table(admin, warmup.table)

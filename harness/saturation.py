@@ -81,6 +81,7 @@ class SaturationSampler:
         report = summarise(self._lags_ms, self._max_lag_ms, wall_s=wall_s, cpu_s=cpu_s, ops=ops)
         report["cpu_user_s"] = round(end.ru_utime - start.ru_utime, 3)
         report["cpu_system_s"] = round(end.ru_stime - start.ru_stime, 3)
+        report["max_rss_mb"] = round(end.ru_maxrss / 1024, 1)  # Linux reports KiB
         report["harness_bound"], report["note"] = judge(report, self.lag_limit_ms, self.cpu_limit)
         return report
 
