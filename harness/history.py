@@ -170,8 +170,14 @@ class Op:
 
     @property
     def latency_ns(self) -> int | None:
-        """Completion minus invoke time, or None for an op that never completed."""
-        return None if self.complete_time is None else self.complete_time - self.invoke_time
+        """Completion minus start, or None for an op that never completed.
+
+        The start is the invoke time, or under --rate the earlier time the op was due (``intended``),
+        so waiting for the rate limiter counts (no coordinated omission).
+        """
+        if self.complete_time is None:
+            return None
+        return self.complete_time - min(self.invoke_time, self.extra.get("intended", self.invoke_time))
 
     @property
     def outcome(self) -> str:

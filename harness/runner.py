@@ -51,6 +51,12 @@ async def delete_table(client: DynamoClient, name: str) -> None:
         log.warning("could not delete table %s: %s", name, exc)
 
 
+def smooth_throttler(rate: float) -> Throttler:
+    """At most ``rate`` ops/s, released in 10 ms slices rather than a burst at the start of each second."""
+    per_slice = max(1, round(rate / 100))
+    return Throttler(rate_limit=per_slice, period=per_slice / rate)
+
+
 class StepRunner:
     """Runs a workload's steps: build every request, fire the starting gun, await all outcomes."""
 
@@ -62,8 +68,10 @@ class StepRunner:
         self.workers = workers
         self.pace = pace
         self.on_step = on_step or (lambda: None)
-        self.throttler = Throttler(rate_limit=pace.rate, period=1.0) if pace.rate else None
+        self.throttler = smooth_throttler(pace.rate) if pace.rate else None
         self.ops = 0
+        self._paced_start: int | None = None
+        self._paced_count = 0
 
     async def run(self) -> int:
         """All steps (until the deadline); returns how many steps ran.
@@ -114,13 +122,25 @@ class StepRunner:
         gun.set()
         await asyncio.gather(*tasks)
 
+    def _intended_start(self) -> int:
+        """When this op was due under --rate: latency counts from here, so a stalled server's queue is not
+        hidden by the client waiting politely (coordinated omission, as wrk2 and YCSB measure it)."""
+        now = time.monotonic_ns()
+        if self._paced_start is None:
+            self._paced_start = now
+        due = self._paced_start + int(self._paced_count * 1e9 / self.pace.rate)
+        self._paced_count += 1
+        return due
+
     async def _worker(self, worker: int, step: Step, call: Call, gun: asyncio.Event) -> None:
         await gun.wait()
+        paced = {}
         if self.throttler:
+            paced["intended"] = self._intended_start()
             async with self.throttler:
                 pass
         name = self.workload.name
-        self.history.invoke(worker, name, call.f, step.key, call.value, round=step.round)
+        self.history.invoke(worker, name, call.f, step.key, call.value, round=step.round, **paced)
         try:
             outcome = await self.workload.execute(self.client, call)
         except Exception as exc:  # a workload bug must not lose the op: it becomes indeterminate

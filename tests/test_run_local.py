@@ -114,3 +114,19 @@ def test_default_managed_local_backend_end_to_end(tmp_path):
     assert summary["workloads"][0]["max_in_flight"] >= 150
     pid = json.loads((Path(summary["run_dir"]) / "run.json").read_text())["backend"]["pid"]
     assert not Path(f"/proc/{pid}").exists() or b"DynamoDBLocal" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+
+
+def test_rate_limited_run_measures_latency_from_the_intended_start(local_endpoint, tmp_path):
+    """Under --rate every invoke records when it was due; latency counts from there (no coordinated omission)."""
+    proc = run_stress("run", "--workers", "20", "--keys", "5", "--workload", "registration", "--rate", "100",
+                      "--json", "--endpoint-url", local_endpoint.url, "--reports-dir", str(tmp_path))
+    summary = _run_json(proc)
+    assert proc.returncode == 0, proc.stderr
+    events = read_events(Path(summary["run_dir"]) / "history.jsonl")
+    invokes = [e for e in events if e["type"] == "invoke"]
+    assert len(invokes) == 100 and all("intended" in e for e in invokes)
+    due = sorted(e["intended"] for e in invokes)
+    assert due[-1] - due[0] == pytest.approx(99 * 10_000_000, rel=0.01)  # one op every 10 ms at 100 ops/s
+    ops = pair_ops(events)
+    assert all(op.latency_ns >= op.complete_time - op.invoke_time for op in ops)
+    assert summary["workloads"][0]["duration_s"] >= 0.9  # 100 ops at 100 ops/s take about a second
