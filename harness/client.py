@@ -92,6 +92,10 @@ class DynamoClient:
     async def __aexit__(self, *exc: object) -> None:
         await self._cm.__aexit__(None, None, None)
 
+    async def warm(self) -> int:
+        """Called before every race; the SDK path manages its own pool (nothing to do)."""
+        return 0
+
     def prepare(self, request: Request) -> Any:
         """Work done before the starting gun (nothing for the SDK path; see harness.prepared)."""
         return None

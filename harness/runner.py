@@ -116,6 +116,7 @@ class StepRunner:
 
     async def fire(self, step: Step, calls: list[tuple[int, Call]]) -> None:
         """Release every prepared request at the same instant and wait for all outcomes."""
+        await self.client.warm()  # re-open connections the server closed, so nobody connects mid-race
         gun = asyncio.Event()
         tasks = [asyncio.create_task(self._worker(worker, step, call, gun)) for worker, call in calls]
         await asyncio.sleep(0)  # every task now waits on the gun
