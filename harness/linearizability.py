@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import gc
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -110,7 +111,7 @@ def make_call(op: Op, kind: str, arg: Hashable, new: Hashable = None) -> Call:
     return _new_call((op.index, kind, arg, new, op.invoke_time, INF, False))
 
 
-class Model:
+class Model(ABC):
     """A sequential datatype: an initial state and a transition function.
 
     ``prepare`` turns an op into a :class:`Call` (or None when the op cannot constrain anything,
@@ -125,13 +126,13 @@ class Model:
         """The initial state for a user-supplied initial value."""
         return freeze(initial)
 
+    @abstractmethod
     def prepare(self, op: Op) -> Call | None:
         """The call to check for ``op`` (``fail`` ops never reach this)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def step(self, state: Hashable, call: Call) -> tuple[bool, Hashable]:
         """Apply ``call`` to ``state``: whether it is legal there, and the state after it."""
-        raise NotImplementedError
 
     def relax(self, call: Call) -> Call | None:
         """``call`` as an indeterminate op: may happen any time after its invoke, or never."""
