@@ -69,6 +69,8 @@ def run(
     yes: Annotated[bool, typer.Option("--yes", help="Accept the AWS plan and cost estimate.")] = False,
     reports_dir: Annotated[Path, typer.Option(help="Where run directories are written.")] = Path("reports"),
     json_output: Annotated[bool, typer.Option("--json", help="Print only the verdict JSON on stdout.")] = False,
+    processes: Annotated[int, typer.Option(
+        help="Spread every race's workers over this many OS processes (own event loop and client each).")] = 1,
 ) -> int:
     """Race workers against conditional writes, record the history, check it, print a verdict."""
     options = RunOptions(
@@ -76,7 +78,7 @@ def run(
         rounds=rounds, duration=duration, rate=rate, seed=seed, retries=retries, timeout=timeout,
         backend=backend, client=client, endpoint_url=endpoint_url, region=region, local_jar=local_jar,
         reports_dir=reports_dir, unsafe=unsafe, faults=list(fault or []), persist=persist, table=table,
-        allow_existing_table=allow_existing_table,
+        allow_existing_table=allow_existing_table, processes=processes,
     )
     if repeat < 1:
         raise UsageError(f"--repeat must be at least 1 (got {repeat})")

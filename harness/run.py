@@ -54,6 +54,7 @@ class RunOptions:
     region: str | None = None
     local_jar: str | None = None
     reports_dir: Path = Path("reports")
+    processes: int = 1  # OS processes the workers of every race are spread over (harness.multiproc)
 
     def validate(self) -> None:
         """Reject impossible values with one-line UsageErrors."""
@@ -66,6 +67,10 @@ class RunOptions:
             (self.retries >= 0, f"--retries cannot be negative (got {self.retries})"),
             (self.timeout > 0, f"--timeout must be positive (got {self.timeout})"),
             (bool(self.workloads), "no workload selected"),
+            (self.processes >= 1, f"--processes must be at least 1 (got {self.processes})"),
+            (self.processes <= self.workers,
+             f"--processes {self.processes} is more than --workers {self.workers}: every process needs a worker"),
+            (self.processes == 1 or not self.faults, "--fault needs --processes 1 (faults run in one process)"),
         ]
         for ok, message in checks:
             if not ok:
@@ -266,6 +271,11 @@ class Run:
     async def _run_workloads(self, endpoint: backends.Endpoint, history: HistoryWriter,
                              on_step: Callable[[], None] | None) -> None:
         opts = self.options
+        if opts.processes > 1:
+            from harness.multiproc import run_workloads
+
+            await run_workloads(self, endpoint, history, on_step)
+            return
         deadline = time.monotonic() + opts.duration if opts.duration else None
         pace = Pace(rate=opts.rate, deadline=deadline)
         faults = opts.fault_specs()

@@ -1,0 +1,585 @@
+"""Races spread over several OS processes: ``stress run --processes P``.
+
+The parent (the ``stress run`` process) keeps everything that happens once: the backend, tables,
+``setup``, the final read, table deletion and the verdict. P children, started with ``spawn`` (no
+event loop, thread or socket is inherited), each open their own client and event loop and run the
+workers ``k, k+P, k+2P, …`` of every race, streaming their events to ``history.<k>.jsonl``.
+
+A race, over one socketpair per child (the parent's event loop waits on them, it never blocks) and
+a gun pipe shared by all children:
+
+1. every child builds and prepares its share of the requests, parks its worker tasks on its own
+   in-process gun and sends ``ready`` on its socket;
+2. once all P are ready the parent writes one byte to the gun pipe every child polls: a single
+   write wakes them all in one system call. (Writing ``go`` to P sockets in turn lets the first
+   child woken preempt the parent on a 2-core machine before the others are told: a start skew of
+   milliseconds instead of tens of microseconds.) Children never read the gun; two pipes alternate
+   so the parent drains race N's byte once every child has answered, before it reuses that pipe
+   for race N+2. Once ``--duration`` is used up the parent sends ``stop`` on the sockets instead;
+3. each child's loop fires its in-process gun and, for a workload whose requests do not depend on
+   outcomes, prepares the next race while this one flies;
+3. a child's next ``ready`` (or its final ``done``) also says its part of the race finished: the next
+   race starts when every child finished, as in one process.
+
+Workloads that learn from outcomes (role-update's beliefs) only see their own workers' outcomes,
+which is all they use: a belief belongs to one (worker, key).
+
+At the end the parent merges the children's histories into ``history.jsonl`` by time (each file is
+in time order already, and ``monotonic_ns`` is system-wide), re-indexing the events. An invoke and
+its completion always come from the same child and the merge never reorders one child's events, so
+Jepsen's pairing by process holds. The per-child files are removed once merged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import heapq
+import multiprocessing
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from harness import aws
+from harness.backends import Endpoint
+from harness.client import DynamoClient, make_client
+from harness.errors import UsageError
+from harness.history import INVOKE, HistoryWriter
+from harness.runner import Pace, StepRunner, create_table, delete_table, table_name
+from harness.saturation import SaturationSampler
+from harness.summary import percentile
+from workloads import get_workload
+from workloads.base import Call, Step, Workload, WorkloadConfig
+
+if TYPE_CHECKING:
+    from harness.run import Run
+
+START_METHOD = "spawn"  # the parent runs an event loop and threads: forking it is unsafe
+STOP = "stop"
+GUNS = 2  # gun pipes, alternating between races
+MAX_JOBS = 10_000  # a child serves at most this many workloads (bounds its loop)
+EXIT_WAIT_S = 10.0  # a child that has not exited this long after "exit" is terminated
+_PR_SET_PDEATHSIG = 1
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True)
+class ChildConfig:
+    """What one child needs for the whole run (plain and picklable)."""
+
+    index: int
+    processes: int
+    workers: int  # of the run: sizes the child's connection pool
+    endpoint: Endpoint  # without the managed server handle
+    client_kind: str
+    retries: int
+    timeout: float
+    history_path: str
+    parent_pid: int
+
+
+@dataclass(frozen=True)
+class Job:
+    """One workload's races, sent to every child."""
+
+    spec: str  # a built-in name or module:Class
+    table: str
+    config: WorkloadConfig
+    recorded: bool = True  # False: the warm-up, written nowhere
+    rate: float | None = None  # the run's cap; each child takes rate / P
+
+
+def worker_ids(index: int, processes: int, workers: int) -> list[int]:
+    """The workers child ``index`` of ``processes`` runs: ``index, index+P, …`` below ``workers``."""
+    return list(range(index, workers, processes))
+
+
+def child_configs(run: Run, endpoint: Endpoint) -> list[ChildConfig]:
+    """One config per child of ``run``; histories go to ``history.<k>.jsonl`` in the run directory."""
+    opts = run.options
+    plain = replace(endpoint, server=None)
+    return [ChildConfig(k, opts.processes, opts.workers, plain, opts.client_kind(), opts.retries, opts.timeout,
+                        str(child_history_path(run.run_dir, k)), os.getpid())
+            for k in range(opts.processes)]
+
+
+def child_history_path(run_dir: Path, index: int) -> Path:
+    """Where child ``index`` streams its events."""
+    return run_dir / f"history.{index}.jsonl"
+
+
+# --------------------------------------------------------------------------- the socket between parent and child
+
+
+class Channel:
+    """A multiprocessing Connection whose receive waits inside the event loop (never blocks it)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def send(self, obj: Any) -> None:
+        """Send one small pickled message (it fits the socket buffer: never blocks)."""
+        self.conn.send(obj)
+
+    async def recv(self) -> Any:
+        """The next message; raises EOFError when the other side is gone."""
+        if not self.conn.poll():
+            await first_readable([self.conn.fileno()])
+        return self.conn.recv()
+
+    def close(self) -> None:
+        """Close the socket (idempotent)."""
+        self.conn.close()
+
+
+async def first_readable(fds: Sequence[int]) -> int:
+    """Wait in the event loop until one of ``fds`` is readable (or at EOF); returns that fd."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[int] = loop.create_future()
+    for fd in fds:
+        loop.add_reader(fd, _resolve, ready, fd)
+    try:
+        return await ready
+    finally:
+        for fd in fds:
+            loop.remove_reader(fd)
+
+
+def _resolve(future: asyncio.Future[int], fd: int) -> None:
+    if not future.done():
+        future.set_result(fd)
+
+
+# --------------------------------------------------------------------------- child side
+
+
+def child_main(config: ChildConfig, conn: Connection, guns: Sequence[Connection]) -> None:
+    """Entry point of a child process: serve jobs until told to exit."""
+    _die_with_parent(config.parent_pid)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the children
+    from harness.run import event_loop_factory
+
+    channel = Channel(conn)
+    try:
+        with HistoryWriter(Path(config.history_path)) as history, asyncio.Runner(
+            loop_factory=event_loop_factory()
+        ) as runner:
+            runner.run(_serve(config, channel, guns, history))
+    except Exception as exc:
+        with contextlib.suppress(OSError):
+            channel.send(("error", f"{type(exc).__name__}: {exc}"))
+        sys.exit(1)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to SIGKILL this process when the parent dies; exit if it already has."""
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+async def _serve(config: ChildConfig, channel: Channel, guns: Sequence[Connection],
+                 history: HistoryWriter) -> None:
+    pool = max(len(worker_ids(config.index, config.processes, config.workers)), 1)
+    async with make_client(config.client_kind, config.endpoint, pool=pool, retries=config.retries,
+                           timeout_s=config.timeout) as client:
+        channel.send(("hello", os.getpid()))
+        for _ in range(MAX_JOBS):
+            job = await channel.recv()
+            if job is None:
+                return
+            channel.send(("done", await run_job(config, job, client, history, channel, guns)))
+
+
+async def run_job(config: ChildConfig, job: Job, client: DynamoClient, history: HistoryWriter,
+                  channel: Channel, guns: Sequence[Connection]) -> dict[str, Any]:
+    """This child's share of one workload's races; returns its client report (CPU, loop lag, ops)."""
+    workload = get_workload(job.spec)(job.config, job.table)
+    ids = worker_ids(config.index, config.processes, job.config.workers)
+    pace = Pace(rate=job.rate / config.processes if job.rate else None)
+    with contextlib.ExitStack() as stack:
+        sink = history if job.recorded else stack.enter_context(HistoryWriter(Path(os.devnull)))
+        runner = ChildRunner(client, workload, sink, ids, pace, channel, guns)
+        sampler = SaturationSampler()
+        sampler.start()
+        try:
+            races = await runner.run()
+        finally:
+            report = sampler.stop(ops=runner.ops)
+    return {**report, "process": config.index, "pid": os.getpid(), "workers": len(ids), "races": races}
+
+
+class ChildRunner(StepRunner):
+    """A StepRunner for some of the workers, whose gun waits for the parent's shared gun."""
+
+    def __init__(self, client: DynamoClient, workload: Workload, history: HistoryWriter, ids: Sequence[int],
+                 pace: Pace, channel: Channel, guns: Sequence[Connection]) -> None:
+        super().__init__(client, workload, history, len(ids), pace)
+        self.ids = ids
+        self.channel = channel
+        self.guns = [gun.fileno() for gun in guns]
+
+    async def prepare(self, step: Step, yield_every: int = 0) -> list[tuple[int, Call]]:
+        """Build (and let the client sign) the requests of this child's workers for ``step``."""
+        await self.workload.before_step(self.client, step)
+        calls = []
+        for n, worker in enumerate(self.ids, 1):
+            call = self.workload.request(worker, step)
+            if call:
+                call.prepared = self.client.prepare(call.request)
+                calls.append((worker, call))
+            if yield_every and n % yield_every == 0:
+                await asyncio.sleep(0)  # let the race in flight handle its responses
+        return calls
+
+    async def run(self) -> int:
+        """Every race the parent lets start; returns how many ran."""
+        done = 0
+        steps = iter(self.workload.steps())
+        step = next(steps, None)
+        calls = await self.prepare(step) if step else []
+        while step is not None:
+            await self.client.warm()  # re-open connections the server closed, so nobody connects mid-race
+            gun = asyncio.Event()
+            tasks = [asyncio.create_task(self._worker(worker, step, call, gun)) for worker, call in calls]
+            await asyncio.sleep(0)  # every task now waits on the gun
+            if not await self._barrier(done):
+                await _cancel(tasks)
+                break
+            gun.set()
+            following = next(steps, None)
+            if following is not None and self.workload.independent_steps:
+                await asyncio.sleep(0)  # every worker sends before the next race is built
+                calls = await self.prepare(following, yield_every=32)
+                await asyncio.gather(*tasks)
+            else:
+                await asyncio.gather(*tasks)
+                calls = await self.prepare(following) if following is not None else []
+            step = following
+            done += 1
+        return done
+
+    async def _barrier(self, race: int) -> bool:
+        """Tell the parent this child is armed; True when the gun fires, False on ``stop``."""
+        self.channel.send(("ready", None))
+        gun = self.guns[race % GUNS]
+        if await first_readable([gun, self.channel.conn.fileno()]) == gun:
+            return True
+        return await self.channel.recv() != STOP
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+# --------------------------------------------------------------------------- parent side
+
+
+class ChildFailed(UsageError):
+    """A child process died or reported an error."""
+
+
+class ProcessPool:
+    """The children of one run; the parent drives their races."""
+
+    def __init__(self, configs: list[ChildConfig]) -> None:
+        self.configs = configs
+        self.procs: list[BaseProcess] = []
+        self.channels: list[Channel] = []
+        self.pids: list[int] = []
+        self.ctx = multiprocessing.get_context(START_METHOD)
+        self.guns: list[tuple[Connection, Connection]] = []  # (reader, writer)
+
+    async def __aenter__(self) -> ProcessPool:
+        try:
+            self.guns = [self.ctx.Pipe(duplex=False) for _ in range(GUNS)]
+            for config in self.configs:
+                self._start(config)
+            self.pids = [pid for _, pid in await self._gather()]
+        except BaseException:
+            self.kill()
+            raise
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        try:
+            if exc_type is None:
+                await self._exit()
+        finally:
+            self.kill()
+
+    def _start(self, config: ChildConfig) -> None:
+        ours, theirs = self.ctx.Pipe(duplex=True)
+        proc = self.ctx.Process(target=child_main, args=(config, theirs, [reader for reader, _ in self.guns]),
+                                name=f"stress-worker-{config.index}", daemon=True)
+        with _sigint_ignored():  # inherited through exec: the terminal's Ctrl-C is the parent's alone
+            proc.start()
+        theirs.close()
+        self.procs.append(proc)
+        self.channels.append(Channel(ours))
+
+    async def run_job(self, job: Job, races: int, pace: Pace, on_step: Callable[[], None] | None) -> list[dict]:
+        """Drive one workload's ``races`` races across the children; returns each child's report."""
+        for channel in self.channels:
+            channel.send(job)
+        fired: Connection | None = None  # the gun whose byte is still in the pipe
+        for race in range(races + 2):
+            replies = await self._gather()
+            if fired is not None:
+                fired.recv_bytes()  # every child has answered, so every child saw it: drain
+                if on_step:
+                    on_step()
+            tags = {tag for tag, _ in replies}
+            if tags == {"done"}:
+                return [payload for _, payload in replies]
+            if tags != {"ready"}:
+                raise ChildFailed(f"worker processes out of step: {sorted(tags)}")
+            fired = None if pace.expired() else self._fire(race)
+            if fired is None:
+                for channel in self.channels:
+                    channel.send(STOP)
+        raise ChildFailed(f"worker processes ran more than the {races} races of {job.spec}")
+
+    def _fire(self, race: int) -> Connection:
+        """One write that wakes every child at once; returns the pipe's reader (to drain later)."""
+        reader, writer = self.guns[race % GUNS]
+        writer.send_bytes(b"g")
+        return reader
+
+    async def _gather(self) -> list[tuple[str, Any]]:
+        replies = []
+        for k, channel in enumerate(self.channels):
+            try:
+                tag, payload = await channel.recv()
+            except (EOFError, OSError):
+                raise ChildFailed(self._death(k)) from None
+            if tag == "error":
+                raise ChildFailed(f"worker process {k} failed: {payload}")
+            replies.append((tag, payload))
+        return replies
+
+    def _death(self, k: int) -> str:
+        proc = self.procs[k]
+        proc.join(1.0)
+        return f"worker process {k} (pid {proc.pid}) died with exit code {proc.exitcode}"
+
+    async def _exit(self) -> None:
+        for channel in self.channels:
+            with contextlib.suppress(OSError):
+                channel.send(None)
+        deadline = time.monotonic() + EXIT_WAIT_S
+        while any(proc.is_alive() for proc in self.procs) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+
+    def kill(self) -> None:
+        """Terminate (then kill) every child still running and close the sockets; idempotent."""
+        for proc in self.procs:
+            if proc.is_alive():
+                proc.terminate()
+        for proc in self.procs:
+            proc.join(5.0)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5.0)
+        for channel in self.channels:
+            channel.close()
+        for reader, writer in self.guns:
+            reader.close()
+            writer.close()
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: nothing to inherit
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# --------------------------------------------------------------------------- the run, in the parent
+
+
+async def run_workloads(run: Run, endpoint: Endpoint, history: HistoryWriter,
+                        on_step: Callable[[], None] | None) -> None:
+    """``Run._run_workloads`` with the races spread over ``run.options.processes`` children."""
+    opts = run.options
+    pace = Pace(rate=opts.rate, deadline=time.monotonic() + opts.duration if opts.duration else None)
+    configs = child_configs(run, endpoint)
+    async with contextlib.AsyncExitStack() as stack:
+        admin = await stack.enter_async_context(DynamoClient(endpoint, pool=4, retries=8, timeout_s=30))
+        # Exits run last-in first-out: the children are gone before their histories are merged.
+        stack.callback(merge_into_run, run, [Path(c.history_path) for c in configs], history)
+        pool = await stack.enter_async_context(ProcessPool(configs))
+        run.meta["processes"] = {"count": len(configs), "pids": pool.pids}
+        if endpoint.kind == "local":
+            await _warm_up(run, admin, pool)
+        for spec, workload in zip(opts.workloads, run.workloads, strict=True):
+            await _one_workload(run, admin, pool, spec, workload, pace, on_step)
+
+
+async def _one_workload(run: Run, admin: DynamoClient, pool: ProcessPool, spec: str, workload: Workload,
+                        pace: Pace, on_step: Callable[[], None] | None) -> None:
+    from harness.run import check_existing_table, write_json
+
+    opts = run.options
+    if opts.table:
+        await check_existing_table(admin, workload)
+    else:
+        await create_table(admin, {**workload.table_definition(), "Tags": aws.table_tags(run.run_id)})
+    try:
+        await workload.setup(admin)
+        job = Job(spec, workload.table, workload.config, rate=opts.rate)
+        parent_cpu = time.process_time()
+        reports = await pool.run_job(job, sum(1 for _ in workload.steps()), pace, on_step)
+        run.meta.setdefault("client", {})[workload.name] = combine_reports(reports, time.process_time() - parent_cpu)
+        run.final_state[workload.name] = await workload.read_final(admin)
+        write_json(run.run_dir / "final_state.json", run.final_state)
+    finally:
+        if not opts.table:  # a user's table is never deleted
+            await delete_table(admin, workload.table)
+
+
+async def _warm_up(run: Run, admin: DynamoClient, pool: ProcessPool) -> None:
+    """The single-process warm-up (unrecorded races on a throwaway table), run by the children."""
+    from harness.run import WARMUP_RACES, WARMUP_WORKERS
+    from workloads.registration import Registration
+
+    started = time.monotonic()
+    config = WorkloadConfig(min(run.options.workers, WARMUP_WORKERS), WARMUP_RACES, 1, run.seed, run.run_id)
+    warmup = Registration(config, table_name(run.run_id, "warmup"))
+    await create_table(admin, {**warmup.table_definition(), "Tags": aws.table_tags(run.run_id)})
+    try:
+        reports = await pool.run_job(Job(Registration.name, warmup.table, config, recorded=False),
+                                     WARMUP_RACES, Pace(), None)
+    finally:
+        await delete_table(admin, warmup.table)
+    run.meta["warmup"] = {"ops": sum(r["ops"] for r in reports), "seconds": round(time.monotonic() - started, 2)}
+
+
+def combine_reports(reports: list[dict[str, Any]], parent_cpu_s: float = 0.0) -> dict[str, Any]:
+    """The children's saturation reports as one: CPU and ops summed, lag and wall time maxed.
+
+    ``cpu_util`` is in cores (it can exceed 1); each child's own report, with its note, is kept
+    under ``processes``.
+    """
+    ops = sum(r["ops"] for r in reports)
+    cpu_s = sum(r["cpu_s"] for r in reports)
+    wall_s = max((r["wall_s"] for r in reports), default=0.0)
+    notes = [f"process {r['process']}: {r['note']}" for r in reports if r.get("note")]
+    return {
+        "ops": ops, "wall_s": wall_s, "cpu_s": round(cpu_s, 3),
+        "client_cpu_ms_per_op": round(cpu_s * 1000.0 / ops, 4) if ops else None,
+        "cpu_util": round(cpu_s / wall_s, 3) if wall_s > 0 else 0.0,
+        "loop_lag_ms": {q: max(r["loop_lag_ms"][q] for r in reports) for q in ("p50", "p99", "max")},
+        "cpu_user_s": round(sum(r["cpu_user_s"] for r in reports), 3),
+        "cpu_system_s": round(sum(r["cpu_system_s"] for r in reports), 3),
+        "max_rss_mb": round(sum(r["max_rss_mb"] for r in reports), 1),
+        "parent_cpu_s": round(parent_cpu_s, 3),
+        "harness_bound": any(r.get("harness_bound") for r in reports),
+        "note": "; ".join(notes) or None,
+        "processes": reports,
+    }
+
+
+# --------------------------------------------------------------------------- merging the histories
+
+
+@dataclass
+class RaceStarts:
+    """Per race (workload, key, round): each child's first invoke and the race's last invoke."""
+
+    firsts: dict[tuple[Any, ...], dict[int, int]] = field(default_factory=dict)
+    lasts: dict[tuple[Any, ...], int] = field(default_factory=dict)
+
+    def add(self, child: int, event: dict[str, Any]) -> None:
+        """Account one merged event (only invokes count)."""
+        if event.get("type") != INVOKE:
+            return
+        race = (event.get("workload"), event.get("key"), event.get("round"))
+        self.firsts.setdefault(race, {}).setdefault(child, event["time"])
+        self.lasts[race] = max(self.lasts.get(race, event["time"]), event["time"])
+
+    def summary(self) -> dict[str, Any]:
+        """``start_skew_ms``: first invoke of the earliest child to that of the latest, per race;
+        ``invoke_span_ms``: first to last invoke of a race across all processes."""
+        skews = [max(f.values()) - min(f.values()) for f in self.firsts.values() if len(f) > 1]
+        spans = [self.lasts[race] - min(f.values()) for race, f in self.firsts.items()]
+        return {"races": len(self.firsts), "start_skew_ms": _ms_stats(skews), "invoke_span_ms": _ms_stats(spans)}
+
+
+def _ms_stats(values_ns: list[int]) -> dict[str, float | None]:
+    ordered = sorted(v / 1e6 for v in values_ns)
+    return {q: None if not ordered else round(percentile(ordered, n) or 0.0, 3)
+            for q, n in (("p50", 50), ("p99", 99), ("max", 100))}
+
+
+def read_child_events(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+    """Events of a child's history; a last line cut short by a killed child is dropped."""
+    for line in lines:
+        if not line.endswith(b"\n"):
+            return
+        if line.strip():
+            yield orjson.loads(line)
+
+
+def merge_events(streams: Sequence[Iterable[dict[str, Any]]]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(child, event) of every stream, merged by time.
+
+    Each stream is in time order (a child stamps and writes an event in one synchronous step);
+    ties go to the lower child, and no stream is ever reordered, so an invoke still precedes its
+    completion.
+    """
+    tagged = [_tag(k, stream) for k, stream in enumerate(streams)]
+    return heapq.merge(*tagged, key=lambda item: item[1]["time"])
+
+
+def _tag(child: int, stream: Iterable[dict[str, Any]]) -> Iterator[tuple[int, dict[str, Any]]]:
+    for event in stream:
+        yield child, event
+
+
+def merge_histories(paths: Sequence[Path], out: HistoryWriter) -> RaceStarts:
+    """Merge child history files into ``out`` by time, re-indexing events; returns the race starts."""
+    starts = RaceStarts()
+    with contextlib.ExitStack() as stack:
+        streams = [read_child_events(stack.enter_context(path.open("rb"))) for path in paths if path.exists()]
+        for child, event in merge_events(streams):
+            event.pop("index", None)
+            starts.add(child, event)
+            out.append(event)
+    return starts
+
+
+def merge_into_run(run: Run, paths: Sequence[Path], history: HistoryWriter) -> None:
+    """Merge the children's histories into the run's; remove them only once merged."""
+    try:
+        starts = merge_histories(paths, history)
+    except (OSError, ValueError) as exc:
+        kept = ", ".join(path.name for path in paths if path.exists())
+        print(f"stress: warning: merging the worker histories failed ({type(exc).__name__}: {exc}); "
+              f"kept {kept}", file=sys.stderr)
+        return
+    run.meta.setdefault("processes", {"count": len(paths)}).update(starts.summary())
+    for path in paths:
+        path.unlink(missing_ok=True)
