@@ -387,4 +387,6 @@ def main() -> None:
     except KeyboardInterrupt:
         print("stress: interrupted; managed servers and tables were cleaned up", file=sys.stderr)
         sys.exit(130)
+    if code == 130:  # typer turns KeyboardInterrupt (Ctrl-C, SIGTERM) into exit code 130
+        print("stress: interrupted; managed servers and tables were cleaned up", file=sys.stderr)
     sys.exit(code if isinstance(code, int) else 0)

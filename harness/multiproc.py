@@ -50,12 +50,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from harness import aws
 from harness.backends import Endpoint
 from harness.client import DynamoClient, make_client
 from harness.errors import UsageError
 from harness.history import INVOKE, HistoryWriter
-from harness.runner import Pace, StepRunner, create_table, delete_table, table_name
+from harness.runner import Pace, StepRunner
 from harness.saturation import SaturationSampler
 from harness.summary import percentile
 from workloads import get_workload
@@ -440,40 +439,21 @@ async def run_workloads(run: Run, endpoint: Endpoint, history: HistoryWriter,
 
 async def _one_workload(run: Run, admin: DynamoClient, pool: ProcessPool, spec: str, workload: Workload,
                         pace: Pace, on_step: Callable[[], None] | None) -> None:
-    from harness.run import check_existing_table, write_json
-
-    opts = run.options
-    if opts.table:
-        await check_existing_table(admin, workload)
-    else:
-        await create_table(admin, {**workload.table_definition(), "Tags": aws.table_tags(run.run_id)})
-    try:
-        await workload.setup(admin)
-        job = Job(spec, workload.table, workload.config, rate=opts.rate)
+    async with run.workload_table(admin, workload):
+        job = Job(spec, workload.table, workload.config, rate=run.options.rate)
         parent_cpu = time.process_time()
         reports = await pool.run_job(job, sum(1 for _ in workload.steps()), pace, on_step)
         run.meta.setdefault("client", {})[workload.name] = combine_reports(reports, time.process_time() - parent_cpu)
-        run.final_state[workload.name] = await workload.read_final(admin)
-        write_json(run.run_dir / "final_state.json", run.final_state)
-    finally:
-        if not opts.table:  # a user's table is never deleted
-            await delete_table(admin, workload.table)
 
 
 async def _warm_up(run: Run, admin: DynamoClient, pool: ProcessPool) -> None:
     """The single-process warm-up (unrecorded races on a throwaway table), run by the children."""
-    from harness.run import WARMUP_RACES, WARMUP_WORKERS
-    from workloads.registration import Registration
+    from harness.run import WARMUP_RACES
 
     started = time.monotonic()
-    config = WorkloadConfig(min(run.options.workers, WARMUP_WORKERS), WARMUP_RACES, 1, run.seed, run.run_id)
-    warmup = Registration(config, table_name(run.run_id, "warmup"))
-    await create_table(admin, {**warmup.table_definition(), "Tags": aws.table_tags(run.run_id)})
-    try:
-        reports = await pool.run_job(Job(Registration.name, warmup.table, config, recorded=False),
+    async with run.warm_up_table(admin) as warmup:
+        reports = await pool.run_job(Job(warmup.name, warmup.table, warmup.config, recorded=False),
                                      WARMUP_RACES, Pace(), None)
-    finally:
-        await delete_table(admin, warmup.table)
     run.meta["warmup"] = {"ops": sum(r["ops"] for r in reports), "seconds": round(time.monotonic() - started, 2)}
 
 

@@ -12,7 +12,7 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -185,6 +185,7 @@ class Run:
         self.run_id = new_run_id()
         self.run_dir = make_run_dir(options.reports_dir, self.run_id)
         self.final_state: dict[str, Any] = {}
+        self._terminated = False
         config = WorkloadConfig(options.workers, options.keys, options.rounds, self.seed, self.run_id,
                                 unsafe=options.unsafe, key_prefix=f"ddbstress-{self.run_id}-" if options.table else "")
         self.workloads: list[Workload] = [
@@ -248,7 +249,12 @@ class Run:
             with HistoryWriter(self.run_dir / "history.jsonl") as history, asyncio.Runner(
                 loop_factory=event_loop_factory()
             ) as runner:
-                runner.run(self._run_all(endpoint, history, on_step))
+                try:
+                    runner.run(self._run_all(endpoint, history, on_step))
+                except asyncio.CancelledError:
+                    if self._terminated:  # SIGTERM: cleaned up like Ctrl-C, reported like Ctrl-C
+                        raise KeyboardInterrupt from None
+                    raise
         self.meta["wall_s"] = round(time.monotonic() - started, 2)
         self.meta["client_kind"] = opts.client_kind()
         write_json(self.run_dir / "run.json", self.meta)
@@ -259,14 +265,20 @@ class Run:
 
     async def _run_all(self, endpoint: backends.Endpoint, history: HistoryWriter,
                        on_step: Callable[[], None] | None) -> None:
-        # Inside the loop, SIGTERM takes Ctrl-C's path: asyncio cancels the main task cleanly.
+        # Inside the loop SIGTERM cancels the main task, so every cleanup runs as on Ctrl-C (not by
+        # re-sending SIGINT: a process started in the background by a shell has SIGINT ignored).
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, os.kill, os.getpid(), signal.SIGINT)
+        loop.add_signal_handler(signal.SIGTERM, self._terminate, asyncio.current_task())
         try:
             await self._run_workloads(endpoint, history, on_step)
         finally:
             loop.remove_signal_handler(signal.SIGTERM)
             signal.signal(signal.SIGTERM, _raise_interrupt)
+
+    def _terminate(self, main: asyncio.Task[Any] | None) -> None:
+        self._terminated = True
+        if main is not None:
+            main.cancel()
 
     async def _run_workloads(self, endpoint: backends.Endpoint, history: HistoryWriter,
                              on_step: Callable[[], None] | None) -> None:
@@ -298,12 +310,7 @@ class Run:
             if endpoint.kind == "local":
                 await self._warm_up(admin, client)
             for workload in self.workloads:
-                if opts.table:
-                    await check_existing_table(admin, workload)
-                else:
-                    await create_table(admin, {**workload.table_definition(), "Tags": aws.table_tags(self.run_id)})
-                try:
-                    await workload.setup(admin)
+                async with self.workload_table(admin, workload):
                     runner = StepRunner(client, workload, history, opts.workers, pace, on_step)
                     sampler = SaturationSampler()
                     sampler.start()
@@ -316,27 +323,44 @@ class Run:
                             await runner.run()
                     finally:
                         self.meta.setdefault("client", {})[workload.name] = sampler.stop(ops=runner.ops)
-                    self.final_state[workload.name] = await workload.read_final(admin)
-                    write_json(self.run_dir / "final_state.json", self.final_state)
-                finally:
-                    if not opts.table:  # a user's table is never deleted
-                        await delete_table(admin, workload.table)
 
-    async def _warm_up(self, admin: DynamoClient, client: DynamoClient) -> None:
-        """A fresh JVM runs ~2x slower for its first seconds: race a throwaway table first, unrecorded."""
+    @contextlib.asynccontextmanager
+    async def workload_table(self, admin: DynamoClient, workload: Workload) -> AsyncIterator[None]:
+        """A workload's table around its races: created (or a user's checked), seeded, read back with
+        ConsistentRead into final_state.json, and deleted (never a user's table) — also on failure."""
+        if self.options.table:
+            await check_existing_table(admin, workload)
+        else:
+            await create_table(admin, {**workload.table_definition(), "Tags": aws.table_tags(self.run_id)})
+        try:
+            await workload.setup(admin)
+            yield
+            self.final_state[workload.name] = await workload.read_final(admin)
+            write_json(self.run_dir / "final_state.json", self.final_state)
+        finally:
+            if not self.options.table:
+                await delete_table(admin, workload.table)
+
+    @contextlib.asynccontextmanager
+    async def warm_up_table(self, admin: DynamoClient) -> AsyncIterator[Workload]:
+        """A throwaway registration table for the unrecorded warm-up races of a fresh DynamoDB Local."""
         from workloads.registration import Registration
 
-        started = time.monotonic()
-        workers = min(self.options.workers, WARMUP_WORKERS)
-        config = WorkloadConfig(workers, WARMUP_RACES, 1, self.seed, self.run_id)
+        config = WorkloadConfig(min(self.options.workers, WARMUP_WORKERS), WARMUP_RACES, 1, self.seed, self.run_id)
         warmup = Registration(config, table_name(self.run_id, "warmup"))
         await create_table(admin, {**warmup.table_definition(), "Tags": aws.table_tags(self.run_id)})
         try:
-            with HistoryWriter(Path(os.devnull)) as nowhere:
-                runner = StepRunner(client, warmup, nowhere, workers, Pace())
-                await runner.run()
+            yield warmup
         finally:
             await delete_table(admin, warmup.table)
+
+    async def _warm_up(self, admin: DynamoClient, client: DynamoClient) -> None:
+        """A fresh JVM runs ~2x slower for its first seconds: race a throwaway table first, unrecorded."""
+        started = time.monotonic()
+        async with self.warm_up_table(admin) as warmup:
+            with HistoryWriter(Path(os.devnull)) as nowhere:
+                runner = StepRunner(client, warmup, nowhere, warmup.config.workers, Pace())
+                await runner.run()
         self.meta["warmup"] = {"ops": runner.ops, "seconds": round(time.monotonic() - started, 2)}
 
     def _record_faults(self, proxy: FaultProxy) -> None:

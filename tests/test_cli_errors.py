@@ -87,11 +87,14 @@ def _dynamodb_local_children(parent_pid: int) -> list[int]:
     return found
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupt_leaves_no_dynamodb_local_behind(sig, tmp_path):
+@pytest.mark.parametrize(("sig", "sigint_ignored"), [(signal.SIGINT, False), (signal.SIGTERM, False),
+                                                     (signal.SIGTERM, True)])
+def test_interrupt_leaves_no_dynamodb_local_behind(sig, sigint_ignored, tmp_path):
+    """Also SIGTERM to a run started in the background by a shell, where SIGINT is ignored."""
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
     proc = subprocess.Popen([*STRESS, "run", "--workers", "50", "--keys", "50", "--rounds", "20",
                              "--reports-dir", str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=ignore)
     try:
         deadline = time.monotonic() + 60
         children: list[int] = []
@@ -110,6 +113,7 @@ def test_interrupt_leaves_no_dynamodb_local_behind(sig, tmp_path):
             proc.kill()
     assert proc.returncode == 130, err
     assert "Traceback" not in err
+    assert "stress: interrupted" in err
     for pid in children:
         assert not Path(f"/proc/{pid}").exists(), f"DynamoDB Local pid {pid} survived {sig.name}"
     lines = history.read_text().splitlines()
