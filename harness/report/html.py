@@ -149,7 +149,7 @@ def _verdict_line(data: RunData) -> str:
 
 
 def _problems(data: RunData) -> str:
-    notes = list(data.problems)
+    notes = list(data.problems) + list(data.verdict.get("notes", []))  # e.g. "the harness was the bottleneck"
     for summary in data.verdict.get("workloads", []):
         notes += [f"{summary.get('name')}: {reason}" for reason in summary.get("unknowns", []) or []]
     if not notes:
