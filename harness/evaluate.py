@@ -72,5 +72,18 @@ def evaluate(run_dir: Path) -> dict[str, Any]:
         "workloads": results,
         "faults": dict(injected),
         "client": meta.get("client", {}),
-        "notes": [f"{name}: {report['note']}" for name, report in meta.get("client", {}).items() if report.get("note")],
+        "notes": [f"{name}: {report['note']}" for name, report in meta.get("client", {}).items() if report.get("note")]
+        + durability_notes(results, injected.get("crash", 0)),
     }
+
+
+def durability_notes(results: list[dict[str, Any]], crashes: int) -> list[str]:
+    """After crash faults, say how many acknowledged writes were checked against the final state."""
+    if not crashes:
+        return []
+    notes = []
+    for r in results:
+        lost = sum(1 for v in r["violations"] if v["kind"] == "acknowledged-write-lost")
+        notes.append(f"{r['name']}: {r['ok']} acknowledged writes checked against the final state after "
+                     f"{crashes} crash(es): {'none lost' if not lost else f'{lost} LOST'}")
+    return notes

@@ -176,3 +176,5 @@ def test_crash_loop_loses_no_acknowledged_write(tmp_path):
         assert final.get(op.key) == op.value, f"acknowledged write lost: op {op.index} on {op.key}"
     meta = json.loads((Path(summary["run_dir"]) / "run.json").read_text())
     assert meta["backend"]["storage"] != "memory"
+    assert f"registration: {len(acknowledged)} acknowledged writes checked against the final state after " \
+        f"{summary['faults']['crash']} crash(es): none lost" in summary["notes"]
