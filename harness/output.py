@@ -43,6 +43,13 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
             console.print(f"  … and {len(w['violations']) - MAX_VIOLATIONS_SHOWN} more in verdict.json")
         for reason in w.get("unknowns", [])[:MAX_VIOLATIONS_SHOWN]:
             console.print(f"  [yellow]? {w['name']}[/] {reason}", highlight=False)
+    if summary.get("faults"):
+        injected = ", ".join(f"{kind} ×{n}" for kind, n in summary["faults"].items())
+        console.print(f"faults injected: {injected}", highlight=False)
+    for w in summary["workloads"]:
+        if w.get("retried") or w.get("resolved_by_all_old"):
+            console.print(f"  {w['name']}: {w['retried']} ops retried by the SDK, {w['resolved_by_all_old']} resolved "
+                          "to ok by their own token in ALL_OLD, the rest indeterminate", highlight=False)
     for note in summary.get("notes", []):
         console.print(f"[yellow]note:[/] {note}", highlight=False)
     verdict = summary["verdict"]
