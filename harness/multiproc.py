@@ -261,7 +261,7 @@ class ChildRunner(StepRunner):
                 break
             gun.set()
             following = next(steps, None)
-            if following is not None and self.workload.independent_steps:
+            if following is not None and self.workload.can_prepare_during(following, step):
                 await asyncio.sleep(0)  # every worker sends before the next race is built
                 calls = await self.prepare(following, yield_every=32)
                 await asyncio.gather(*tasks)

@@ -35,7 +35,6 @@ Differences from the SDK path, on purpose:
 from __future__ import annotations
 
 import asyncio
-import hmac
 import inspect
 import logging
 import ssl
@@ -44,116 +43,26 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import botocore.auth
-import botocore.credentials
 import botocore.exceptions
 import botocore.serialize
+import botocore.utils
 import orjson
 
 from harness.backends import Endpoint
 from harness.client import DynamoClient, Outcome, Request, classify_client_error
 from harness.items import plain_item
+from harness.sigv4 import Credentials, Signer
 
 log = logging.getLogger(__name__)
 
 SERVICE = "dynamodb"
-CONNECT_BATCH = 64  # connections opened concurrently while filling the pool
+# Connections opened at once: with more, a fresh Jetty's accept queue overflowed (SYNs dropped, 1 s retransmits).
+CONNECT_BATCH = 4
 REFILL_INTERVAL_S = 1.0  # at most one background refill of server-closed connections per second
-_BLACKLIST = frozenset(botocore.auth.SIGNED_HEADERS_BLACKLIST)
-
-
-# --------------------------------------------------------------------------- signing
-
-
-class _SignHeaders(dict[str, str]):
-    """The header map botocore's signer expects (``get_all``), as a plain dict."""
-
-    def get_all(self, name: str) -> list[str]:
-        """All values of one header (we never repeat a header)."""
-        value = self.get(name)
-        return [] if value is None else [value]
-
-
-class _SigningRequest:
-    """The parts of ``botocore.awsrequest.AWSRequest`` that ``SigV4Auth.add_auth`` reads and writes."""
-
-    __slots__ = ("body", "context", "headers", "method", "params", "url")
-
-    def __init__(self, method: str, url: str, headers: dict[str, str], body: bytes) -> None:
-        self.method = method
-        self.url = url
-        self.headers = _SignHeaders(headers)
-        self.body = body
-        self.params: dict[str, str] = {}
-        self.context: dict[str, Any] = {}
-
-
-class CachedSigV4(botocore.auth.SigV4Auth):
-    """botocore's SigV4 signer with its per-request overheads cached.
-
-    botocore's own code builds the canonical headers, the string to sign, the payload hash and the
-    Authorization header; this subclass only caches what is the same for every request of a run: the
-    derived signing key (per day), the Host header, the canonical URL path, and the header map that
-    ``add_auth`` computes twice. HMACs go through OpenSSL's one-shot ``hmac.digest``.
-    """
-
-    def __init__(self, credentials: Any, region: str, host: str) -> None:
-        super().__init__(credentials, SERVICE, region)
-        self.host = host
-        self._keys: dict[str, bytes] = {}
-        self._paths: dict[str, str] = {}
-
-    def _modify_request_before_signing(self, request: Any) -> None:
-        super()._modify_request_before_signing(request)
-        request.context.pop("_headers_to_sign", None)  # headers changed: recompute once
-
-    def headers_to_sign(self, request: Any) -> _SignHeaders:
-        """Every header except botocore's blacklist, lower-cased, plus ``host`` (memoised per signing)."""
-        cached = request.context.get("_headers_to_sign")
-        if cached is not None:
-            return cached
-        signed = _SignHeaders()
-        for name, value in request.headers.items():
-            lname = name.lower()
-            if lname not in _BLACKLIST:
-                signed[lname] = value
-        signed.setdefault("host", self.host)
-        request.context["_headers_to_sign"] = signed
-        return signed
-
-    def canonical_request(self, request: Any) -> str:
-        """botocore's canonical request, with the canonical path computed once per URL."""
-        path = self._paths.get(request.url)
-        if path is None:
-            path = self._paths[request.url] = self._normalize_url_path(urlsplit(request.url).path)
-        headers_to_sign = self.headers_to_sign(request)
-        return "\n".join([
-            request.method.upper(), path, self.canonical_query_string(request),
-            self.canonical_headers(headers_to_sign) + "\n", self.signed_headers(headers_to_sign),
-            request.headers.get("X-Amz-Content-SHA256") or self.payload(request)])
-
-    def canonical_query_string(self, request: Any) -> str:
-        """Empty for DynamoDB's JSON protocol (no query); botocore's otherwise."""
-        if not request.params and "?" not in request.url:
-            return ""
-        return super().canonical_query_string(request)
-
-    def signature(self, string_to_sign: str, request: Any) -> str:
-        """HMAC of the string to sign with the day's derived key (derived once per day)."""
-        day = request.context["timestamp"][0:8]
-        key = self._keys.get(day)
-        if key is None:
-            key = self._derive(day)
-            self._keys = {day: key}
-        return hmac.digest(key, string_to_sign.encode("utf-8"), "sha256").hex()
-
-    def _derive(self, day: str) -> bytes:
-        k_date = self._sign(f"AWS4{self.credentials.secret_key}".encode(), day)
-        k_region = self._sign(k_date, self._region_name)
-        k_service = self._sign(k_region, self._service_name)
-        return self._sign(k_service, "aws4_request")
+TARGET_PREFIX = "DynamoDB_20120810."
 
 
 # --------------------------------------------------------------------------- wire
@@ -422,11 +331,11 @@ class PreparedClient(DynamoClient):
         self.pool_size = max(pool, 1)
         self.stats = WireStats()
         self._pool: ConnectionPool | None = None
-        self._signer: CachedSigV4 | None = None
+        self._signer: Signer | None = None
         self._serializer = botocore.serialize.create_serializer("json", include_validation=False)
         self._operations: dict[str, Any] = {}
         self._url = ""
-        self._path = "/"
+        self._path = self._canonical_path = "/"
         self._fixed_headers = ""
         self._pending: list[tuple[Connection, bytes]] = []
         self._flush_scheduled = False
@@ -437,9 +346,10 @@ class PreparedClient(DynamoClient):
         self._loop = asyncio.get_running_loop()
         self._url = self.endpoint.url or self.raw.meta.endpoint_url
         parts = urlsplit(self._url)
-        self._path = parts.path.rstrip("/") or ""
+        self._path = quote((parts.path.rstrip("/") or "") + "/", safe="/~%")
+        self._canonical_path = quote(botocore.utils.normalize_url_path(self._path), safe="/~%")
         host = botocore.auth._host_from_url(self._url)
-        self._signer = CachedSigV4(await self._credentials(), self.endpoint.region, host)
+        self._signer = Signer(await self._credentials(), self.endpoint.region, host)
         user_agent = self._user_agent()
         self._fixed_headers = f"Host: {host}\r\nUser-Agent: {user_agent}\r\nAccept-Encoding: identity\r\n"
         self._pool = ConnectionPool(self._url, self.pool_size, self.timeout_s)
@@ -451,19 +361,21 @@ class PreparedClient(DynamoClient):
             self._pool.close()
         await super().__aexit__(*exc)
 
-    async def _credentials(self) -> Any:
+    async def _credentials(self) -> Credentials:
         """The endpoint's fixed credentials, or the default chain's (frozen) for AWS."""
         creds = self.endpoint.credentials
         if creds:
-            return botocore.credentials.ReadOnlyCredentials(
-                creds["aws_access_key_id"], creds["aws_secret_access_key"], creds.get("aws_session_token"))
+            return Credentials(creds["aws_access_key_id"], creds["aws_secret_access_key"],
+                               creds.get("aws_session_token"))
         found = self._session.get_credentials()
         if inspect.isawaitable(found):
             found = await found
         if found is None:
             raise botocore.exceptions.NoCredentialsError()
         frozen = found.get_frozen_credentials()
-        return await frozen if inspect.isawaitable(frozen) else frozen
+        if inspect.isawaitable(frozen):
+            frozen = await frozen
+        return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
 
     def _user_agent(self) -> str:
         creator = getattr(self.raw, "_user_agent_creator", None)
@@ -488,17 +400,25 @@ class PreparedClient(DynamoClient):
     def _build(self, request: Request) -> Prepared:
         assert self._signer is not None, "use `async with PreparedClient(...)`"
         model = self._operation(request.operation)
-        serialized = self._serializer.serialize_to_request(request.params, model)
-        body = serialized["body"]
-        if isinstance(body, str):
-            body = body.encode()
-        path = self._path + serialized["url_path"]
-        signing = _SigningRequest("POST", self._url.rstrip("/") + serialized["url_path"],
-                                  serialized["headers"], body)
-        self._signer.add_auth(signing)
-        head = "".join(f"{name}: {value}\r\n" for name, value in signing.headers.items())
-        start = f"POST {path} HTTP/1.1\r\n{self._fixed_headers}{head}Content-Length: {len(body)}\r\n\r\n"
+        body = self.serialize(request.params, model)
+        headers = self._signer.headers(TARGET_PREFIX + model.name, body, self._canonical_path)
+        start = (f"POST {self._path} HTTP/1.1\r\n{self._fixed_headers}{headers}"
+                 f"Content-Length: {len(body)}\r\n\r\n")
         return Prepared(start.encode() + body, model.name)
+
+    def serialize(self, params: dict[str, Any], model: Any) -> bytes:
+        """The JSON body of one call. For parameters made only of JSON types (every built-in workload's)
+        botocore's serializer writes them unchanged, so orjson writes them directly; anything else —
+        bytes, ``Decimal``, and binary attributes (``B``/``BS``, which botocore base64-encodes) — goes
+        through botocore's serializer."""
+        try:
+            body = orjson.dumps(params)
+        except TypeError:
+            body = b""
+        if not body or b'"B":' in body or b'"BS":' in body:
+            raw = self._serializer.serialize_to_request(params, model)["body"]
+            body = raw.encode() if isinstance(raw, str) else raw
+        return body
 
     def _operation(self, method: str) -> Any:
         """The botocore operation model for a client method name such as ``put_item``."""

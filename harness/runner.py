@@ -76,8 +76,9 @@ class StepRunner:
     async def run(self) -> int:
         """All steps (until the deadline); returns how many steps ran.
 
-        When a workload's requests do not depend on earlier outcomes (``independent_steps``), the next
-        race is built and signed while the current one is in flight, so the server is not left idle.
+        When the next race's requests do not depend on the current one's outcomes
+        (``Workload.can_prepare_during``), they are built and signed while it is in flight, so the
+        server is not left idle.
         """
         done = 0
         steps = iter(self.workload.steps())
@@ -86,7 +87,7 @@ class StepRunner:
         while step is not None and not self.pace.expired():
             race = asyncio.create_task(self.fire(step, calls))
             following = next(steps, None)
-            if following is not None and self.workload.independent_steps:
+            if following is not None and self.workload.can_prepare_during(following, step):
                 calls = await self.prepare(following, yield_every=32)
                 await race
             else:

@@ -161,9 +161,9 @@ def test_stalls_past_the_timeout_are_indeterminate_not_invalid(local_endpoint, t
 
 @slow
 def test_crash_loop_loses_no_acknowledged_write(tmp_path):
-    """Kill -9 DynamoDB Local every 3 s (on disk): every acknowledged registration must survive."""
+    """Kill -9 DynamoDB Local every second (on disk): every acknowledged registration must survive."""
     summary = run_in_process(tmp_path, workloads=["registration"], workers=50, keys=30, rounds=2,
-                             faults=["crash:every=3s"], seed=9)
+                             faults=["crash:every=1s"], seed=9)
     reg = workload(summary, "registration")
     assert summary["faults"].get("crash", 0) >= 1
     lost = [v for v in reg["violations"] if v["kind"] == "acknowledged-write-lost"]

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import json
 import secrets
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import botocore.auth
 import botocore.awsrequest
 import botocore.credentials
+import botocore.serialize
+import botocore.session
+import botocore.utils
 import pytest
 
 from harness import backends
@@ -18,8 +23,10 @@ from harness.backends import Endpoint
 from harness.client import DynamoClient, Outcome, Request, make_client
 from harness.history import CONDITIONAL_FAILED, HistoryWriter, pair_ops, read_events
 from harness.items import typed_item
-from harness.prepared import CachedSigV4, Connection, PreparedClient, Response, outcome_of
+from harness.prepared import Connection, PreparedClient, Response, outcome_of
 from harness.runner import Pace, StepRunner, create_table, delete_table, table_name
+from harness.sigv4 import Credentials, Signer
+from workloads import BUILTIN, get_workload
 from workloads.base import Step, WorkloadConfig
 from workloads.registration import Registration
 
@@ -161,24 +168,68 @@ def test_retries_need_the_sdk_client() -> None:
         PreparedClient(endpoint, pool=1, retries=2)
 
 
-def test_cached_signer_matches_botocore(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("token", [None, "session-token"])
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8000/", "https://dynamodb.eu-west-1.amazonaws.com/",
+                                 "http://h:1/a b/"])
+def test_signer_matches_botocore(monkeypatch: pytest.MonkeyPatch, token: str | None, url: str) -> None:
     fixed = datetime.datetime(2024, 5, 6, 7, 8, 9)
     monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: fixed)
-    creds = botocore.credentials.Credentials("AKIDEXAMPLE", "secret", "token")
-    url = "http://127.0.0.1:8000/"
-    headers = {"X-Amz-Target": "DynamoDB_20120810.PutItem", "Content-Type": "application/x-amz-json-1.0"}
-    body = b'{"TableName": "t"}'
-    stock = botocore.awsrequest.AWSRequest("POST", url, headers=dict(headers), data=body)
-    botocore.auth.SigV4Auth(creds, "dynamodb", "us-east-1").add_auth(stock)
-    from harness.prepared import _SigningRequest
+    target = "DynamoDB_20120810.PutItem"
+    headers = {"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.0"}
+    signer = Signer(Credentials("AKIDEXAMPLE", "secret", token), "eu-west-1", botocore.auth._host_from_url(url))
+    for body in (b'{"TableName": "t"}', b'{"TableName":"other","Item":{"k":{"S":"\xc3\xa9"}}}'):
+        stock = botocore.awsrequest.AWSRequest("POST", url, headers=dict(headers), data=body)
+        botocore.auth.SigV4Auth(botocore.credentials.Credentials("AKIDEXAMPLE", "secret", token),
+                                "dynamodb", "eu-west-1").add_auth(stock)
+        path = quote(botocore.utils.normalize_url_path(urlsplit(url).path), safe="/~")
+        lines = signer.headers(target, body, path, amz_date="20240506T070809Z").split("\r\n")
+        ours = dict(line.split(": ", 1) for line in lines if line)
+        expected = {name: stock.headers[name] for name in ours}
+        assert ours == expected  # Authorization, X-Amz-Date, token, target, content type: byte for byte
+        assert set(ours) >= {"Authorization", "X-Amz-Date"} and ("X-Amz-Security-Token" in ours) == bool(token)
 
-    ours = _SigningRequest("POST", url, dict(headers), body)
-    signer = CachedSigV4(creds, "us-east-1", "127.0.0.1:8000")
-    for _ in range(2):  # the second signature uses the cached key
-        signer.add_auth(ours)
-        assert ours.headers["Authorization"] == stock.headers["Authorization"]
-        assert ours.headers["X-Amz-Date"] == stock.headers["X-Amz-Date"]
-        assert ours.headers["X-Amz-Security-Token"] == "token"
+
+def test_signer_formats_the_current_time() -> None:
+    signer = Signer(Credentials("AKID", "secret"), "us-east-1", "127.0.0.1:8000")
+    assert signer.amz_date(0) == "19700101T000000Z"
+    assert signer.amz_date(1714979289.9) == "20240506T070809Z"
+
+
+def _workload_calls() -> list[tuple[str, Request]]:
+    calls = []
+    for name in sorted(BUILTIN):
+        config = WorkloadConfig(workers=4, keys=2, rounds=2, seed=3, run_id="sig")
+        workload = get_workload(name)(config, f"t-{name}")
+        for step in list(workload.steps())[:2]:
+            for worker in range(4):
+                call = workload.request(worker, step)
+                if call is not None:
+                    calls.append((name, call.request))
+    return calls
+
+
+def test_bodies_are_what_botocore_serializes() -> None:
+    """The prepared client writes parameters with orjson: for every built-in workload's requests the JSON
+    is the same document botocore's serializer produces; binary attributes still go through botocore."""
+    model = botocore.session.get_session().get_service_model("dynamodb")
+    stock = botocore.serialize.create_serializer("json", include_validation=False)
+    client = PreparedClient(Endpoint("endpoint", "http://127.0.0.1:1", "us-east-1", "none",
+                                     dict(backends.FAKE_CREDENTIALS)), pool=1)
+    calls = _workload_calls()
+    assert {name for name, _ in calls} == set(BUILTIN)
+    for _, request in calls:
+        operation = model.operation_model(_api(request.operation))
+        ours = client.serialize(request.params, operation)
+        theirs = stock.serialize_to_request(request.params, operation)["body"]
+        assert json.loads(ours) == json.loads(theirs)
+    binary = {"TableName": "t", "Item": {"k": {"S": "a"}, "blob": {"B": b"\x00\xff"}, "text": {"B": "hi"}}}
+    operation = model.operation_model("PutItem")
+    assert json.loads(client.serialize(binary, operation)) == json.loads(
+        stock.serialize_to_request(binary, operation)["body"])
+
+
+def _api(method: str) -> str:
+    return "".join(part.capitalize() for part in method.split("_"))
 
 
 class _FakeTransport:

@@ -107,6 +107,11 @@ class Workload(ABC):
         """Seed items before the first race (default: nothing)."""
         return
 
+    def can_prepare_during(self, following: Step, racing: Step) -> bool:
+        """Whether the requests of ``following`` may be built while ``racing`` is still in flight (they do
+        not depend on its outcomes); the runner then keeps the server busy between races."""
+        return self.independent_steps
+
     async def before_step(self, client: DynamoClient, step: Step) -> None:
         """Runs before the requests of a step are built (e.g. to re-read uncertain state)."""
         return

@@ -50,6 +50,10 @@ class RoleUpdate(Workload):
         planned["put_item"] += len(self.key_names(0))
         return planned
 
+    def can_prepare_during(self, following: Step, racing: Step) -> bool:
+        """A CAS depends only on earlier rounds of its own key (the worker's belief about it)."""
+        return following.key != racing.key
+
     def request(self, worker: int, step: Step) -> Call:
         """A CAS from the believed value to a fresh one, or a read when the belief is unknown."""
         key_param = {self.key_attribute: {"S": step.key}}

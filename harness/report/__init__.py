@@ -10,7 +10,7 @@ from pathlib import Path
 
 from harness.report.faults import fault_spans
 from harness.report.html import render_html
-from harness.report.plots import PlotRef, render_workload_plots
+from harness.report.plots import PlotRef, draw_all, workload_plot_jobs
 from harness.report.rundata import RunData, load_run
 
 REPORT_HTML = "report.html"
@@ -27,9 +27,9 @@ def render_report(run_dir: Path) -> Path:
     """
     data = load_run(Path(run_dir))
     spans = fault_spans(data.faults, data.t_end)
-    plots: list[PlotRef] = []
-    for workload in data.workload_names():
-        plots += render_workload_plots(data, workload, spans)
+    jobs = [job for workload in data.workload_names() for job in workload_plot_jobs(data, workload, spans)]
+    draw_all([draw for _, draw in jobs])
+    plots = [ref for ref, _ in jobs]
     path = data.run_dir / REPORT_HTML
     path.write_text(render_html(data, plots), encoding="utf-8")
     return path

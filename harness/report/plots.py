@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from harness.history import Op
@@ -14,6 +18,8 @@ from harness.report.outcomes import plot_outcomes_per_key
 from harness.report.rundata import RunData
 from harness.report.throughput import plot_throughput
 from harness.report.timeline import Race, most_contended_race, plot_race_timeline
+
+Job = Callable[[], Any]
 
 
 @dataclass
@@ -89,24 +95,49 @@ def race_filename(workload: str, race: Race) -> str:
     return f"{style.slug(workload)}-race-{name}.png"
 
 
-def render_workload_plots(data: RunData, workload: str, faults: list[FaultSpan]) -> list[PlotRef]:
-    """Write the outcomes, latency, throughput and race-timeline PNGs of ``workload``."""
+def workload_plot_jobs(data: RunData, workload: str, faults: list[FaultSpan]) -> list[tuple[PlotRef, Job]]:
+    """The outcomes, latency, throughput and race-timeline PNGs of ``workload``: what each is, and the
+    call that draws it (each independent of the others, so they can be drawn in parallel)."""
     ops = data.workload_ops(workload)
     if not ops:
         return []
     out = data.run_dir
     base = style.slug(workload)
     marked = set(violation_keys(data, workload))
-    refs = [
-        PlotRef("outcomes", workload, f"{base}-outcomes.png", "Outcomes per key"),
-        PlotRef("latency", workload, f"{base}-latency.png", "Latency by outcome"),
-        PlotRef("throughput", workload, f"{base}-throughput.png", "Throughput and requests in flight"),
+    outcomes = PlotRef("outcomes", workload, f"{base}-outcomes.png", "Outcomes per key")
+    latency = PlotRef("latency", workload, f"{base}-latency.png", "Latency by outcome")
+    throughput = PlotRef("throughput", workload, f"{base}-throughput.png", "Throughput and requests in flight")
+    jobs: list[tuple[PlotRef, Job]] = [
+        (outcomes, partial(plot_outcomes_per_key, ops, workload, marked, out / outcomes.filename)),
+        (latency, partial(plot_latency, ops, workload, out / latency.filename)),
+        (throughput, partial(plot_throughput, ops, workload, data.t0, data.t_end, faults, out / throughput.filename)),
     ]
-    plot_outcomes_per_key(ops, workload, marked, out / refs[0].filename)
-    plot_latency(ops, workload, out / refs[1].filename)
-    plot_throughput(ops, workload, data.t0, data.t_end, faults, out / refs[2].filename)
     for race in races_to_plot(data, workload):
         ref = PlotRef("race", workload, race_filename(workload, race), f"Race timeline: {race.label}", race.key)
-        plot_race_timeline(ops, workload, race, out / ref.filename, violated=race.key in marked)
-        refs.append(ref)
-    return refs
+        jobs.append((ref, partial(plot_race_timeline, ops, workload, race, out / ref.filename,
+                                  violated=race.key in marked)))
+    return jobs
+
+
+_JOBS: list[Job] = []  # handed to forked children by inheritance, not pickled (histories can be large)
+
+
+def _run_job(index: int) -> None:
+    _JOBS[index]()
+
+
+def draw_all(jobs: list[Job]) -> None:
+    """Draw every plot: spread over forked processes when there are several cores (matplotlib draws on
+    one core, and a report has 8 or more figures), else one after the other."""
+    processes = min(len(jobs), os.cpu_count() or 1)
+    if processes < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        for job in jobs:
+            job()
+        return
+    global _JOBS
+    _JOBS = jobs
+    try:
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            pool.map(_run_job, range(len(jobs)), chunksize=1)
+    finally:
+        _JOBS = []
