@@ -58,6 +58,8 @@ GOAL_BURST_MS = 5.0
 GOAL_IN_FLIGHT = 190
 GOAL_CHECK_S = 10.0
 GOAL_CHECK_OPS = 1_000_000
+GOAL_ADDED_MS = 0.5  # harness p50 over wrk's at 1 worker / 1 connection
+GOAL_END_TO_END_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -74,12 +76,13 @@ class Plan:
     wrk_threads: int = 2
     point_timeout_s: float = 60.0
     warm_harness: bool = True  # also warm up through both clients (skipped by --small)
+    end_to_end: bool = True  # time `stress run --workers 200` as a user types it (skipped by --small)
 
 
-FULL = Plan(levels=(16, 64, 200), reps=3, seconds=3.0, warmup_s=8.0, context_s=3.0, bursts=7,
+FULL = Plan(levels=(1, 16, 64, 200), reps=3, seconds=3.0, warmup_s=8.0, context_s=3.0, bursts=7,
             check_ops=GOAL_CHECK_OPS)
-SMALL = Plan(levels=(16, 64, 200), reps=1, seconds=1.0, warmup_s=2.0, context_s=0.0, bursts=2,
-             check_ops=100_000, point_timeout_s=30.0, warm_harness=False)
+SMALL = Plan(levels=(1, 16, 64, 200), reps=1, seconds=1.0, warmup_s=2.0, context_s=0.0, bursts=2,
+             check_ops=100_000, point_timeout_s=30.0, warm_harness=False, end_to_end=False)
 
 
 # --------------------------------------------------------------------------- (a) wrk
@@ -375,6 +378,7 @@ class Results:
     checkers: list[tuple[str, int, float, str]] = field(default_factory=list)
     signature_checked: bool = False
     notes: list[str] = field(default_factory=list)
+    end_to_end: dict[str, Any] = field(default_factory=dict)
 
 
 def measure(plan: Plan, endpoint: Endpoint, wrk: str, runner: asyncio.Runner, tmp: Path) -> Results:
@@ -427,6 +431,29 @@ def check_speed(plan: Plan) -> list[tuple[str, int, float, str]]:
     ]
 
 
+# --------------------------------------------------------------------------- (e) end to end
+
+
+def end_to_end(tmp: Path) -> dict[str, Any]:
+    """Wall time of ``stress run --workers 200`` exactly as a user runs it (its own DynamoDB Local, warm-up,
+    both default workloads, verdict and report), with the phases its run.json records."""
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "harness", "run", "--workers", "200", "--json",
+                           "--reports-dir", str(tmp / "end-to-end")],
+                          capture_output=True, text=True, timeout=600, check=False)
+    wall = time.perf_counter() - started
+    try:
+        summary = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        return {"wall_s": wall, "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
+    meta = json.loads((Path(summary["run_dir"]) / "run.json").read_text())
+    races = sum(c.get("wall_s", 0.0) for c in meta.get("client", {}).values())
+    ops = sum(w["requests"] for w in summary["workloads"])
+    return {"wall_s": wall, "verdict": summary["verdict"], "ops": ops, "ready_s": meta.get("backend_ready_s"),
+            "warmup_s": meta.get("warmup", {}).get("seconds"), "races_s": races,
+            "after_s": wall - meta.get("wall_s", wall)}
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -439,6 +466,8 @@ def render(plan: Plan, res: Results, endpoint: Endpoint, small: bool) -> tuple[s
              "(wrk sends a fixed Authorization header with the access key ddbstress)", ""]
     lines += [*_server_table(plan, res), "", *_harness_table(plan, res), "", *_burst_table(res), ""]
     lines += [*_checker_table(res), ""]
+    if res.end_to_end:
+        lines += [*_end_to_end_table(res), ""]
     goals = _goals(plan, res)
     lines.append("goals:")
     lines += [f"  [{'met ' if ok else 'MISS'}] {text}" for text, ok in goals]
@@ -494,9 +523,25 @@ def _checker_table(res: Results) -> list[str]:
     return out
 
 
+def _end_to_end_table(res: Results) -> list[str]:
+    e2e = res.end_to_end
+    if "error" in e2e:
+        return ["(e) stress run --workers 200, end to end", f"  failed after {e2e['wall_s']:.1f} s: {e2e['error']}"]
+    return ["(e) stress run --workers 200, end to end (a fresh DynamoDB Local, both default workloads, report)",
+            f"  {'wall s':>8}{'verdict':>9}{'ops':>8}{'Local up s':>11}{'warm-up s':>10}{'races s':>9}"
+            f"{'checks+report s':>16}",
+            f"  {e2e['wall_s']:>8.1f}{e2e['verdict']:>9}{e2e['ops']:>8}{e2e['ready_s']:>11.1f}{e2e['warmup_s']:>10.1f}"
+            f"{e2e['races_s']:>9.1f}{e2e['after_s']:>16.1f}"]
+
+
 def _goals(plan: Plan, res: Results) -> list[tuple[str, bool]]:
     goals = []
-    for level in (lvl for lvl in plan.levels if lvl >= 64):
+    if 1 in plan.levels:
+        added = (med([r.p50_ms for r in res.harness.get(("prepared", 1), [])])
+                 - med([r.p50_ms for r in res.wrk.get(("race", 1), [])]))
+        goals.append((f"harness-added latency at 1 worker <= {GOAL_ADDED_MS:g} ms (prepared p50 - wrk p50): "
+                      f"{added:.2f} ms", added <= GOAL_ADDED_MS))
+    for level in (lvl for lvl in plan.levels if lvl >= 64):  # below that the barrier between races dominates
         wrk_rps = med([r.rps for r in res.wrk.get(("race", level), [])])
         rps = med([r.rps for r in res.harness.get(("prepared", level), [])])
         goals.append((f"prepared harness >= {GOAL_RATIO}x wrk at {level} workers: {rps / wrk_rps:.2f}x",
@@ -513,6 +558,11 @@ def _goals(plan: Plan, res: Results) -> list[tuple[str, bool]]:
         scaled = f" ({ops:,} ops; goal is for {GOAL_CHECK_OPS:,})" if ops < GOAL_CHECK_OPS * 0.9 else ""
         goals.append((f"{name} checker on a 1M-op history <= {GOAL_CHECK_S:g} s: {seconds:.2f} s{scaled}",
                        seconds <= GOAL_CHECK_S * ops / GOAL_CHECK_OPS and status == VALID))
+    e2e = res.end_to_end
+    if e2e:
+        goals.append((f"stress run --workers 200 end to end <= {GOAL_END_TO_END_S:g} s: {e2e['wall_s']:.1f} s"
+                      f" ({e2e.get('verdict', 'failed')})",
+                      e2e["wall_s"] <= GOAL_END_TO_END_S and e2e.get("verdict") == VALID))
     return goals
 
 
@@ -535,6 +585,9 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             server.stop()
     results.checkers = check_speed(plan)
+    if plan.end_to_end:  # after our own server stopped: the run starts its own
+        with tempfile.TemporaryDirectory(prefix="ddbstress-e2e-") as e2e_dir:
+            results.end_to_end = end_to_end(Path(e2e_dir))
     table, _ = render(plan, results, endpoint, args.small)
     print(table)
     print(f"\n(total {time.perf_counter() - started:.0f} s)")
