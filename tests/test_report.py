@@ -443,6 +443,27 @@ def test_big_race_stays_small(tmp_path: Path) -> None:
     assert _load_png(out).shape[1] >= 800
 
 
+def test_race_timeline_marks_faults_inside_the_race(tmp_path: Path) -> None:
+    from harness.history import pair_ops, read_events
+    from harness.report.faults import FaultSpan
+    from harness.report.timeline import Race, plot_race_timeline
+
+    run_dir = write_sample_run(tmp_path / "run", workers=40, keys=1)
+    ops = [op for op in pair_ops(read_events(run_dir / "history.jsonl")) if op.key == "user-0000"]
+    first = min(op.invoke_time for op in ops)
+    last = max(op.complete_time or op.invoke_time for op in ops)
+    inside = [FaultSpan(first + (last - first) * k // 5, None, "lost-ack") for k in range(1, 5)]
+    outside = [FaultSpan(last + 10**9, None, "lost-ack")]
+    lost_ack = (0xE3, 0x77, 0xC2)  # style.FAULT_COLORS["lost-ack"]
+
+    def pink_pixels(faults: list[FaultSpan], name: str) -> int:
+        out = plot_race_timeline(ops, "registration", Race("user-0000", 0), tmp_path / name, faults=faults)
+        rgb = (_load_png(out)[..., :3] * 255).round().astype(int)
+        return int((abs(rgb - lost_ack).sum(axis=-1) < 30).sum())
+
+    assert pink_pixels(inside, "with.png") > 4 * pink_pixels(outside, "outside.png") + 50  # ticks + legend swatch
+
+
 def test_fault_spans() -> None:
     from harness.report.faults import fault_spans
 

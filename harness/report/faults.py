@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from harness.report import style
+
 _START_WORDS = {"start", "begin", "on", "enable", "inject"}
 _STOP_WORDS = {"stop", "end", "off", "disable", "heal", "clear"}
 _DURATION_FIELDS = {"duration_ms": 1e6, "duration_s": 1e9, "duration": 1e9, "hold_s": 1e9}
@@ -89,3 +91,46 @@ def merge_spans(spans: list[FaultSpan], gap: int = 0) -> list[FaultSpan]:
         merged.append(copy)
         last[span.label] = copy
     return merged
+
+
+def shade_faults(axes: list[Any], faults: list[FaultSpan], t0: int, lo: float, hi: float,
+                 unit_ns: float = 1e9) -> list[Any]:
+    """Shade fault spans and draw point faults as a rug of ticks at the top; returns legend handles.
+
+    x is ``(time - t0) / unit_ns`` (seconds by default, ms with ``unit_ns=1e6``); only what falls
+    between ``lo`` and ``hi`` is drawn.
+
+    Spans of one kind that touch (closer than 1/400 of the window) are merged so thousands of
+    stalled requests stay a few shaded regions; point events are one collection per kind.
+    """
+    to_s = unit_ns
+    gap = int((hi - lo) / 400 * to_s)
+    visible = [
+        s
+        for s in merge_spans(faults, gap)
+        if (s.start - t0) / to_s <= hi and ((s.end if s.end is not None else s.start) - t0) / to_s >= lo
+    ]
+    handles: dict[str, Any] = {}
+    counts: dict[str, int] = {}
+    points: dict[str, list[float]] = {}
+    for span in visible:
+        counts[span.label] = counts.get(span.label, 0) + 1
+        a = (span.start - t0) / to_s
+        if span.end is None:
+            points.setdefault(span.label, []).append(a)
+            continue
+        b = max((span.end - t0) / to_s, a + (hi - lo) / 600)
+        color = style.fault_color(span.label)
+        for ax in axes:
+            handles[span.label] = ax.axvspan(a, b, color=color, alpha=0.18, linewidth=0)
+    for label, xs in points.items():
+        for ax in axes:
+            handles[label] = ax.vlines(
+                xs, 0.9, 1.0, transform=ax.get_xaxis_transform(), colors=style.fault_color(label), linewidth=1.5
+            )
+    return [_relabel(handle, f"fault: {label} ({counts[label]})") for label, handle in handles.items()]
+
+
+def _relabel(artist: Any, label: str) -> Any:
+    artist.set_label(label)
+    return artist

@@ -115,7 +115,7 @@ def workload_plot_jobs(data: RunData, workload: str, faults: list[FaultSpan]) ->
     for race in races_to_plot(data, workload):
         ref = PlotRef("race", workload, race_filename(workload, race), f"Race timeline: {race.label}", race.key)
         jobs.append((ref, partial(plot_race_timeline, ops, workload, race, out / ref.filename,
-                                  violated=race.key in marked)))
+                                  violated=race.key in marked, faults=faults)))
     return jobs
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from harness.history import Op
 from harness.report import style
-from harness.report.faults import FaultSpan, merge_spans
+from harness.report.faults import FaultSpan, shade_faults
 
 _NICE_BINS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 _TARGET_BINS = 80
@@ -56,7 +55,7 @@ def plot_throughput(ops: list[Op], workload: str, t0: int, t_end: int, faults: l
     pad = span_s * 0.02
     bottom.set_xlim((start - t0) / 1e9 - pad, (end - t0) / 1e9 + pad)
     lo, hi = bottom.get_xlim()
-    fault_handles = _shade_faults([top, bottom], faults, t0, lo, hi)
+    fault_handles = shade_faults([top, bottom], faults, t0, lo, hi)
     for ax in (top, bottom):
         ax.grid(alpha=0.3)
     handles = [h for h in top.get_legend_handles_labels()[0] if h not in fault_handles]
@@ -100,42 +99,3 @@ def _draw_rates(ax, ops: list[Op], t0: int, start: int, end: int, width: float) 
         stacked = upper
     ax.set_ylabel("completed (ops/s)")
     ax.set_ylim(0, max(1.0, float(stacked.max())) * 1.15)
-
-
-def _shade_faults(axes, faults: list[FaultSpan], t0: int, lo: float, hi: float) -> list:
-    """Shade fault spans and draw point faults as a rug of ticks at the top; returns legend handles.
-
-    Spans of one kind that touch (closer than 1/400 of the window) are merged so thousands of
-    stalled requests stay a few shaded regions; point events are one collection per kind.
-    """
-    to_s = 1e9
-    gap = int((hi - lo) / 400 * to_s)
-    visible = [
-        s
-        for s in merge_spans(faults, gap)
-        if (s.start - t0) / to_s <= hi and ((s.end if s.end is not None else s.start) - t0) / to_s >= lo
-    ]
-    handles: dict[str, Any] = {}
-    counts: dict[str, int] = {}
-    points: dict[str, list[float]] = {}
-    for span in visible:
-        counts[span.label] = counts.get(span.label, 0) + 1
-        a = (span.start - t0) / to_s
-        if span.end is None:
-            points.setdefault(span.label, []).append(a)
-            continue
-        b = max((span.end - t0) / to_s, a + (hi - lo) / 600)
-        color = style.fault_color(span.label)
-        for ax in axes:
-            handles[span.label] = ax.axvspan(a, b, color=color, alpha=0.18, linewidth=0)
-    for label, xs in points.items():
-        for ax in axes:
-            handles[label] = ax.vlines(
-                xs, 0.9, 1.0, transform=ax.get_xaxis_transform(), colors=style.fault_color(label), linewidth=1.5
-            )
-    return [_relabel(handle, f"fault: {label} ({counts[label]})") for label, handle in handles.items()]
-
-
-def _relabel(artist: Any, label: str) -> Any:
-    artist.set_label(label)
-    return artist

@@ -12,6 +12,7 @@ from matplotlib.lines import Line2D
 
 from harness.history import Op
 from harness.report import style
+from harness.report.faults import FaultSpan, shade_faults
 from harness.report.stats import is_write, race_id, winners
 
 DETAILED_MAX = 60  # up to this many requests: per-bar labels and thick bars
@@ -62,11 +63,13 @@ def _figure_height(n: int) -> float:
     return min(12.0, max(5.0, 1.6 + 0.16 * n)) if n <= THIN_ABOVE else 12.0
 
 
-def plot_race_timeline(ops: list[Op], workload: str, which: Race, path: Path, violated: bool = False) -> Path:
+def plot_race_timeline(ops: list[Op], workload: str, which: Race, path: Path, violated: bool = False,
+                       faults: list[FaultSpan] | None = None) -> Path:
     """One horizontal bar per request of the race ``which``, from invoke to completion, by invoke time.
 
     x is ms since the first invoke of the race; bars are coloured by outcome; applied writes
     (winners) get a black outline and a label; never-completed ops run dashed to the right edge.
+    Faults injected during the race are shaded (spans) or ticked along the top (lost acks, resets).
     Raises ValueError when no op took part in the race.
     """
     race = sorted((op for op in ops if which.matches(op)), key=lambda op: (op.invoke_time, op.index))
@@ -87,6 +90,7 @@ def plot_race_timeline(ops: list[Op], workload: str, which: Race, path: Path, vi
     ax.set_ylim(n - 0.5 + (0.5 if n > DETAILED_MAX else 0), -0.8)
     ax.set_xlim(0, right_edge * 1.0)
     _y_axis(ax, race, won)
+    fault_handles = shade_faults([ax], faults or [], first, 0.0, right_edge, unit_ns=1e6)
     ax.set_xlabel(f"time since the first invoke on {which.key} (ms)")
     ax.grid(axis="x", alpha=0.3)
     spread = (race[-1].invoke_time - first) / 1e6
@@ -98,7 +102,8 @@ def plot_race_timeline(ops: list[Op], workload: str, which: Race, path: Path, vi
         loc="left",
         color=style.VIOLATION_COLOR if violated else "black",
     )
-    fig.legend(handles=_legend_handles(race), loc="outside lower center", ncol=6, fontsize=9, frameon=False)
+    fig.legend(handles=[*_legend_handles(race), *fault_handles], loc="outside lower center", ncol=6, fontsize=9,
+               frameon=False)
     fig.set_layout_engine("constrained")
     style.save(fig, str(path))
     return path
