@@ -37,40 +37,58 @@ def _console(**kwargs: object) -> Console:
 stdout = _console()
 stderr = _console(stderr=True)
 
+# Options shared by run, compare and sweep.
+Workloads = Annotated[list[str] | None, typer.Option(
+    "--workload", help="Workload to run (repeatable): registration, role-update, or module:Class.")]
+Keys = Annotated[int, typer.Option(help="Keys raced per round.")]
+Rounds = Annotated[int | None, typer.Option(help="Rounds per workload (default: the workload's own).")]
+Duration = Annotated[float | None, typer.Option(help="Stop starting races after this many seconds.")]
+Rate = Annotated[float | None, typer.Option(help="Cap on requests per second (all workers together).")]
+Seed = Annotated[int | None, typer.Option(help="Seed for everything random in the run (the same for every run).")]
+Retries = Annotated[int, typer.Option(help="SDK retries per op (0 = one attempt: first-hand outcomes).")]
+Timeout = Annotated[float, typer.Option(help="Per-attempt connect/read timeout, seconds.")]
+Client = Annotated[str, typer.Option(
+    help="prepared (signed before the gun, one attempt), sdk (aioboto3 per call, needed for --retries), "
+         "auto (prepared unless --retries or --unsafe).")]
+Region = Annotated[str | None, typer.Option(help="AWS region (aws backend).")]
+LocalJar = Annotated[str | None, typer.Option(help="DynamoDBLocal.jar or its directory.")]
+Unsafe = Annotated[bool, typer.Option(help="Naive read-then-write variant (a negative control).")]
+Faults = Annotated[list[str] | None, typer.Option(
+    help="Inject a fault (repeatable): latency:20ms±5ms, lost-ack:0.05, reset:0.02, stall:0.01, crash:every=10s.")]
+Processes = Annotated[int, typer.Option(
+    help="Spread every race's workers over this many OS processes (own event loop and client each).")]
+Yes = Annotated[bool, typer.Option("--yes", help="Accept the AWS plan and cost estimate.")]
+ReportsDir = Annotated[Path, typer.Option(help="Where run directories are written.")]
+JsonOutput = Annotated[bool, typer.Option("--json", help="Print only the verdict JSON on stdout.")]
+
 
 @app.command()
 def run(
     workers: Annotated[int, typer.Option(help="Concurrent workers released together at every race.")] = 200,
-    workload: Annotated[list[str] | None, typer.Option(
-        help="Workload to run (repeatable): registration, role-update, or module:Class.")] = None,
-    keys: Annotated[int, typer.Option(help="Keys raced per round.")] = 20,
-    rounds: Annotated[int | None, typer.Option(help="Rounds per workload (default: the workload's own).")] = None,
-    duration: Annotated[float | None, typer.Option(help="Stop starting races after this many seconds.")] = None,
-    rate: Annotated[float | None, typer.Option(help="Cap on requests per second (all workers together).")] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed for everything random in the run.")] = None,
-    retries: Annotated[int, typer.Option(help="SDK retries per op (0 = one attempt: first-hand outcomes).")] = 0,
-    timeout: Annotated[float, typer.Option(help="Per-attempt connect/read timeout, seconds.")] = 10.0,
+    workload: Workloads = None,
+    keys: Keys = 20,
+    rounds: Rounds = None,
+    duration: Duration = None,
+    rate: Rate = None,
+    seed: Seed = None,
+    retries: Retries = 0,
+    timeout: Timeout = 10.0,
     backend: Annotated[str, typer.Option(help="local (managed DynamoDB Local), moto, endpoint, aws.")] = "local",
-    client: Annotated[str, typer.Option(
-        help="prepared (signed before the gun, one attempt), sdk (aioboto3 per call, needed for --retries), "
-             "auto (prepared unless --retries or --unsafe).")] = "auto",
+    client: Client = "auto",
     endpoint_url: Annotated[str | None, typer.Option(help="Any DynamoDB-compatible endpoint.")] = None,
-    region: Annotated[str | None, typer.Option(help="AWS region (aws backend).")] = None,
-    local_jar: Annotated[str | None, typer.Option(help="DynamoDBLocal.jar or its directory.")] = None,
-    unsafe: Annotated[bool, typer.Option(help="Naive read-then-write variant (a negative control).")] = False,
-    fault: Annotated[list[str] | None, typer.Option(
-        help="Inject a fault (repeatable): latency:20ms±5ms, lost-ack:0.05, reset:0.02, stall:0.01, crash:every=10s.")
-    ] = None,
+    region: Region = None,
+    local_jar: LocalJar = None,
+    unsafe: Unsafe = False,
+    fault: Faults = None,
     persist: Annotated[bool, typer.Option(help="DynamoDB Local on disk (-dbPath) instead of in memory.")] = False,
     repeat: Annotated[int, typer.Option(help="Run this many times; states how many runs were invalid.")] = 1,
     table: Annotated[str | None, typer.Option(help="Race in this existing table (needs --allow-existing-table).")
                      ] = None,
     allow_existing_table: Annotated[bool, typer.Option(help="Allow --table; it is never deleted.")] = False,
-    yes: Annotated[bool, typer.Option("--yes", help="Accept the AWS plan and cost estimate.")] = False,
-    reports_dir: Annotated[Path, typer.Option(help="Where run directories are written.")] = Path("reports"),
-    json_output: Annotated[bool, typer.Option("--json", help="Print only the verdict JSON on stdout.")] = False,
-    processes: Annotated[int, typer.Option(
-        help="Spread every race's workers over this many OS processes (own event loop and client each).")] = 1,
+    yes: Yes = False,
+    reports_dir: ReportsDir = Path("reports"),
+    json_output: JsonOutput = False,
+    processes: Processes = 1,
 ) -> int:
     """Race workers against conditional writes, record the history, check it, print a verdict."""
     options = RunOptions(
@@ -135,52 +153,68 @@ def _one_run(options: RunOptions, json_output: bool, emit: bool, yes: bool = Fal
     return summary
 
 
-SeriesWorkload = Annotated[list[str] | None, typer.Option("--workload", help="Workload (repeatable).")]
-
-
 @app.command()
 def compare(
     backends_list: Annotated[str, typer.Option("--backends", help="e.g. local,moto,endpoint=URL,aws")],
-    workload: SeriesWorkload = None,
+    workload: Workloads = None,
     workers: Annotated[int, typer.Option(help="Workers per race.")] = 200,
-    keys: Annotated[int, typer.Option(help="Keys raced per round.")] = 20,
-    rounds: Annotated[int | None, typer.Option(help="Rounds per workload.")] = None,
-    seed: Annotated[int | None, typer.Option(help="One seed for every backend.")] = None,
-    client: Annotated[str, typer.Option(help="auto, prepared or sdk (see stress run --help).")] = "auto",
-    region: Annotated[str | None, typer.Option(help="AWS region (aws backend).")] = None,
-    yes: Annotated[bool, typer.Option("--yes", help="Accept the AWS plan.")] = False,
-    reports_dir: Annotated[Path, typer.Option(help="Where run directories are written.")] = Path("reports"),
-    json_output: Annotated[bool, typer.Option("--json", help="Print only the summary JSON on stdout.")] = False,
+    keys: Keys = 20,
+    rounds: Rounds = None,
+    duration: Duration = None,
+    rate: Rate = None,
+    seed: Seed = None,
+    retries: Retries = 0,
+    timeout: Timeout = 10.0,
+    client: Client = "auto",
+    region: Region = None,
+    local_jar: LocalJar = None,
+    unsafe: Unsafe = False,
+    fault: Faults = None,
+    processes: Processes = 1,
+    yes: Yes = False,
+    reports_dir: ReportsDir = Path("reports"),
+    json_output: JsonOutput = False,
 ) -> int:
-    """Run the same workloads with the same seed on several backends; write a side-by-side report."""
+    """Run the same workloads with the same seed and options on several backends; write a side-by-side report."""
     from harness.multirun import compare_variants, parse_backends
 
     base = RunOptions(workloads=list(workload) if workload else RunOptions().workloads, workers=workers,
-                      keys=keys, rounds=rounds, seed=seed, client=client, region=region, reports_dir=reports_dir)
+                      keys=keys, rounds=rounds, duration=duration, rate=rate, seed=seed, retries=retries,
+                      timeout=timeout, client=client, region=region, local_jar=local_jar, unsafe=unsafe,
+                      faults=list(fault or []), processes=processes, reports_dir=reports_dir)
     return _series("compare", base, compare_variants(base, parse_backends(backends_list)), json_output, yes)
 
 
 @app.command()
 def sweep(
     workers: Annotated[str, typer.Option(help="Worker counts, e.g. 1,10,50,200,1000.")] = "1,10,50,200",
-    workload: SeriesWorkload = None,
-    keys: Annotated[int, typer.Option(help="Keys raced per round.")] = 20,
-    rounds: Annotated[int | None, typer.Option(help="Rounds per workload.")] = None,
-    seed: Annotated[int | None, typer.Option(help="One seed for every level.")] = None,
+    workload: Workloads = None,
+    keys: Keys = 20,
+    rounds: Rounds = None,
+    duration: Duration = None,
+    rate: Rate = None,
+    seed: Seed = None,
+    retries: Retries = 0,
+    timeout: Timeout = 10.0,
     backend: Annotated[str, typer.Option(help="local, moto, endpoint, aws.")] = "local",
     endpoint_url: Annotated[str | None, typer.Option(help="Any DynamoDB-compatible endpoint.")] = None,
-    client: Annotated[str, typer.Option(help="auto, prepared or sdk (see stress run --help).")] = "auto",
-    region: Annotated[str | None, typer.Option(help="AWS region (aws backend).")] = None,
-    yes: Annotated[bool, typer.Option("--yes", help="Accept the AWS plan.")] = False,
-    reports_dir: Annotated[Path, typer.Option(help="Where run directories are written.")] = Path("reports"),
-    json_output: Annotated[bool, typer.Option("--json", help="Print only the summary JSON on stdout.")] = False,
+    client: Client = "auto",
+    region: Region = None,
+    local_jar: LocalJar = None,
+    unsafe: Unsafe = False,
+    fault: Faults = None,
+    yes: Yes = False,
+    reports_dir: ReportsDir = Path("reports"),
+    json_output: JsonOutput = False,
 ) -> int:
-    """One run per worker count, then curves of failure rate, winners, latency and throughput."""
+    """One run per worker count (same seed and options), then curves of failure rate, winners, latency and
+    throughput against workers."""
     from harness.multirun import parse_levels, sweep_variants
 
     base = RunOptions(workloads=list(workload) if workload else RunOptions().workloads, keys=keys, rounds=rounds,
-                      seed=seed, backend=backend, endpoint_url=endpoint_url, client=client, region=region,
-                      reports_dir=reports_dir)
+                      duration=duration, rate=rate, seed=seed, retries=retries, timeout=timeout, backend=backend,
+                      endpoint_url=endpoint_url, client=client, region=region, local_jar=local_jar, unsafe=unsafe,
+                      faults=list(fault or []), reports_dir=reports_dir)
     return _series("sweep", base, sweep_variants(base, parse_levels(workers)), json_output, yes)
 
 
@@ -208,7 +242,7 @@ def _series(kind: str, base: RunOptions, variants: list, json_output: bool, yes:
 @app.command()
 def check(
     run_dir: Annotated[Path, typer.Argument(help="A run directory (reports/<run-id>).")],
-    json_output: Annotated[bool, typer.Option("--json", help="Print only the verdict JSON on stdout.")] = False,
+    json_output: JsonOutput = False,
 ) -> int:
     """Re-run the checkers on a saved run directory."""
     summary = evaluate(run_dir)

@@ -95,11 +95,19 @@ def write_series(kind: str, base: RunOptions, entries: list[Entry]) -> Path:
         "verdict": combine(e.summary["verdict"] for e in entries),
         "matrix": conformance_matrix(entries),
         "error_codes": error_code_differences(entries),
+        "options": shared_options(base),
         "runs": [dataclasses.asdict(e) for e in entries],
     }
     write_json(out / "summary.json", summary)
     render_series(out, summary)
     return out
+
+
+def shared_options(base: RunOptions) -> dict[str, Any]:
+    """The run options every run of the series had that differ from ``stress run``'s defaults."""
+    defaults = RunOptions()
+    names = ("keys", "rounds", "duration", "rate", "retries", "timeout", "client", "unsafe", "faults", "processes")
+    return {name: getattr(base, name) for name in names if getattr(base, name) != getattr(defaults, name)}
 
 
 def conformance_matrix(entries: list[Entry]) -> dict[str, dict[str, dict[str, Any]]]:

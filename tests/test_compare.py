@@ -57,6 +57,30 @@ def test_sweep_over_worker_counts(local_endpoint, tmp_path):
     assert failures == [0, 2 * 9, 2 * 49]  # every worker but the winner fails, per key
 
 
+def test_sweep_takes_run_options_like_faults_and_retries(local_endpoint, tmp_path):
+    proc = run_stress("sweep", "--workers", "10,50", "--workload", "registration", "--keys", "3", "--json",
+                      "--fault", "lost-ack:0.1", "--retries", "2", "--seed", "5",
+                      "--endpoint-url", local_endpoint.url, "--reports-dir", str(tmp_path))
+    assert proc.returncode in (0, 3), proc.stderr  # lost acks may leave a key undecidable, never invalid
+    result = json.loads(proc.stdout)
+    out = Path(result["dir"])
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["options"] == {"keys": 3, "retries": 2, "faults": ["lost-ack:0.1"]}
+    for run in summary["runs"]:
+        config = json.loads((Path(run["run_dir"]) / "run.json").read_text())["config"]
+        assert config["faults"] == ["lost-ack:0.1"] and config["retries"] == 2
+    assert sum(run["summary"]["faults"].get("lost-ack", 0) for run in summary["runs"]) > 0
+    html = (out / "report.html").read_text()
+    assert "--retries 2 --fault lost-ack:0.1" in html and "lost-ack " in html
+
+
+def test_compare_refuses_a_crash_fault_on_moto(tmp_path):
+    proc = run_stress("compare", "--backends", "local,moto", "--fault", "crash:every=5s", "--reports-dir",
+                      str(tmp_path), timeout=60)
+    assert proc.returncode == 2 and "crash faults need the managed DynamoDB Local" in proc.stderr
+    assert "Traceback" not in proc.stderr and not list(tmp_path.iterdir())  # refused before any run started
+
+
 @pytest.mark.parametrize(("args", "fragment"), [
     (["compare", "--backends", "local"], "at least two backends"),
     (["compare", "--backends", "local,oracle"], "unknown backend 'oracle'"),

@@ -134,11 +134,12 @@ def _html(out: Path, summary: dict[str, Any], plots: list[str]) -> str:
     figures = "".join(f'<figure><img src="{e(p)}" alt="{e(p)}"></figure>' for p in plots)
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>{e(title)}</title><style>{CSS}</style></head>
 <body><main><header><div class="badge" style="background:{BADGE_COLORS[status]}">{e(status.upper())}</div>
-<div><h1>{e(title)}</h1><p class="meta">{len(runs)} runs, same workloads and seed</p>
+<div><h1>{e(title)}</h1><p class="meta">{len(runs)} runs, same workloads, seed and options{e(_options(summary))}</p>
 <p class="links"><a href="summary.json">summary.json</a></p></div></header>
 <h2>Conformance matrix</h2><table><tr><th>workload</th>{''.join(f'<th>{e(label)}</th>' for label in labels)}</tr>
 {matrix_rows}</table>{codes_html}
-<h2>Runs</h2><table><tr><th>run</th><th>backend</th><th>workers</th><th>verdict</th><th>report</th></tr>{runs_rows}</table>
+<h2>Runs</h2><table><tr><th>run</th><th>backend</th><th>workers</th><th>faults injected</th><th>verdict</th>
+<th>report</th></tr>{runs_rows}</table>
 <h2>Plots</h2>{figures}</main></body></html>"""
 
 
@@ -150,5 +151,23 @@ def _run_row(out: Path, run: dict[str, Any]) -> str:
         link = f'<a href="../{e(run_dir.name)}/report.html">{e(run_dir.name)}</a>'
     verdict = run["summary"]["verdict"]
     return (f"<tr><td>{e(run['label'])}</td><td>{e(backend.get('version') or backend.get('kind'))}</td>"
-            f'<td class="num">{run["workers"]}</td><td class="v-{e(verdict)}">{e(verdict.upper())}</td>'
+            f'<td class="num">{run["workers"]}</td><td>{e(_counts(run["summary"].get("faults")))}</td>'
+            f'<td class="v-{e(verdict)}">{e(verdict.upper())}</td>'
             f"<td>{link}</td></tr>")
+
+
+def _options(summary: dict[str, Any]) -> str:
+    """`` (--retries 2 --fault lost-ack:0.05)`` for the options the runs shared, or nothing."""
+    words: list[str] = []
+    for name, value in (summary.get("options") or {}).items():
+        if name == "faults":
+            words += [f"--fault {spec}" for spec in value]
+        elif value is True:
+            words.append(f"--{name}")
+        else:
+            words.append(f"--{name} {value}")
+    return f" ({' '.join(words)})" if words else ""
+
+
+def _counts(counts: dict[str, int] | None) -> str:
+    return ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items())) if counts else "—"
