@@ -36,11 +36,18 @@ BACKEND_KINDS = ("local", "moto", "endpoint", "aws")
 LOCAL_REGION = "us-east-1"
 # DynamoDB Local keeps one database per access key + region: every client must use the same pair.
 FAKE_CREDENTIALS = {"aws_access_key_id": "ddbstress", "aws_secret_access_key": "ddbstress"}
-# The managed JVM's options. -Xmx: without a cap the heap grew to 3.3 GB under load. C1 only and the serial
-# collector: at full speed ~2 s after start (a default tiered JVM needed ~45 s of load to get there, so
-# a 20 s run measured a JVM still warming up) and ready ~1 s sooner, for ~25 % less peak throughput on
-# long runs (measured on 2 cores; see README). DDB_STRESS_LOCAL_JAVA_OPTS replaces them.
-LOCAL_JAVA_OPTS = ("-Xmx1g", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
+# The managed JVM's options. C1 only and the serial collector: at full speed ~2 s after start (a default
+# tiered JVM needed ~45 s of load to get there, so a 20 s run measured a JVM still warming up) and ready
+# ~1 s sooner, for ~25 % less peak throughput on long runs (measured on 2 cores; see README).
+# DDB_STRESS_LOCAL_JAVA_OPTS replaces them (and the heap cap below).
+LOCAL_JAVA_OPTS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC")
+
+
+def local_heap_mb(workers: int = 0) -> int:
+    """The heap cap: without one it grew to 3.3 GB under load. 1 GB serves a few thousand workers;
+    10,000 requests in flight at once filled it (back-to-back full GCs, connections timing out) and
+    ran cleanly with 2 GB, so it grows by 1 MB per 8 workers."""
+    return 1024 + workers // 8
 STARTUP_TIMEOUT_S = 90.0
 
 
@@ -218,20 +225,24 @@ def check_reachable(endpoint: Endpoint) -> None:
         raise UsageError(f"{shown} does not look like DynamoDB: {type(exc).__name__}") from None
 
 
-def local_java_opts() -> list[str]:
-    """JVM options of a managed DynamoDB Local: ``DDB_STRESS_LOCAL_JAVA_OPTS`` if set, else ours."""
+def local_java_opts(workers: int = 0) -> list[str]:
+    """JVM options of a managed DynamoDB Local: ``DDB_STRESS_LOCAL_JAVA_OPTS`` if set, else ours with a heap
+    sized for ``workers``."""
     custom = os.environ.get("DDB_STRESS_LOCAL_JAVA_OPTS")
-    return shlex.split(custom) if custom is not None else list(LOCAL_JAVA_OPTS)
+    if custom is not None:
+        return shlex.split(custom)
+    return [f"-Xmx{local_heap_mb(workers)}m", *LOCAL_JAVA_OPTS]
 
 
 class LocalServer:
     """Amazon's DynamoDB Local jar as a managed child process."""
 
-    def __init__(self, jar_home: Path, port: int | None = None, *, db_path: Path | None = None,
+    def __init__(self, jar_home: Path, port: int | None = None, *, db_path: Path | None = None, workers: int = 0,
                  tied_to_parent: bool = True) -> None:
         self.jar_home = jar_home
         self.port = port or free_port()
         self.db_path = db_path
+        self.java_opts = local_java_opts(workers)
         self.tied_to_parent = tied_to_parent
         self.workdir = Path(tempfile.mkdtemp(prefix="ddbstress-local-"))
         self.process: ManagedProcess | None = None
@@ -241,7 +252,7 @@ class LocalServer:
     def argv(self, java: str) -> list[str]:
         """The java command line."""
         storage = ["-dbPath", str(self.db_path)] if self.db_path else ["-inMemory"]
-        return [java, *local_java_opts(), f"-Djava.library.path={self.jar_home / 'DynamoDBLocal_lib'}",
+        return [java, *self.java_opts, f"-Djava.library.path={self.jar_home / 'DynamoDBLocal_lib'}",
                 "-jar", str(self.jar_home / local_install.JAR_NAME), *storage, "-disableTelemetry",
                 "-port", str(self.port)]
 
@@ -258,7 +269,7 @@ class LocalServer:
         match = re.search(r"Version:\s*(\S+)", self.process.log_path.read_text(errors="replace"))
         self.endpoint.version = f"DynamoDB Local {match.group(1)}" if match else "DynamoDB Local"
         self.endpoint.details = {"pid": self.process.pid, "storage": str(self.db_path) if self.db_path else "memory",
-                                 "java_opts": " ".join(local_java_opts())}
+                                 "java_opts": " ".join(self.java_opts)}
         return self.endpoint
 
     def restart(self) -> None:
@@ -305,8 +316,9 @@ class MotoServer:
 
 @contextlib.contextmanager
 def open_backend(kind: str, *, endpoint_url: str | None = None, region: str | None = None,
-                 local_jar: str | None = None, db_path: Path | None = None) -> Iterator[Endpoint]:
-    """Start or reach the backend; managed servers are stopped when the block exits."""
+                 local_jar: str | None = None, db_path: Path | None = None, workers: int = 0) -> Iterator[Endpoint]:
+    """Start or reach the backend (a managed DynamoDB Local's heap sized for ``workers``); managed servers are
+    stopped when the block exits."""
     if endpoint_url and kind == "local":
         kind = "endpoint"
     if kind not in BACKEND_KINDS:
@@ -314,7 +326,7 @@ def open_backend(kind: str, *, endpoint_url: str | None = None, region: str | No
     if kind == "local":
         jar_home = local_install.find_jar_home(local_jar) or local_install.install()
         local_install.require_java()
-        server: LocalServer | MotoServer = LocalServer(jar_home, db_path=db_path)
+        server: LocalServer | MotoServer = LocalServer(jar_home, db_path=db_path, workers=workers)
     elif kind == "moto":
         server = MotoServer()
     else:

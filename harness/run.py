@@ -230,7 +230,7 @@ class Run:
         persist = opts.persist or any(spec.kind == "crash" for spec in faults)
         with sigterm_as_interrupt(), backends.open_backend(
             opts.backend, endpoint_url=opts.endpoint_url, region=opts.region, local_jar=opts.local_jar,
-            db_path=self.run_dir / "dynamodb-local-db" if persist else None,
+            db_path=self.run_dir / "dynamodb-local-db" if persist else None, workers=opts.workers,
         ) as endpoint:
             if endpoint.kind == "aws":
                 plan = self.plan(endpoint)

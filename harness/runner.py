@@ -43,12 +43,17 @@ async def create_table(client: DynamoClient, definition: dict[str, Any]) -> None
     await waiter.wait(TableName=definition["TableName"], WaiterConfig={"Delay": 1, "MaxAttempts": 120})
 
 
-async def delete_table(client: DynamoClient, name: str) -> None:
-    """Delete a table the run created; a failure here is logged, never raised."""
+DELETE_TIMEOUT_S = 30.0  # cleanup of an unresponsive server must not hold Ctrl-C for minutes
+
+
+async def delete_table(client: DynamoClient, name: str, timeout_s: float = DELETE_TIMEOUT_S) -> None:
+    """Delete a table the run created, within ``timeout_s``; a failure is logged (naming `stress cleanup`,
+    which finds the table by its tags later), never raised."""
     try:
-        await client.raw.delete_table(TableName=name)
-    except Exception as exc:  # cleanup must not mask the run's own outcome
-        log.warning("could not delete table %s: %s", name, exc)
+        await asyncio.wait_for(client.raw.delete_table(TableName=name), timeout_s)
+    except (Exception, TimeoutError) as exc:  # cleanup must not mask the run's own outcome
+        log.warning("could not delete table %s (%s); `stress cleanup` removes it later",
+                    name, type(exc).__name__ if isinstance(exc, TimeoutError) else exc)
 
 
 def smooth_throttler(rate: float) -> Throttler:

@@ -130,3 +130,20 @@ def test_rate_limited_run_measures_latency_from_the_intended_start(local_endpoin
     ops = pair_ops(events)
     assert all(op.latency_ns >= op.complete_time - op.invoke_time for op in ops)
     assert summary["workloads"][0]["duration_s"] >= 0.9  # 100 ops at 100 ops/s take about a second
+
+
+def test_managed_local_heap_grows_with_the_workers(monkeypatch, tmp_path):
+    import shutil
+
+    from harness import backends
+
+    monkeypatch.delenv("DDB_STRESS_LOCAL_JAVA_OPTS", raising=False)
+    assert backends.local_java_opts()[0] == "-Xmx1024m"
+    assert backends.local_java_opts(200) == ["-Xmx1049m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]
+    assert backends.local_java_opts(10_000)[0] == "-Xmx2274m"  # 1 GB filled up with 10,000 requests in flight
+    monkeypatch.setenv("DDB_STRESS_LOCAL_JAVA_OPTS", "-Xmx3g -XX:+UseG1GC")
+    server = backends.LocalServer(tmp_path, 1, workers=10_000)
+    try:
+        assert server.argv("java")[:3] == ["java", "-Xmx3g", "-XX:+UseG1GC"]
+    finally:
+        shutil.rmtree(server.workdir)
