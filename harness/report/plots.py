@@ -6,6 +6,7 @@ import hashlib
 import multiprocessing
 import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -137,7 +138,8 @@ def draw_all(jobs: list[Job]) -> None:
     global _JOBS
     _JOBS = jobs
     try:
-        with multiprocessing.get_context("fork").Pool(processes) as pool:
-            pool.map(_run_job, range(len(jobs)), chunksize=1)
+        # An executor, not multiprocessing.Pool: a child that dies raises BrokenProcessPool instead of hanging.
+        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork")) as pool:
+            list(pool.map(_run_job, range(len(jobs))))
     finally:
         _JOBS = []
