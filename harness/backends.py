@@ -48,6 +48,8 @@ def local_heap_mb(workers: int = 0) -> int:
     10,000 requests in flight at once filled it (back-to-back full GCs, connections timing out) and
     ran cleanly with 2 GB, so it grows by 1 MB per 8 workers."""
     return 1024 + workers // 8
+
+
 STARTUP_TIMEOUT_S = 90.0
 
 

@@ -378,9 +378,7 @@ class PreparedClient(DynamoClient):
         if found is None:
             raise botocore.exceptions.NoCredentialsError()
         frozen = found.get_frozen_credentials()
-        if inspect.isawaitable(frozen):
-            frozen = await frozen
-        return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+        return await frozen if inspect.isawaitable(frozen) else frozen
 
     def _user_agent(self) -> str:
         creator = getattr(self.raw, "_user_agent_creator", None)

@@ -15,18 +15,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from typing import NamedTuple
+
+from botocore.credentials import ReadOnlyCredentials as Credentials
+
+__all__ = ["Credentials", "Signer"]
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 CONTENT_TYPE = "application/x-amz-json-1.0"
-
-
-class Credentials(NamedTuple):
-    """Frozen credentials (botocore's ``ReadOnlyCredentials`` has the same fields)."""
-
-    access_key: str
-    secret_key: str
-    token: str | None = None
 
 
 def _hmac(key: bytes, text: str) -> bytes:

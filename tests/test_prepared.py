@@ -190,7 +190,7 @@ def test_signer_matches_botocore(monkeypatch: pytest.MonkeyPatch, token: str | N
 
 
 def test_signer_formats_the_current_time() -> None:
-    signer = Signer(Credentials("AKID", "secret"), "us-east-1", "127.0.0.1:8000")
+    signer = Signer(Credentials("AKID", "secret", None), "us-east-1", "127.0.0.1:8000")
     assert signer.amz_date(0) == "19700101T000000Z"
     assert signer.amz_date(1714979289.9) == "20240506T070809Z"
 
