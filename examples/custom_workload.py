@@ -14,7 +14,9 @@ A workload subclasses :class:`workloads.base.Workload` and provides:
   (the ``f`` name and value recorded in the history, and the DynamoDB request to send);
 * ``check(ops, final_state, config)``: a pure checker returning a :class:`harness.verdict.Verdict`.
   Here the registration checker is reused: exactly one claim wins each code, the stored item is the
-  winner's, and every loser's ALL_OLD item is the winner's;
+  winner's, and every loser's ALL_OLD item is the winner's. It needs a ``RequestId`` token unique
+  per worker in every item and Call value, ``Request(token=...)``, ``ALL_OLD`` and the Call named
+  like its ``f``; the run checks that before it sends anything (docs/workloads.md);
 * optionally ``execute_unsafe`` (with ``supports_unsafe = True``): the naive read-then-write way,
   a negative control the checker must catch.
 """

@@ -1,9 +1,12 @@
 """Testing your own DynamoDB code for races with ``harness.testing.race`` (pytest + pytest-asyncio).
 
-Point it at a DynamoDB Local and run it::
+Run it against a DynamoDB you started::
 
     stress local start --port 8000
     DDB_ENDPOINT=http://127.0.0.1:8000 pytest examples/test_my_code.py
+
+or leave ``DDB_ENDPOINT`` unset and the module starts (and stops) its own DynamoDB Local. An endpoint
+that does not answer fails both tests at once, naming the fix, instead of after the SDK's retries.
 
 Each test creates its own table (no async fixtures, so any pytest-asyncio loop scope works),
 releases 50 calls of a function at the same instant and asserts on the outcome: the conditional
@@ -15,10 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import aioboto3
 import pytest
@@ -26,9 +31,12 @@ from aiobotocore.config import AioConfig
 
 from harness.testing import race
 
-ENDPOINT = os.environ.get("DDB_ENDPOINT", "http://127.0.0.1:8000")
-CLIENT_KWARGS = {"endpoint_url": ENDPOINT, "region_name": "us-east-1",
-                 "aws_access_key_id": "test", "aws_secret_access_key": "test"}
+ENDPOINT = os.environ.get("DDB_ENDPOINT")  # unset: this module starts its own DynamoDB Local
+CLIENT_KWARGS = {"region_name": "us-east-1", "aws_access_key_id": "test", "aws_secret_access_key": "test"}
+PROBE_TIMEOUT_S = 1.0
+HOW_TO_START = ("start one with `stress local start --port 8000` and run "
+                "`DDB_ENDPOINT=http://127.0.0.1:8000 pytest examples/test_my_code.py`, "
+                "or unset DDB_ENDPOINT to let this file start its own DynamoDB Local")
 
 
 class AlreadyClaimed(Exception):
@@ -56,15 +64,56 @@ async def claim_coupon_naively(ddb: Any, table: str, code: str, customer: str) -
     return customer
 
 
-# ----- a throwaway table ---------------------------------------------------------------------
+# ----- a DynamoDB to race against, and a throwaway table --------------------------------------
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    """``$DDB_ENDPOINT`` once it answers, else a DynamoDB Local started for this module.
+
+    Probed once, with a short connect timeout: without a server every test would otherwise wait
+    for the SDK's connection retries before failing. (pytest keeps a module fixture's failure, so
+    the second test fails at once with the same message.)
+    """
+    if ENDPOINT:
+        require_reachable(ENDPOINT)
+        yield ENDPOINT
+        return
+    from harness import backends, local_install  # only needed when we start our own
+
+    server, problem = None, None
+    try:
+        server = backends.LocalServer(local_install.find_jar_home() or local_install.install())
+        url = server.start().url
+    except Exception as exc:  # no Java, no jar and no way to install it, ...
+        problem = f"could not start a DynamoDB Local ({exc}): {HOW_TO_START}"
+    if problem is not None:
+        if server is not None:
+            server.stop()
+        pytest.fail(problem, pytrace=False)  # outside the except: the message alone, no chained traceback
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+def require_reachable(url: str) -> None:
+    """Fail the test (not hang it) when nothing accepts connections at ``url``."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=PROBE_TIMEOUT_S).close()
+        return
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+    pytest.fail(f"no DynamoDB answers at {url} (DDB_ENDPOINT): {reason}; {HOW_TO_START}", pytrace=False)
+
 
 @asynccontextmanager
-async def coupon_table(endpoint: str | None = None) -> AsyncIterator[tuple[Any, str]]:
+async def coupon_table(endpoint: str) -> AsyncIterator[tuple[Any, str]]:
     """A DynamoDB client (pool big enough for the race) and a fresh table keyed by ``Code``."""
     name = f"coupons-{uuid.uuid4().hex[:8]}"
     config = AioConfig(max_pool_connections=64)
-    kwargs = {**CLIENT_KWARGS, **({"endpoint_url": endpoint} if endpoint else {})}
-    async with aioboto3.Session().client("dynamodb", config=config, **kwargs) as ddb:
+    async with aioboto3.Session().client("dynamodb", config=config, endpoint_url=endpoint, **CLIENT_KWARGS) as ddb:
         await ddb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
                                AttributeDefinitions=[{"AttributeName": "Code", "AttributeType": "S"}],
                                KeySchema=[{"AttributeName": "Code", "KeyType": "HASH"}])
@@ -89,8 +138,8 @@ async def warm_up(ddb: Any, table: str, connections: int = 50) -> None:
 # ----- the tests -----------------------------------------------------------------------------
 
 @pytest.mark.asyncio
-async def test_conditional_claim_has_exactly_one_winner() -> None:
-    async with coupon_table() as (ddb, table):
+async def test_conditional_claim_has_exactly_one_winner(endpoint: str) -> None:
+    async with coupon_table(endpoint) as (ddb, table):
         result = await race(claim_coupon, workers=50, args_for=lambda w: (ddb, table, "SAVE10", f"customer-{w}"))
         winner = result.assert_exactly_one_winner()
         assert set(result.errors()) == {"AlreadyClaimed"}
@@ -99,8 +148,8 @@ async def test_conditional_claim_has_exactly_one_winner() -> None:
 
 
 @pytest.mark.asyncio
-async def test_naive_claim_lets_several_customers_win() -> None:
-    async with coupon_table() as (ddb, table):
+async def test_naive_claim_lets_several_customers_win(endpoint: str) -> None:
+    async with coupon_table(endpoint) as (ddb, table):
         result = await race(claim_coupon_naively, workers=50,
                             args_for=lambda w: (ddb, table, "SAVE20", f"customer-{w}"))
         assert len(result.winners) > 1, "the read-then-write race did not show up this time"

@@ -62,10 +62,13 @@ def format_usd(amount: float) -> str:
 
 
 def caller_account(endpoint: Endpoint) -> str:
-    """The AWS account id behind the credentials (one STS call), or a one-line UsageError."""
+    """The AWS account id behind the credentials (one STS call), or a one-line UsageError.
+
+    STS is asked at ``endpoint.sts_url`` when the run has one (an STS endpoint override), else at AWS's own.
+    """
     kwargs: dict[str, Any] = {"region_name": endpoint.region}
-    if endpoint.url:
-        kwargs["endpoint_url"] = endpoint.url
+    if endpoint.sts_url:
+        kwargs["endpoint_url"] = endpoint.sts_url
     try:
         return boto3.session.Session().client("sts", **kwargs).get_caller_identity()["Account"]
     except botocore.exceptions.NoCredentialsError:
@@ -81,30 +84,59 @@ def table_tags(run_id: str) -> list[dict[str, str]]:
 
 @dataclass
 class Orphan:
-    """A table the harness created and did not delete."""
+    """A ddbstress-* table left behind: deletable only when ``tagged`` proves the harness created it."""
 
     name: str
     created: datetime | None
     tagged: bool
+    tags_error: str | None = None  # why its tags could not be read (DynamoDB Local has none): never deleted
 
 
 def find_orphans(client: Any, older_than: timedelta, now: datetime | None = None) -> list[Orphan]:
-    """Tables named ddbstress-* older than ``older_than``; ``tagged`` says whether we may delete them."""
+    """Tables named ddbstress-* older than ``older_than``; ``tagged`` says whether we may delete them.
+
+    Raises botocore's ClientError when the tables cannot be listed or described."""
     now = now or datetime.now(UTC)
     found = []
     for name in _list_tables(client):
         if not name.startswith(TABLE_PREFIX):
             continue
-        table = client.describe_table(TableName=name)["Table"]
+        try:
+            table = client.describe_table(TableName=name)["Table"]
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                continue  # deleted since it was listed
+            raise
         created = table.get("CreationDateTime")
         if created and created.tzinfo is None:
             created = created.replace(tzinfo=UTC)
         if created and now - created < older_than:
             continue
-        tags = client.list_tags_of_resource(ResourceArn=table["TableArn"]).get("Tags", [])
-        tagged = any(t["Key"] == TAG_CREATED_BY[0] and t["Value"] == TAG_CREATED_BY[1] for t in tags)
-        found.append(Orphan(name, created, tagged))
+        found.append(_orphan(client, name, created, table["TableArn"]))
     return found
+
+
+def _orphan(client: Any, name: str, created: datetime | None, arn: str) -> Orphan:
+    """The table with its ownership read from its tags; unreadable tags prove nothing, so it is not ours."""
+    try:
+        tags = client.list_tags_of_resource(ResourceArn=arn).get("Tags", [])
+    except botocore.exceptions.ClientError as exc:
+        return Orphan(name, created, tagged=False, tags_error=describe_error(exc))
+    tagged = any(t["Key"] == TAG_CREATED_BY[0] and t["Value"] == TAG_CREATED_BY[1] for t in tags)
+    return Orphan(name, created, tagged)
+
+
+def error_code(exc: botocore.exceptions.ClientError) -> str:
+    """The AWS error code of a ClientError ('' when the answer had none)."""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def describe_error(exc: Exception) -> str:
+    """A ClientError as ``Code: message`` on one line; other botocore errors by their class name."""
+    if not isinstance(exc, botocore.exceptions.ClientError):
+        return type(exc).__name__
+    message = " ".join(str(exc.response.get("Error", {}).get("Message", "")).split())
+    return f"{error_code(exc) or 'error'}: {message}" if message else error_code(exc) or "error"
 
 
 def _list_tables(client: Any) -> list[str]:

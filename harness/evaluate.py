@@ -9,7 +9,10 @@ from typing import Any
 import orjson
 
 from harness.errors import UsageError
-from harness.history import HistoryError, fault_events, ops_by_workload, pair_ops, read_events
+from harness.fault_cover import missing_faults
+from harness.faults import CRASH, LATENCY, FaultSpec, parse_faults
+from harness.history import HistoryError, Op, fault_events, ops_by_workload, pair_ops, read_events
+from harness.pacing import rate_slice
 from harness.summary import summarize
 from harness.verdict import UNKNOWN, combine
 from workloads import get_workload
@@ -49,6 +52,10 @@ def evaluate(run_dir: Path) -> dict[str, Any]:
     meta, events, final_state = load_run(run_dir)
     grouped = ops_by_workload(pair_ops(events))
     config = meta.get("config", {})
+    requested = _requested_faults(config)
+    faults_meta = meta.get("faults") or {}
+    nemesis = list(fault_events(events))
+    down = crash_spans(nemesis)
     results = []
     for spec in config.get("workloads") or list(grouped):
         cls = get_workload(spec)  # a built-in name or the user's module:Class spec
@@ -61,28 +68,126 @@ def evaluate(run_dir: Path) -> dict[str, Any]:
             verdict.undecided(f"{name}: the run ended before its final state was read")
         if not ops:
             verdict.undecided(f"{name}: no operations recorded")
-        results.append(summarize(name, ops, verdict))
+        fired = (faults_meta.get("by_workload") or {}).get(name)
+        if fired is None:  # a run dir written before per-workload counts: count the events in its span
+            fired = _injected_during(nemesis, ops)
+        extension = (meta.get("extended") or {}).get(name)
+        for missing in missing_faults(requested, fired):
+            verdict.undecided(f"fault {missing} was requested but never injected while {name} raced"
+                              + _extension_words(extension))
+        summary = summarize(name, ops, verdict, races_one_item=cls.races_one_item, down=down)
+        summary["faults_injected"] = {spec.kind: fired.get(spec.kind, 0) for spec in requested}
+        results.append(summary)
     backend = meta.get("backend") or {}
-    injected = Counter(str(ev["value"].get("kind", "fault")) for ev in fault_events(events)
+    injected = Counter(str(ev["value"].get("kind", "fault")) for ev in nemesis
                        if isinstance(ev.get("value"), dict) and ev["value"].get("phase") != "stop")
+    if faults_meta.get("counts", {}).get(LATENCY):  # delays are counted, not recorded one event each
+        injected[LATENCY] = faults_meta["counts"][LATENCY]
     return {
         "verdict": combine(r["verdict"] for r in results) if results else UNKNOWN,
         "run_dir": str(run_dir),
         "backend": {k: backend.get(k) for k in ("kind", "endpoint", "version")},
         "workloads": results,
         "faults": dict(injected),
+        "faults_requested": [str(spec) for spec in requested],
         "client": meta.get("client", {}),
         "notes": [f"{name}: {report['note']}" for name, report in meta.get("client", {}).items() if report.get("note")]
-        + durability_notes(results, injected.get("crash", 0)),
+        + extension_notes(meta.get("extended") or {})
+        + contention_notes(results, config)
+        + down_time_notes(results)
+        + durability_notes(results),
     }
 
 
-def durability_notes(results: list[dict[str, Any]], crashes: int) -> list[str]:
-    """After crash faults, say how many acknowledged writes were checked against the final state."""
-    if not crashes:
-        return []
+def _requested_faults(config: dict[str, Any]) -> list[FaultSpec]:
+    try:
+        return parse_faults(config.get("faults") or [])
+    except ValueError as exc:
+        raise UsageError(f"run.json: unreadable fault spec: {exc}") from None
+
+
+def _injected_during(nemesis: list[dict[str, Any]], ops: list[Op]) -> dict[str, int]:
+    """Fault events (crash starts, not their ends) that fall within the ops' time span."""
+    times = [t for op in ops for t in (op.invoke_time, op.complete_time) if t is not None]
+    if not times:
+        return {}
+    first, last = min(times), max(times)
+    counted: Counter[str] = Counter()
+    for ev in nemesis:
+        value = ev.get("value") if isinstance(ev.get("value"), dict) else {}
+        if value.get("phase") != "stop" and first <= int(value.get("time") or ev.get("time") or 0) <= last:
+            counted[str(value.get("kind", "fault"))] += 1
+    return dict(counted)
+
+
+def crash_spans(nemesis: list[dict[str, Any]]) -> list[tuple[int, int]]:
+    """(SIGKILL, restarted) monotonic-ns spans of the crash nemesis; an unfinished one runs to the end."""
+    spans, start = [], None
+    for ev in nemesis:
+        value = ev.get("value") if isinstance(ev.get("value"), dict) else {}
+        if value.get("kind") != CRASH:
+            continue
+        at = int(value.get("time") or ev.get("time") or 0)
+        if value.get("phase") == "start":
+            start = at
+        elif value.get("phase") == "stop" and start is not None:
+            spans.append((start, at))
+            start = None
+    if start is not None:
+        spans.append((start, 2**63))
+    return spans
+
+
+def _extension_words(extension: dict[str, Any] | None) -> str:
+    if not extension:
+        return ""
+    return (f" (it raced {extension['extra_rounds']} rounds beyond those planned, for {extension['seconds']} s, "
+            f"up to the limit of {extension['limit_s']:g} s)")
+
+
+def extension_notes(extended: dict[str, dict[str, Any]]) -> list[str]:
+    """Workloads that raced past their planned rounds to give a requested fault the chance to fire."""
+    return [f"{name}: raced {ext['extra_rounds']} extra round(s) ({ext['seconds']} s) until "
+            f"{', '.join(ext['waited_for'])} had fired" + (" — it never did" if ext.get("still_missing") else "")
+            for name, ext in extended.items()]
+
+
+CONTENTION_SHORTFALL = 0.5  # a race with less than half its requests in flight together is not the race asked for
+
+
+def contention_notes(results: list[dict[str, Any]], config: dict[str, Any]) -> list[str]:
+    """Say so when far fewer requests were in flight together than a race has: the contention the user asked
+    for did not reach the server."""
     notes = []
     for r in results:
+        size, peak = r.get("largest_race", 0), r.get("max_in_flight", 0)
+        if size < 4 or peak >= CONTENTION_SHORTFALL * size:
+            continue
+        cause = _rate_words(config["rate"]) if config.get("rate") else \
+            "the client or its connections could not release them together"
+        notes.append(f"{r['name']}: at most {peak} requests were in flight on one key, though a race had {size}: "
+                     f"{cause}, so this was not a {size}-way race")
+    return notes
+
+
+def _rate_words(rate: float) -> str:
+    per_slice, period_s = rate_slice(rate)
+    return f"--rate {rate:g} starts at most {per_slice} request(s) every {period_s * 1000:.0f} ms"
+
+
+def down_time_notes(results: list[dict[str, Any]]) -> list[str]:
+    """One line per workload for the ops that met a crashed server (counted apart, not blamed on it)."""
+    return [f"{r['name']}: {r['during_crash']} of {r['requests']} ops were in flight while the crashed server was "
+            "down or restarting (indeterminate or refused, as expected)" for r in results if r.get("during_crash")]
+
+
+def durability_notes(results: list[dict[str, Any]]) -> list[str]:
+    """After crash faults, say per workload how many acknowledged writes were checked against the final state."""
+    notes = []
+    for r in results:
+        crashes = r.get("faults_injected", {}).get(CRASH, 0)
+        if not crashes:
+            continue
         lost = sum(1 for v in r["violations"] if v["kind"] == "acknowledged-write-lost")
         notes.append(f"{r['name']}: {r['ok']} acknowledged writes checked against the final state after "
                      f"{crashes} crash(es): {'none lost' if not lost else f'{lost} LOST'}")

@@ -122,7 +122,8 @@ def dumps(obj: Any) -> bytes:
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:
-    """Load every event of a history file; raises HistoryError naming the bad line."""
+    """Load every event of a history file; raises HistoryError naming the bad line: not JSON, not an event,
+    or an invoke/completion that breaks the pairing (an invoke left open at the end is fine: the run died)."""
     try:
         data = path.read_bytes()
     except FileNotFoundError as exc:
@@ -132,6 +133,7 @@ def read_events(path: Path) -> list[dict[str, Any]]:
     if not data.strip():
         raise HistoryError(f"{path}: history is empty")
     events = []
+    pairing = _Pairing(path)
     lines = data.split(b"\n")
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
@@ -144,8 +146,34 @@ def read_events(path: Path) -> list[dict[str, Any]]:
             raise HistoryError(f"{path}:{lineno}: {what}: {exc}") from exc
         if not isinstance(event, dict) or "type" not in event or "time" not in event:
             raise HistoryError(f"{path}:{lineno}: not a history event (needs 'type' and 'time')")
+        pairing.check(event, lineno)
         events.append(event)
     return events
+
+
+class _Pairing:
+    """Jepsen's rule, enforced while reading: a process has at most one op open, and each completion closes
+    the op its process invoked last. A duplicated or stray line would otherwise be dropped (or open a second
+    op) without a word, and the checkers would judge a history that never happened."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.open: dict[Any, int] = {}  # process → line of its open invoke
+
+    def check(self, event: dict[str, Any], lineno: int) -> None:
+        """Raise HistoryError naming ``lineno`` when ``event`` breaks the pairing."""
+        process, kind = event.get("process"), event["type"]
+        if process == NEMESIS:
+            return
+        where = f"{self.path}:{lineno}"
+        if kind == INVOKE:
+            if process in self.open:
+                raise HistoryError(f"{where}: second invoke of process {process!r} while its invoke at line "
+                                   f"{self.open[process]} has no completion (unpaired invoke)")
+            self.open[process] = lineno
+        elif kind in COMPLETION_TYPES and self.open.pop(process, None) is None:
+            raise HistoryError(f"{where}: {kind} completion of process {process!r} has no open invoke "
+                               "(a duplicated or stray completion)")
 
 
 @dataclass

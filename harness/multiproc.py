@@ -439,6 +439,7 @@ async def run_workloads(run: Run, endpoint: Endpoint, history: HistoryWriter,
 
 async def _one_workload(run: Run, admin: DynamoClient, pool: ProcessPool, spec: str, workload: Workload,
                         pace: Pace, on_step: Callable[[], None] | None) -> None:
+    run.phase(f"racing {workload.name}", sum(1 for _ in workload.steps()))
     async with run.workload_table(admin, workload):
         job = Job(spec, workload.table, workload.config, rate=run.options.rate)
         parent_cpu = time.process_time()

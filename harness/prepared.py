@@ -40,6 +40,7 @@ import logging
 import ssl
 import time
 import zlib
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -249,6 +250,9 @@ class ConnectionPool:
         self.closing = False
         self._refill: asyncio.Task[int] | None = None
         self._last_refill = 0.0
+        # Connections that could not be opened, by error: one warning at close, not one per race (a crashed
+        # server's restart printed 36 copies of the same line).
+        self.failed_opens: Counter[str] = Counter()
 
     async def fill(self) -> int:
         """Open connections until ``size`` are idle; returns how many are; failures are only logged."""
@@ -261,8 +265,7 @@ class ConnectionPool:
             opened = [conn for conn in results if isinstance(conn, Connection)]
             self.idle.extend(opened)
             if len(opened) < batch:
-                error = next(r for r in results if not isinstance(r, Connection))
-                log.warning("could not open %d of %d connections: %r", batch - len(opened), batch, error)
+                self.failed_opens.update(type(r).__name__ for r in results if not isinstance(r, Connection))
                 break
         return len(self.idle)
 
@@ -309,7 +312,11 @@ class ConnectionPool:
         return self.idle
 
     def close(self) -> None:
-        """Close every idle connection (and stop refilling)."""
+        """Close every idle connection (and stop refilling); warn once about connections that failed to open."""
+        if self.failed_opens and not self.closing:
+            errors = ", ".join(f"{name} ×{n}" for name, n in self.failed_opens.most_common())
+            log.warning("%d connections to %s:%d could not be opened during the run (%s); the races went on with "
+                        "fewer", self.failed_opens.total(), self.host, self.port, errors)
         self.closing = True
         if self._refill is not None:
             self._refill.cancel()

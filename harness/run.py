@@ -22,7 +22,8 @@ from harness import aws, backends
 from harness.client import CLIENT_KINDS, DynamoClient, make_client
 from harness.errors import UsageError
 from harness.evaluate import RUN_FORMAT, evaluate
-from harness.faults import FaultProxy, FaultSpec, fault_event, parse_faults
+from harness.fault_cover import FaultCover
+from harness.faults import CRASH, FaultProxy, FaultSpec, fault_event, parse_faults
 from harness.history import HistoryWriter, dumps
 from harness.runner import Pace, StepRunner, create_table, delete_table, table_name
 from harness.saturation import SaturationSampler
@@ -57,7 +58,8 @@ class RunOptions:
     processes: int = 1  # OS processes the workers of every race are spread over (harness.multiproc)
 
     def validate(self) -> None:
-        """Reject impossible values with one-line UsageErrors."""
+        """Reject impossible values, and options that would do nothing on the chosen backend, with one-line
+        UsageErrors."""
         checks: list[tuple[bool, str]] = [
             (self.workers >= 1, f"--workers must be at least 1 (got {self.workers})"),
             (self.keys >= 1, f"--keys must be at least 1 (got {self.keys})"),
@@ -71,14 +73,28 @@ class RunOptions:
             (self.processes <= self.workers,
              f"--processes {self.processes} is more than --workers {self.workers}: every process needs a worker"),
             (self.processes == 1 or not self.faults, "--fault needs --processes 1 (faults run in one process)"),
+            (self.client in (*CLIENT_KINDS, "auto"),
+             f"unknown client {self.client!r}: choose one of auto, {', '.join(CLIENT_KINDS)}"),
+            (self.backend in backends.BACKEND_KINDS,
+             f"unknown backend {self.backend!r}: choose one of {', '.join(backends.BACKEND_KINDS)}"),
+        ]
+        # --endpoint-url with the default backend means that endpoint (as backends.open_backend decides).
+        backend = "endpoint" if self.endpoint_url and self.backend == "local" else self.backend
+        # Options that would be silently ignored by this backend: refused, so nobody believes they took effect.
+        checks += [
+            (self.local_jar is None or backend == "local",
+             f"--local-jar only applies to --backend local (the managed DynamoDB Local), not {backend}"),
+            (not self.persist or backend == "local",
+             f"--persist only applies to --backend local (the managed DynamoDB Local), not {backend}"),
+            (self.region is None or backend not in ("local", "moto"),
+             f"--region does not apply to --backend {backend}: the managed server runs in {backends.LOCAL_REGION}"),
+            (self.endpoint_url is None or self.backend != "moto",
+             "--endpoint-url does not apply to --backend moto (the harness starts its own moto server): "
+             "drop --backend moto to race that endpoint"),
         ]
         for ok, message in checks:
             if not ok:
                 raise UsageError(message)
-        if self.client not in (*CLIENT_KINDS, "auto"):
-            raise UsageError(f"unknown client {self.client!r}: choose one of {', '.join(CLIENT_KINDS)}")
-        if self.backend not in backends.BACKEND_KINDS:
-            raise UsageError(f"unknown backend {self.backend!r}: choose one of {', '.join(backends.BACKEND_KINDS)}")
         for name in self.workloads:
             cls = get_workload(name)
             if self.unsafe and not cls.supports_unsafe:
@@ -87,7 +103,7 @@ class RunOptions:
             specs = parse_faults(self.faults)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        if any(spec.kind == "crash" for spec in specs) and self.backend != "local":
+        if any(spec.kind == "crash" for spec in specs) and backend != "local":
             raise UsageError("crash faults need the managed DynamoDB Local backend (--backend local)")
         if self.client == "prepared" and self.retries:
             raise UsageError("--retries needs --client sdk: the prepared client sends exactly one attempt")
@@ -109,6 +125,8 @@ class RunOptions:
         return parse_faults(self.faults)
 
 
+PHASE_START = {"local": "starting DynamoDB Local", "moto": "starting moto", "endpoint": "reaching the endpoint",
+               "aws": "reaching AWS"}
 WARMUP_RACES, WARMUP_WORKERS = 8, 200  # unrecorded races before a fresh DynamoDB Local is measured
 
 
@@ -183,15 +201,18 @@ class Run:
         self.options = options
         self.seed = options.seed if options.seed is not None else secrets.randbelow(2**31)
         self.run_id = new_run_id()
-        self.run_dir = make_run_dir(options.reports_dir, self.run_id)
-        self.final_state: dict[str, Any] = {}
-        self._terminated = False
         config = WorkloadConfig(options.workers, options.keys, options.rounds, self.seed, self.run_id,
                                 unsafe=options.unsafe, key_prefix=f"ddbstress-{self.run_id}-" if options.table else "")
         self.workloads: list[Workload] = [
             get_workload(name)(config, options.table or table_name(self.run_id, get_workload(name).name))
             for name in options.workloads
         ]
+        # A broken workload contract stops here: before any request, and before a run directory exists.
+        Workload.validate_contracts(self.workloads)
+        self.run_dir = make_run_dir(options.reports_dir, self.run_id)
+        self.final_state: dict[str, Any] = {}
+        self._terminated = False
+        self.phase: Callable[[str, int | None], None] = lambda text, races: None
         self.meta: dict[str, Any] = {
             "format": RUN_FORMAT, "run_id": self.run_id,
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -205,10 +226,6 @@ class Run:
         }
         write_json(self.run_dir / "run.json", self.meta)
 
-    def total_steps(self) -> int:
-        """How many races the run will have (for the progress bar)."""
-        return sum(1 for w in self.workloads for _ in w.steps())
-
     def plan(self, endpoint: backends.Endpoint) -> aws.Plan:
         """What this run would do to an AWS account (one STS call, nothing else)."""
         requests: Counter[str] = Counter()
@@ -219,13 +236,19 @@ class Run:
 
     def execute(self, on_step: Callable[[], None] | None = None,
                 on_ready: Callable[[backends.Endpoint], None] | None = None,
-                confirm: Callable[[aws.Plan], None] | None = None) -> dict[str, Any]:
+                confirm: Callable[[aws.Plan], None] | None = None,
+                on_phase: Callable[[str, int | None], None] | None = None) -> dict[str, Any]:
         """Start the backend, run every workload, then check; returns the verdict.json object.
 
         On AWS, ``confirm`` sees the plan first and raises to refuse; nothing but STS is sent before.
+        ``on_phase(text, races)`` hears each phase (starting the backend, warm-up, each workload with its
+        number of races, checking, drawing) and ``on_step()`` each race, for a progress display.
         """
         opts = self.options
         started = time.monotonic()
+        if on_phase:
+            self.phase = on_phase
+        self.phase(PHASE_START.get(opts.backend if not opts.endpoint_url else "endpoint", "starting"), None)
         faults = opts.fault_specs()
         persist = opts.persist or any(spec.kind == "crash" for spec in faults)
         with sigterm_as_interrupt(), backends.open_backend(
@@ -258,8 +281,10 @@ class Run:
         self.meta["wall_s"] = round(time.monotonic() - started, 2)
         self.meta["client_kind"] = opts.client_kind()
         write_json(self.run_dir / "run.json", self.meta)
+        self.phase("checking the history", None)
         summary = evaluate(self.run_dir)
         write_json(self.run_dir / "verdict.json", summary)
+        self.phase("drawing the report", None)
         self.report_path = write_report(self.run_dir)
         return summary
 
@@ -295,8 +320,8 @@ class Run:
             # Tables, seeding and the final read go straight to the backend, with retries: only the
             # workers' ops cross the fault proxy.
             admin = await stack.enter_async_context(DynamoClient(endpoint, pool=4, retries=8, timeout_s=30))
-            target = endpoint
-            proxy_faults = [spec for spec in faults if spec.kind != "crash"]
+            target, proxy = endpoint, None
+            proxy_faults = [spec for spec in faults if spec.kind != CRASH]
             if proxy_faults:
                 proxy = FaultProxy(endpoint.url, proxy_faults, seed=self.seed,
                                    on_fault=lambda kind, info: history.append(fault_event(kind, info)))
@@ -306,23 +331,53 @@ class Run:
             client = await stack.enter_async_context(
                 make_client(opts.client_kind(), target, pool=opts.workers, retries=opts.retries,
                             timeout_s=opts.timeout))
-            crash = next((spec for spec in faults if spec.kind == "crash"), None)
+            crash = next((spec for spec in faults if spec.kind == CRASH), None)
             if endpoint.kind == "local":
                 await self._warm_up(admin, client)
             for workload in self.workloads:
+                nemesis = CrashLoop(endpoint.server, crash.interval_s, history) if crash else None
+                self.phase(f"racing {workload.name}", sum(1 for _ in workload.steps()))
                 async with self.workload_table(admin, workload):
-                    runner = StepRunner(client, workload, history, opts.workers, pace, on_step)
-                    sampler = SaturationSampler()
-                    sampler.start()
-                    # Crashes only while workers race: seeding and the final read need a live server.
-                    nemesis: Any = contextlib.nullcontext()
-                    if crash:
-                        nemesis = CrashLoop(endpoint.server, crash.interval_s, history)
-                    try:
-                        async with nemesis:
-                            await runner.run()
-                    finally:
-                        self.meta.setdefault("client", {})[workload.name] = sampler.stop(ops=runner.ops)
+                    await self._race_workload(workload, admin, client, history, pace, on_step, proxy, nemesis)
+
+    async def _race_workload(self, workload: Workload, admin: DynamoClient, client: DynamoClient,
+                             history: HistoryWriter, pace: Pace, on_step: Callable[[], None] | None,
+                             proxy: FaultProxy | None, nemesis: CrashLoop | None) -> None:
+        """The workload's planned rounds, then extra rounds until every requested fault has fired.
+
+        Crashes only while workers race (seeding and the final read need a live server), and races
+        wait while a crashed server restarts, so few ops hit a server that is down."""
+        cover = FaultCover(self.options.fault_specs(), lambda: self._fault_counts(proxy, nemesis))
+        runner = StepRunner(client, workload, history, self.options.workers, pace, on_step,
+                            gate=nemesis.wait_until_up if nemesis else None)
+        sampler = SaturationSampler()
+        sampler.start()
+        try:
+            async with nemesis or contextlib.nullcontext():
+                await runner.run()
+                while cover.keep_racing() and not pace.expired():
+                    if not cover.extra_rounds:
+                        kinds = ", ".join(spec.kind for spec in cover.pending())
+                        self.phase(f"{workload.name}: more rounds until {kinds} fires", None)
+                    round_ = workload.add_round()
+                    cover.extra_rounds += 1
+                    await workload.setup_round(admin, round_)
+                    await runner.run(workload.round_steps(round_))
+        finally:
+            self.meta.setdefault("client", {})[workload.name] = sampler.stop(ops=runner.ops)
+            self.meta["config"]["rounds"][workload.name] = workload.rounds
+            faults_meta = self.meta.setdefault("faults", {"specs": [str(spec) for spec in cover.specs]})
+            faults_meta.setdefault("by_workload", {})[workload.name] = cover.injected()
+            if cover.extension():
+                self.meta.setdefault("extended", {})[workload.name] = cover.extension()
+            write_json(self.run_dir / "run.json", self.meta)
+
+    @staticmethod
+    def _fault_counts(proxy: FaultProxy | None, nemesis: CrashLoop | None) -> dict[str, int]:
+        counts = dict(proxy.counts) if proxy else {}
+        if nemesis:
+            counts[CRASH] = nemesis.crashes
+        return counts
 
     @contextlib.asynccontextmanager
     async def workload_table(self, admin: DynamoClient, workload: Workload) -> AsyncIterator[None]:
@@ -357,6 +412,7 @@ class Run:
     async def _warm_up(self, admin: DynamoClient, client: DynamoClient) -> None:
         """A fresh JVM runs ~2x slower for its first seconds: race a throwaway table first, unrecorded."""
         started = time.monotonic()
+        self.phase("warm-up (unrecorded races)", None)
         async with self.warm_up_table(admin) as warmup:
             with HistoryWriter(Path(os.devnull)) as nowhere:
                 runner = StepRunner(client, warmup, nowhere, warmup.config.workers, Pace())
@@ -364,7 +420,8 @@ class Run:
         self.meta["warmup"] = {"ops": runner.ops, "seconds": round(time.monotonic() - started, 2)}
 
     def _record_faults(self, proxy: FaultProxy) -> None:
-        self.meta["faults"] = {"specs": [str(spec) for spec in proxy.faults], "counts": dict(proxy.counts)}
+        self.meta.setdefault("faults", {}).update(specs=[str(spec) for spec in self.options.fault_specs()],
+                                                  counts=dict(proxy.counts))
 
 
 async def check_existing_table(client: DynamoClient, workload: Workload) -> None:
@@ -381,12 +438,20 @@ async def check_existing_table(client: DynamoClient, workload: Workload) -> None
 
 
 class CrashLoop:
-    """Every ``interval_s``: SIGKILL the managed DynamoDB Local and start it again on the same disk."""
+    """Every ``interval_s`` while a workload races: SIGKILL the managed DynamoDB Local and start it again
+    on the same disk. Races wait (``wait_until_up``) while it restarts: the nemesis tells the generator."""
 
     def __init__(self, server: backends.LocalServer, interval_s: float, history: HistoryWriter) -> None:
         self.server, self.interval_s, self.history = server, interval_s, history
+        self.crashes = 0
+        self._up = asyncio.Event()
+        self._up.set()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+
+    async def wait_until_up(self) -> None:
+        """Return once the server is not being restarted."""
+        await self._up.wait()
 
     async def __aenter__(self) -> CrashLoop:
         self._task = asyncio.create_task(self._loop())
@@ -402,12 +467,17 @@ class CrashLoop:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.interval_s)
                 return
+            self._up.clear()
+            self.crashes += 1
             self._record("start", "SIGKILL")
-            await asyncio.to_thread(self.server.restart)
-            self._record("stop", "restarted")
+            try:
+                await asyncio.to_thread(self.server.restart)
+            finally:
+                self._record("stop", "restarted")
+                self._up.set()
 
     def _record(self, phase: str, action: str) -> None:
-        self.history.append(fault_event("crash", {"time": time.monotonic_ns(), "phase": phase, "action": action}))
+        self.history.append(fault_event(CRASH, {"time": time.monotonic_ns(), "phase": phase, "action": action}))
 
 
 def write_report(run_dir: Path) -> Path | None:

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +14,7 @@ from asyncio_throttle import Throttler
 
 from harness.client import DynamoClient, Outcome
 from harness.history import HistoryWriter
+from harness.pacing import rate_slice
 from workloads.base import Call, Step, Workload
 
 log = logging.getLogger(__name__)
@@ -57,35 +58,37 @@ async def delete_table(client: DynamoClient, name: str, timeout_s: float = DELET
 
 def smooth_throttler(rate: float) -> Throttler:
     """At most ``rate`` ops/s, released in 10 ms slices rather than a burst at the start of each second."""
-    per_slice = max(1, round(rate / 100))
-    return Throttler(rate_limit=per_slice, period=per_slice / rate)
+    per_slice, period_s = rate_slice(rate)
+    return Throttler(rate_limit=per_slice, period=period_s)
 
 
 class StepRunner:
     """Runs a workload's steps: build every request, fire the starting gun, await all outcomes."""
 
     def __init__(self, client: DynamoClient, workload: Workload, history: HistoryWriter, workers: int,
-                 pace: Pace, on_step: Callable[[], None] | None = None) -> None:
+                 pace: Pace, on_step: Callable[[], None] | None = None,
+                 gate: Callable[[], Awaitable[None]] | None = None) -> None:
         self.client = client
         self.workload = workload
         self.history = history
         self.workers = workers
         self.pace = pace
         self.on_step = on_step or (lambda: None)
+        self.gate = gate  # awaited before every race: the crash nemesis holds races while the server restarts
         self.throttler = smooth_throttler(pace.rate) if pace.rate else None
         self.ops = 0
         self._paced_start: int | None = None
         self._paced_count = 0
 
-    async def run(self) -> int:
-        """All steps (until the deadline); returns how many steps ran.
+    async def run(self, steps: Iterable[Step] | None = None) -> int:
+        """``steps`` (default: all of the workload's) until the deadline; returns how many steps ran.
 
         When the next race's requests do not depend on the current one's outcomes
         (``Workload.can_prepare_during``), they are built and signed while it is in flight, so the
         server is not left idle.
         """
         done = 0
-        steps = iter(self.workload.steps())
+        steps = iter(self.workload.steps() if steps is None else steps)
         step = next(steps, None)
         calls = await self.prepare(step) if step else []
         while step is not None and not self.pace.expired():
@@ -121,6 +124,8 @@ class StepRunner:
 
     async def fire(self, step: Step, calls: list[tuple[int, Call]]) -> None:
         """Release every prepared request at the same instant and wait for all outcomes."""
+        if self.gate:
+            await self.gate()
         await self.client.warm()  # re-open connections the server closed, so nobody connects mid-race
         gun = asyncio.Event()
         tasks = [asyncio.create_task(self._worker(worker, step, call, gun)) for worker, call in calls]

@@ -7,7 +7,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from harness.client import THROTTLING_CODES
-from harness.history import OK, Op
+from harness.history import INFO, OK, Op
 from harness.verdict import Verdict
 
 OUTCOMES = ("ok", "conditional_failed", "indeterminate", "error")
@@ -60,6 +60,20 @@ def max_in_flight(ops: list[Op]) -> tuple[int, str | None]:
     return best, best_key
 
 
+def largest_race(ops: list[Op]) -> int:
+    """Ops in the largest race (one key in one round). A race of W workers should have close to W
+    requests in flight together (``max_in_flight``); far fewer means the contention asked for never
+    reached the server (``--rate``, a starved client, slow connects)."""
+    races: Counter[tuple[str, Any]] = Counter((op.key, op.extra.get("round")) for op in ops)
+    return max(races.values(), default=0)
+
+
+def overlaps(op: Op, spans: list[tuple[int, int]]) -> bool:
+    """True when the op was open during one of ``spans`` (monotonic ns); an op never completed stays open."""
+    end = op.complete_time if op.complete_time is not None else float("inf")
+    return any(op.invoke_time <= stop and end >= start for start, stop in spans)
+
+
 def winners_per_race(ops: list[Op]) -> dict[tuple[str, Any], int]:
     """Successful writes per race (key and round)."""
     races: dict[tuple[str, Any], int] = {}
@@ -71,12 +85,18 @@ def winners_per_race(ops: list[Op]) -> dict[tuple[str, Any], int]:
     return races
 
 
-def summarize(name: str, ops: list[Op], verdict: Verdict) -> dict[str, Any]:
-    """The per-workload object of verdict.json / `stress run --json`."""
+def summarize(name: str, ops: list[Op], verdict: Verdict, *, races_one_item: bool = True,
+              down: list[tuple[int, int]] | None = None) -> dict[str, Any]:
+    """The per-workload object of verdict.json / `stress run --json`.
+
+    ``races_one_item``: a step races every worker on one item, so winners per race mean something
+    (not for batch loads or transactions over groups). ``down``: spans when a crashed server was down.
+    """
     counts = Counter(op.outcome for op in ops)
     races = winners_per_race(ops)
     in_flight, hottest = max_in_flight(ops)
-    errors = Counter(op.error for op in ops if op.outcome in ("error", "indeterminate") and op.error)
+    errors = Counter(op.error for op in ops if op.outcome == "error" and op.error)
+    unsure = Counter(op.error for op in ops if op.outcome == "indeterminate" and op.error)
     times = [t for op in ops for t in (op.invoke_time, op.complete_time) if t is not None]
     span_s = (max(times) - min(times)) / 1e9 if times else 0.0
     return {
@@ -88,11 +108,16 @@ def summarize(name: str, ops: list[Op], verdict: Verdict) -> dict[str, Any]:
         "indeterminate": counts["indeterminate"],
         "errors": counts["error"],
         "error_codes": dict(errors.most_common()),
+        "indeterminate_codes": dict(unsure.most_common()),
         "throttled": sum(1 for op in ops if op.error in THROTTLING_CODES),
         "retried": sum(1 for op in ops if op.attempts > 1),
+        "retried_indeterminate": sum(1 for op in ops if op.attempts > 1 and op.type == INFO),
         "resolved_by_all_old": sum(1 for op in ops if op.extra.get("raw") and op.type == OK),
+        "during_crash": sum(1 for op in ops if overlaps(op, down)) if down else 0,
         "keys": len({op.key for op in ops}),
-        "winners_per_key": {"min": min(races.values(), default=0), "max": max(races.values(), default=0)},
+        "winners_per_race": ({"min": min(races.values(), default=0), "max": max(races.values(), default=0)}
+                             if races_one_item else None),
+        "largest_race": largest_race(ops),
         "max_in_flight": in_flight,
         "max_in_flight_key": hottest,
         "duration_s": round(span_s, 3),

@@ -33,7 +33,7 @@ def test_example_workload_runs_by_module_path_and_is_valid(local_endpoint, tmp_p
     assert code == 0, summary
     (workload,) = summary["workloads"]
     assert workload["name"] == "coupon-claim" and workload["verdict"] == "valid"
-    assert workload["winners_per_key"] == {"min": 1, "max": 1} and workload["requests"] == 600
+    assert workload["winners_per_race"] == {"min": 1, "max": 1} and workload["requests"] == 600
     again = run_stress("check", summary["run_dir"], "--json", timeout=60)
     assert again.returncode == 0 and _summary(again)["workloads"] == summary["workloads"]
 

@@ -124,7 +124,7 @@ def test_many_winners_resolve_lost_acks_by_all_old(local_endpoint, tmp_path):
     assert summary["verdict"] == "valid", reg["violations"]
     assert summary["faults"]["lost-ack"] > 0
     assert reg["resolved_by_all_old"] > 0, reg
-    assert reg["ok"] == 200 and reg["winners_per_key"] == {"min": 1, "max": 1}
+    assert reg["ok"] == 200 and reg["winners_per_race"] == {"min": 1, "max": 1}
 
 
 @slow
@@ -156,7 +156,7 @@ def test_stalls_past_the_timeout_are_indeterminate_not_invalid(local_endpoint, t
     assert summary["verdict"] in ("valid", "unknown"), [w["violations"] for w in summary["workloads"]]
     reg = workload(summary, "registration")
     # The SDK client says ReadTimeoutError, the prepared client (the default without --retries) TimeoutError.
-    assert reg["indeterminate"] > 0 and set(reg["error_codes"]) <= {"ReadTimeoutError", "TimeoutError"}, reg
+    assert reg["indeterminate"] > 0 and set(reg["indeterminate_codes"]) <= {"ReadTimeoutError", "TimeoutError"}, reg
 
 
 @slow

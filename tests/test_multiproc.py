@@ -37,7 +37,7 @@ def test_two_processes_are_valid_and_concurrent(two_process_run):
     assert [w["name"] for w in summary["workloads"]] == ["registration", "role-update"]
     for w in summary["workloads"]:
         assert w["verdict"] == "valid", w["violations"]
-        assert w["winners_per_key"] == {"min": 1, "max": 1}
+        assert w["winners_per_race"] == {"min": 1, "max": 1}
         assert w["max_in_flight"] >= 150, w
     assert summary["workloads"][0]["requests"] == 200 * 4 * 2
     assert len(summary["client"]["registration"]["processes"]) == 2

@@ -37,7 +37,7 @@ def test_dynamodb_local_recording_is_valid(tmp_path):
     code, summary = _check(LOCAL, tmp_path)
     assert code == 0 and summary["verdict"] == "valid", summary["workloads"][0]["violations"][:3]
     (workload,) = summary["workloads"]
-    assert workload["winners_per_key"] == {"min": 1, "max": 1}
+    assert workload["winners_per_race"] == {"min": 1, "max": 1}
     assert workload["requests"] == 200 * 7 * 3
 
 
@@ -45,7 +45,7 @@ def test_moto_recording_shows_the_double_cas_winner(tmp_path):
     code, summary = _check(MOTO, tmp_path)
     assert code == 1 and summary["verdict"] == "invalid"
     (workload,) = summary["workloads"]
-    assert workload["winners_per_key"]["max"] == 2
+    assert workload["winners_per_race"]["max"] == 2
     violations = workload["violations"]
     assert {v["key"] for v in violations} == {"user-0004"}
     lost = next(v for v in violations if v["kind"] == "lost-update")

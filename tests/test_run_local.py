@@ -36,7 +36,7 @@ def test_both_workloads_valid_with_one_winner_per_key(local_run):
     assert names == ["registration", "role-update"]
     for w in summary["workloads"]:
         assert w["verdict"] == "valid", w["violations"]
-        assert w["winners_per_key"] == {"min": 1, "max": 1}
+        assert w["winners_per_race"] == {"min": 1, "max": 1}
         assert w["indeterminate"] == 0 and w["errors"] == 0
         assert w["max_in_flight"] >= 150, w
         assert set(w["latency_ms"]) >= {"p50", "p99"}

@@ -5,13 +5,15 @@ before the starting gun (``request``), the gun fires, all requests go out at onc
 and each outcome is handed back (``completed``) so workers can update what they believe. After
 the last step the runner reads the final state (``read_final``) and the pure ``check`` function
 turns (ops, final state) into a verdict — from saved files alone, so `stress check` can redo it.
+Before anything is sent, ``validate_contract`` holds the first race's requests against what the checker
+declares it needs (``workloads.contract``); docs/workloads.md describes the whole contract.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -20,6 +22,7 @@ from harness.errors import UsageError
 from harness.history import Op
 from harness.items import plain_item
 from harness.verdict import Verdict
+from workloads.contract import Contract, contract_message, contract_problems, declared_contracts
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,9 @@ class Workload(ABC):
     supports_unsafe: ClassVar[bool] = False
     # True when no request depends on an earlier outcome: the runner may build race N+1 during race N.
     independent_steps: ClassVar[bool] = False
+    # True when a step races every worker on one item, so "winners per race" means something (a batch
+    # load's or a transaction group's step has many items and many legitimate successes).
+    races_one_item: ClassVar[bool] = True
 
     def __init__(self, config: WorkloadConfig, table: str) -> None:
         self.config = config
@@ -86,8 +92,18 @@ class Workload(ABC):
     def steps(self) -> Iterator[Step]:
         """Every race of the run, in order (round-major)."""
         for round_ in range(self.rounds):
-            for key in self.key_names(round_):
-                yield Step(round_, key)
+            yield from self.round_steps(round_)
+
+    def round_steps(self, round_: int) -> Iterator[Step]:
+        """The races of one round."""
+        for key in self.key_names(round_):
+            yield Step(round_, key)
+
+    def add_round(self) -> int:
+        """One more round than planned (the run keeps racing until every requested fault has fired);
+        returns its number. ``setup_round`` seeds it before it is raced."""
+        self.rounds += 1
+        return self.rounds - 1
 
     def planned_requests(self) -> Counter[str]:
         """Requests the run will send, by client method (for the AWS cost plan)."""
@@ -104,7 +120,12 @@ class Workload(ABC):
         return sorted({step.key for step in self.steps()})
 
     async def setup(self, client: DynamoClient) -> None:
-        """Seed items before the first race (default: nothing)."""
+        """Seed items before the first race: every planned round's ``setup_round``."""
+        for round_ in range(self.rounds):
+            await self.setup_round(client, round_)
+
+    async def setup_round(self, client: DynamoClient, round_: int) -> None:
+        """Seed the items one round races (default: nothing)."""
         return
 
     def can_prepare_during(self, following: Step, racing: Step) -> bool:
@@ -147,6 +168,26 @@ class Workload(ABC):
                                              Key={self.key_attribute: {"S": key}})
             state[key] = plain_item(resp.get("Item"))
         return state
+
+    def contracts(self) -> list[Contract]:
+        """What the checker needs from the requests; default: what ``check`` declares on an empty history."""
+        return declared_contracts(self)
+
+    def validate_contract(self) -> None:
+        """Raise a one-line UsageError when the first race's requests lack what the checker needs.
+
+        A broken contract (say, items without the checker's token) would otherwise be reported as an
+        INVALID database after the run; this runs before anything is sent.
+        """
+        problems = contract_problems(self)
+        if problems:
+            raise UsageError(contract_message(self, problems))
+
+    @staticmethod
+    def validate_contracts(workloads: Iterable[Workload]) -> None:
+        """``validate_contract`` of every workload, in order (the run calls it before it starts anything)."""
+        for workload in workloads:
+            workload.validate_contract()
 
     @classmethod
     @abstractmethod

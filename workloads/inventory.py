@@ -48,9 +48,9 @@ class Inventory(Workload):
         """Fresh items every round: a stock can only be sold out once."""
         return [f"{self.config.key_prefix}sku-r{round_}-{i:04d}" for i in range(self.config.keys)]
 
-    async def setup(self, client: Any) -> None:
-        """Every item of every round starts with ``Stock = S``."""
-        for key in self.all_keys():
+    async def setup_round(self, client: Any, round_: int) -> None:
+        """Every item of the round starts with ``Stock = S``."""
+        for key in self.key_names(round_):
             item = {self.key_attribute: key, STOCK: self.units()}
             await client.raw.put_item(TableName=self.table, Item=typed_item(item))
 

@@ -16,6 +16,7 @@ from harness.history import CONDITIONAL_FAILED, FAIL, INFO, OK, Op
 from harness.items import typed_item
 from harness.verdict import Verdict
 from workloads.base import Call, Step, Workload
+from workloads.contract import UniqueWritesContract, declare
 
 CONDITION_PARAMS = ("ConditionExpression", "ExpressionAttributeNames", "ReturnValuesOnConditionCheckFailure")
 
@@ -68,7 +69,15 @@ class Registration(Workload):
 
 def check_unique_writes(ops: list[Op], final_state: dict[str, Any], f: str,
                         token_attr: str = "RequestId") -> Verdict:
-    """The registration invariants over the ops named ``f``, keyed by ``op.key``."""
+    """The registration invariants over the ops named ``f``, keyed by ``op.key``.
+
+    The contract (declared here, checked before a run by ``workloads.contract.UniqueWritesContract``): each
+    op named ``f`` is a conditional ``put_item`` of the race's key whose item carries ``token_attr``, unique
+    per worker; its Call value is the item (or holds the same token); its Request has ``token=(token_attr,
+    that value)`` and ``ReturnValuesOnConditionCheckFailure='ALL_OLD'``. The token is how the stored item
+    and each loser's ALL_OLD item are traced to their writer.
+    """
+    declare(UniqueWritesContract(f, token_attr))
     verdict = Verdict()
     by_key: dict[str, list[Op]] = defaultdict(list)
     for op in ops:

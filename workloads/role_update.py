@@ -22,6 +22,7 @@ from harness.items import typed_item
 from harness.linearizability import check_linearizable
 from harness.verdict import Verdict
 from workloads.base import Call, Step, Workload
+from workloads.contract import CasContract, declare
 
 INITIAL_ROLE = "member"
 
@@ -38,8 +39,10 @@ class RoleUpdate(Workload):
         super().__init__(*args, **kwargs)
         self.belief: dict[tuple[int, str], str | None] = {}
 
-    async def setup(self, client: Any) -> None:
-        """Every key starts as an item with Role = member."""
+    async def setup_round(self, client: Any, round_: int) -> None:
+        """Every key starts as an item with Role = member (later rounds continue the same chains)."""
+        if round_:
+            return
         for key in self.key_names(0):
             item = {self.key_attribute: key, "Email": f"{key}@example.com", "Role": INITIAL_ROLE}
             await client.raw.put_item(TableName=self.table, Item=typed_item(item))
@@ -102,6 +105,7 @@ class RoleUpdate(Workload):
     def check(cls, ops: list[Op], final_state: dict[str, Any], config: dict[str, Any]) -> Verdict:
         """Lost updates, double winners, contradictory failures, the chain's end vs. the stored value, and
         linearizability of the CAS ops and reads (as a CAS register from ``member``) per key."""
+        declare(CasContract("cas", attribute="Role"))
         verdict = Verdict()
         by_key: dict[str, list[Op]] = defaultdict(list)
         for op in ops:

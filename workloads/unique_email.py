@@ -57,6 +57,7 @@ class UniqueEmail(Workload):
     key_attribute = PK
     supports_unsafe = True
     independent_steps = True  # requests never depend on earlier outcomes
+    races_one_item = False  # a step covers many items
     users_per_step: ClassVar[int | None] = None  # U; None: max(2, workers // 10)
     emails_per_step: ClassVar[int | None] = None  # E; None: max(2, workers // 10)
     plain_writers: ClassVar[int | None] = None  # workers per step doing plain puts; None: max(1, workers // 20)

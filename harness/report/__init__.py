@@ -21,8 +21,9 @@ __all__ = ["REPORT_HTML", "PlotRef", "RunData", "load_run", "render_report"]
 def render_report(run_dir: Path) -> Path:
     """Write the PNG plots and ``report.html`` into ``run_dir``; return the path of report.html.
 
-    Needs only the files of the run directory (history.jsonl is required; run.json,
-    verdict.json and final_state.json are used when present). Raises
+    Needs only the files of the run directory (history.jsonl is required; run.json and
+    final_state.json are used when present). The verdict is checked afresh from them, as
+    `stress check` does; verdict.json is read only when that fails. Raises
     ``harness.history.HistoryError`` when the history is missing or unreadable.
     """
     data = load_run(Path(run_dir))

@@ -1,49 +1,81 @@
-"""Write report.html: verdict badge, summaries, counterexamples and the plots (no external resources)."""
+"""Write report.html: verdict badge, configuration, summaries, counterexamples and the plots.
+
+The page is one self-contained file (people attach it to tickets): every plot is embedded as a
+``data:image/png`` URI, and nothing is loaded from elsewhere. The PNG files are linked as well.
+"""
 
 from __future__ import annotations
 
+import base64
 import json
+from collections import Counter
 from html import escape
+from pathlib import Path
 from typing import Any
 
 from harness.history import Op
 from harness.report.plots import PlotRef, race_filename, violation_race
-from harness.report.rundata import FINAL_STATE, HISTORY, RUN_JSON, VERDICT_JSON, RunData
-from harness.report.stats import latency_ms, outcome_counts, percentiles, winners_per_race
+from harness.report.runconfig import config_items, reproduce_command
+from harness.report.rundata import (
+    FINAL_STATE,
+    HISTORY,
+    RUN_JSON,
+    VERDICT_FRESH,
+    VERDICT_JSON,
+    VERDICT_SAVED,
+    RunData,
+)
+from harness.report.stats import has_races, latency_ms, outcome_counts, percentiles, winners_range
+from harness.report.style import slug
 from harness.report.throughput import in_flight_steps
 
 BADGE_COLORS = {"valid": "#1e8e3e", "invalid": "#c5221f", "unknown": "#e8a200"}
 MAX_VALUE_CHARS = 160
+SHOWN_COUNTEREXAMPLES = 3  # the rest are folded into a <details>
+NOT_APPLICABLE = "–"
 
 CSS = """
 body{font-family:-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;margin:0;color:#222;
  background:#fafafa}
 main{max-width:1240px;margin:0 auto;padding:24px}
-header{display:flex;align-items:center;gap:24px;flex-wrap:wrap}
+header{display:flex;align-items:center;gap:24px;flex-wrap:wrap}.head{flex:1 1 600px;min-width:0}
 .badge{font-size:40px;font-weight:800;letter-spacing:2px;color:#fff;padding:14px 34px;border-radius:10px}
 h1{font-size:24px;margin:0 0 6px}h2{margin-top:36px;border-bottom:2px solid #ddd;padding-bottom:4px}
 .meta{color:#555;margin:2px 0}.links a{margin-right:14px}
 table{border-collapse:collapse;margin:10px 0;background:#fff;font-size:14px}
 th,td{border:1px solid #d0d0d0;padding:4px 9px;text-align:left;vertical-align:top}
 th{background:#f0f0f0}td.num{text-align:right;font-variant-numeric:tabular-nums}
+table.config th{background:#f6f6f6;font-weight:600;white-space:nowrap}table.config td{min-width:90px}
 code,.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12.5px}
+pre.cmd{background:#1f2430;color:#e8e8e8;padding:10px 14px;border-radius:6px;white-space:pre-wrap;
+ word-break:break-all;margin:6px 0 0}
 .violation{border-left:6px solid #c5221f;background:#fff;padding:8px 16px;margin:16px 0}
 .violation h3{margin:6px 0;color:#c5221f}
+details.more{margin:16px 0}details.more>summary{cursor:pointer;font-weight:700;font-size:16px;padding:6px 0}
 tr.ok td{background:#e7f5e9}tr.indeterminate td{background:#fff3e0}tr.error td{background:#fdecea}
 .v-valid{color:#1e8e3e;font-weight:700}.v-invalid{color:#c5221f;font-weight:700}
 .v-unknown{color:#b07800;font-weight:700}
 figure{margin:18px 0;background:#fff;border:1px solid #e0e0e0;padding:8px}
 figure img{max-width:100%;height:auto;display:block}figcaption{color:#444;font-size:14px;margin-top:6px}
-.note{background:#fff8e1;border:1px solid #f0d58a;padding:8px 14px}
+.seealso{color:#444;font-size:14px}
+.note{background:#fff8e1;border:1px solid #f0d58a;padding:8px 14px;margin-top:16px}
 .howto{background:#eef3fb;border:1px solid #c9d7ef;padding:8px 16px}
 """
 
+_OUTCOMES_CAPTION = (
+    "Each bar is one key: how its requests ended, stacked to scale. So that one winner among hundreds of "
+    "rejected requests stays visible, a small non-zero slice (ok, indeterminate, error) is drawn at least "
+    "1.5% of the axis tall, taken from the largest slice so the bar's total stays exact; the number above "
+    "each bar is the exact count of applied (ok) requests on that key, over all rounds."
+)
 PLOT_CAPTIONS = {
-    "outcomes": (
-        "Each bar is one key: how its requests ended (stacked). Diamonds (right axis) give the most writes "
-        "applied in a single race on that key (a race is one key in one round); the dashed line marks exactly "
-        "one winner. Keys named in a violation are hatched and labelled in red."
-    ),
+    "outcomes": _OUTCOMES_CAPTION
+    + " Diamonds (right axis) give the most writes applied in a single race on that key (a race is one key in "
+    "one round); the dashed line marks exactly one winner. Keys named in a violation are hatched and labelled "
+    "in red; with many keys only every n-th key is labelled (those named in a violation always are).",
+    "outcomes-no-races": _OUTCOMES_CAPTION
+    + " This workload's requests each cover many items, so there are no races on one key and no winners per "
+    "race to draw. Keys named in a violation are hatched and labelled in red.",
     "latency": (
         "Cumulative distribution of invoke-to-completion latency per outcome on a log axis. Markers: p50 "
         "(circle), p90 (square), p99 (triangle), max (cross); the legend gives the values (HdrHistogram, "
@@ -86,15 +118,66 @@ def compact(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
     return e(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
-def _num(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.3f}" if value < 100 else f"{value:.1f}"
-    return e("–" if value is None else value)
+# One format per kind of number, the same everywhere on the page.
+def fmt_ms(value: float | None) -> str:
+    """Milliseconds (latencies and times): one decimal."""
+    return NOT_APPLICABLE if value is None else f"{value:.1f}"
+
+
+def fmt_rate(value: float | None) -> str:
+    """Operations per second: no decimals."""
+    return NOT_APPLICABLE if value is None else f"{value:.0f}"
+
+
+def fmt_count(value: Any) -> str:
+    """A count (or whatever the verdict holds there), as is."""
+    return e(NOT_APPLICABLE if value is None else value)
+
+
+class Figures:
+    """The plots of the page, each embedded once as a data URI; later mentions link to that figure."""
+
+    def __init__(self, run_dir: Path, plots: list[PlotRef]) -> None:
+        self.run_dir = run_dir
+        self.by_name = {ref.filename: ref for ref in plots}
+        self.placed: set[str] = set()
+
+    @staticmethod
+    def anchor(ref: PlotRef) -> str:
+        """The element id of a plot's figure."""
+        return "fig-" + slug(ref.filename.removesuffix(".png"))
+
+    def src(self, ref: PlotRef) -> str:
+        """A ``data:image/png;base64`` URI of the PNG; its file name when it cannot be read."""
+        try:
+            data = (self.run_dir / ref.filename).read_bytes()
+        except OSError:
+            return ref.filename
+        return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+    def figure(self, ref: PlotRef, caption: str = "") -> str:
+        """The figure of ``ref`` the first time; a link back to it after that."""
+        if ref.filename in self.placed:
+            return self.link(ref, "shown above")
+        self.placed.add(ref.filename)
+        text = f"<figcaption>{caption}</figcaption>" if caption else ""
+        return (
+            f'<figure id="{e(self.anchor(ref))}"><img src="{self.src(ref)}" alt="{e(ref.title)}">{text}'
+            f'<p class="seealso">PNG: <a href="{e(ref.filename)}">{e(ref.filename)}</a></p></figure>'
+        )
+
+    def link(self, ref: PlotRef, where: str) -> str:
+        """A line pointing at the figure of ``ref`` elsewhere on the page."""
+        return (
+            f'<p class="seealso">{e(ref.title)}: <a href="#{e(self.anchor(ref))}">{e(where)}</a> '
+            f'(<a href="{e(ref.filename)}">{e(ref.filename)}</a>)</p>'
+        )
 
 
 def render_html(data: RunData, plots: list[PlotRef]) -> str:
     """The whole report page as a string."""
     status = data.verdict_status
+    figures = Figures(data.run_dir, plots)
     parts = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -102,18 +185,23 @@ def render_html(data: RunData, plots: list[PlotRef]) -> str:
         f"<style>{CSS}</style></head><body><main>",
         _header(data, status),
         _problems(data),
-        _summary_section(data),
-        _counterexamples(data, plots),
-        _plots_section(data, plots),
-        f'<h2 id="howto">How to read the race timeline</h2><div class="howto">{HOWTO}</div>',
         _config_section(data),
+        _summary_section(data),
+        _counterexamples(data, figures),
+        _plots_section(data, plots, figures),
+        f'<h2 id="howto">How to read the race timeline</h2><div class="howto">{HOWTO}</div>',
+        _raw_config_section(data),
         "</main></body></html>",
     ]
     return "\n".join(p for p in parts if p)
 
 
+def _backend(data: RunData) -> dict[str, Any]:
+    return data.run.get("backend") or data.verdict.get("backend") or {}
+
+
 def _header(data: RunData, status: str) -> str:
-    backend = data.run.get("backend") or data.verdict.get("backend") or {}
+    backend = _backend(data)
     color = BADGE_COLORS[status]
     started = data.run.get("started_at", "?")
     links = " ".join(
@@ -122,14 +210,25 @@ def _header(data: RunData, status: str) -> str:
         if (data.run_dir / name).is_file()
     )
     return (
-        f'<header><div class="badge" style="background:{color}">{e(status.upper())}</div><div>'
+        f'<header><div class="badge" style="background:{color}">{e(status.upper())}</div><div class="head">'
         f'<h1>ddb-stress run <span class="mono">{e(data.run_id)}</span></h1>'
         f'<p class="meta">started {e(started)} · {len(data.ops)} requests in {len(data.workload_names())} '
         f"workload(s)</p>"
         f'<p class="meta">backend <b>{e(backend.get("kind", "?"))}</b> at <code>{e(backend.get("endpoint", "?"))}'
         f"</code> · version {e(backend.get('version', '?'))}</p>"
-        f'<p class="meta links">raw data: {links}</p>{_verdict_line(data)}</div></header>'
+        f'<p class="meta links">raw data: {links}</p>{_verdict_line(data)}{_verdict_source(data)}</div></header>'
     )
+
+
+def _verdict_source(data: RunData) -> str:
+    """Where the verdict on this page comes from."""
+    if data.verdict_source == VERDICT_FRESH:
+        text = "verdict checked now from history.jsonl, by the same checkers as <code>stress check</code>"
+    elif data.verdict_source == VERDICT_SAVED:
+        text = f"<b>verdict read from {VERDICT_JSON}</b>: the checkers could not be re-run (see the notes)"
+    else:
+        return ""
+    return f'<p class="meta">{text}</p>'
 
 
 def _verdict_line(data: RunData) -> str:
@@ -138,14 +237,33 @@ def _verdict_line(data: RunData) -> str:
     violations = [(s.get("name"), v) for s in summaries for v in s.get("violations", []) or []]
     unknowns = sum(len(s.get("unknowns", []) or []) for s in summaries)
     if not data.verdict:
-        return '<p class="meta"><b>No verdict.json: the run was not checked.</b></p>'
+        return '<p class="meta"><b>No verdict: the run could not be checked.</b></p>'
     parts = [f"{len(violations)} violation(s)"]
     if violations:
-        keys = ", ".join(sorted({f"{v.get('key')} ({w})" for w, v in violations}))
-        parts[0] += f" on {keys}"
+        parts[0] += " on " + _violating_keys(violations)
     if unknowns:
         parts.append(f"{unknowns} reason(s) for unknown")
     return f'<p class="meta"><b>{e(" · ".join(parts))}</b></p>'
+
+
+MAX_KEYS_NAMED = 8  # in the sentence under the badge
+
+
+def _violating_keys(violations: list[tuple[str | None, dict[str, Any]]]) -> str:
+    """``k1, k2 (workload); k3 (other)``: the keys named in violations, at most ``MAX_KEYS_NAMED``."""
+    by_workload: dict[str, list[str]] = {}
+    for workload, violation in violations:
+        keys = by_workload.setdefault(str(workload), [])
+        if str(violation.get("key")) not in keys:
+            keys.append(str(violation.get("key")))
+    parts, named = [], 0
+    for workload, keys in by_workload.items():
+        room = max(0, MAX_KEYS_NAMED - named)
+        if room:
+            parts.append(f"{', '.join(sorted(keys)[:room])} ({workload})")
+        named += len(keys)
+    rest = named - MAX_KEYS_NAMED
+    return "; ".join(parts) + (f" and {rest} more key(s)" if rest > 0 else "")
 
 
 def _problems(data: RunData) -> str:
@@ -158,19 +276,46 @@ def _problems(data: RunData) -> str:
     return f'<div class="note"><b>Notes and reasons for unknown:</b><ul>{items}</ul></div>'
 
 
-def _computed_winners(ops: list[Op]) -> dict[str, int]:
-    per_race = winners_per_race(ops)
-    return {"min": min(per_race.values()), "max": max(per_race.values())} if per_race else {}
+CONFIG_COLUMNS = 4  # label/value pairs per row of the configuration table
+
+
+def _config_section(data: RunData) -> str:
+    """The run's configuration and the command line that repeats it, at the top of the page."""
+    config = data.run.get("config")
+    if not isinstance(config, dict) or not config:
+        return f'<h2 id="config">Configuration</h2><p>{RUN_JSON} has no configuration: it is not known.</p>'
+    items = config_items(data.run, data.verdict)
+    rows = ""
+    for start in range(0, len(items), CONFIG_COLUMNS):
+        cells = "".join(f"<th>{e(k)}</th><td>{e(v)}</td>" for k, v in items[start : start + CONFIG_COLUMNS])
+        rows += f"<tr>{cells}</tr>"
+    return (
+        f'<h2 id="config">Configuration</h2><table class="config">{rows}</table>'
+        f'<p class="meta">Reproduce with (same options and seed; the races are as close as the '
+        f"server's timing allows):</p>"
+        f'<pre class="cmd" id="reproduce">{e(reproduce_command(config))}</pre>'
+    )
+
+
+def _ops_per_s(ops: list[Op]) -> float | None:
+    """Requests per second over the workload's span, as the summary computes it."""
+    times = [t for op in ops for t in (op.invoke_time, op.complete_time) if t is not None]
+    span_s = (max(times) - min(times)) / 1e9 if times else 0.0
+    return len(ops) / span_s if span_s else None
+
+
+def _winners_text(data: RunData, name: str, ops: list[Op]) -> str:
+    found = winners_range(name, data.workload_summary(name), ops)
+    return NOT_APPLICABLE if found is None else f"{found[0]}–{found[1]}"
 
 
 def workload_row(data: RunData, name: str) -> dict[str, Any]:
-    """Summary numbers of one workload: verdict.json values, else computed from the history."""
+    """Summary numbers of one workload: the verdict's values, else computed from the history."""
     ops = data.workload_ops(name)
     summary = data.workload_summary(name)
     counts = outcome_counts(ops)
     latency = summary.get("latency_ms") or {}
     computed = percentiles(latency_ms(ops))
-    winners_range = summary.get("winners_per_key") or _computed_winners(ops)
     in_flight = int(in_flight_steps(ops, data.t_end)[1].max()) if ops else 0
     return {
         "workload": name,
@@ -181,12 +326,16 @@ def workload_row(data: RunData, name: str) -> dict[str, Any]:
         "indeterminate": summary.get("indeterminate", counts["indeterminate"]),
         "errors": summary.get("errors", counts["error"]),
         "keys": summary.get("keys", len({op.key for op in ops})),
-        "winners/race": f"{winners_range.get('min', '?')}–{winners_range.get('max', '?')}",
+        "winners/race": _winners_text(data, name, ops),
         "max in flight": summary.get("max_in_flight", in_flight),
         "p50 ms": latency.get("p50", computed.get("p50")),
         "p99 ms": latency.get("p99", computed.get("p99")),
+        "ops/s": summary["ops_per_s"] if "ops_per_s" in summary else _ops_per_s(ops),
         "violations": len(summary.get("violations", []) or []),
     }
+
+
+CELL_FORMATS = {"p50 ms": fmt_ms, "p99 ms": fmt_ms, "ops/s": fmt_rate}
 
 
 def _summary_section(data: RunData) -> str:
@@ -198,7 +347,11 @@ def _summary_section(data: RunData) -> str:
     for row in rows:
         verdict = row["verdict"]
         cells = f'<td><b>{e(row["workload"])}</b></td><td class="v-{e(verdict)}">{e(verdict.upper())}</td>'
-        cells += "".join(f'<td class="num">{_num(v)}</td>' for k, v in row.items() if k not in ("workload", "verdict"))
+        cells += "".join(
+            f'<td class="num">{CELL_FORMATS.get(k, fmt_count)(v)}</td>'
+            for k, v in row.items()
+            if k not in ("workload", "verdict")
+        )
         body += f"<tr>{cells}</tr>"
     return f'<h2 id="summary">Summary per workload</h2><table><tr>{head}</tr>{body}</table>'
 
@@ -226,9 +379,9 @@ def _ops_table(data: RunData, ops: list[Op], missing: list[int]) -> str:
             e(op.f),
             f'<span class="mono">{compact(op.value)}</span>',
             e(op.outcome),
-            _num(data.ms(op.invoke_time)),
-            _num(data.ms(op.complete_time)),
-            _num(latency),
+            fmt_ms(data.ms(op.invoke_time)),
+            fmt_ms(data.ms(op.complete_time)),
+            fmt_ms(latency),
             e(op.error or ""),
         ]
         rows += f'<tr class="{e(op.outcome)}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
@@ -236,19 +389,55 @@ def _ops_table(data: RunData, ops: list[Op], missing: list[int]) -> str:
     return f"<table><tr>{head}</tr>{rows}</table>{note}"
 
 
-def _counterexamples(data: RunData, plots: list[PlotRef]) -> str:
-    by_index = _op_index(data)
-    blocks = []
-    for summary in data.verdict.get("workloads", []):
-        for violation in summary.get("violations", []) or []:
-            blocks.append(_violation_block(data, summary.get("name", ""), violation, by_index, plots))
-    if not blocks:
+def ordered_violations(data: RunData) -> list[tuple[str, dict[str, Any]]]:
+    """(workload, violation) pairs: the first of every kind (per workload) first, then the rest in order.
+
+    The checkers list violations in the order they find them; one broken key can give hundreds of
+    one kind before another kind appears, and the first few shown must not all be the same story.
+    """
+    found = [
+        (str(summary.get("name", "")), violation)
+        for summary in data.verdict.get("workloads", [])
+        for violation in summary.get("violations", []) or []
+    ]
+    seen: set[tuple[str, str]] = set()
+    first, rest = [], []
+    for workload, violation in found:
+        kind = (workload, str(violation.get("kind")))
+        (rest if kind in seen else first).append((workload, violation))
+        seen.add(kind)
+    return first + rest
+
+
+def _kinds_line(violations: list[tuple[str, dict[str, Any]]]) -> str:
+    kinds = Counter(f"{v.get('kind', 'violation')} ({w})" for w, v in violations)
+    listed = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common())
+    order = " The first of each kind comes first." if len(violations) > SHOWN_COUNTEREXAMPLES else ""
+    return f"<p>{len(violations)} counterexample(s): {e(listed)}.{order}</p>"
+
+
+def _counterexamples(data: RunData, figures: Figures) -> str:
+    violations = ordered_violations(data)
+    if not violations:
         return ""
-    return '<h2 id="counterexamples">Counterexamples</h2>' + "".join(blocks)
+    by_index = _op_index(data)
+    shown, folded = violations[:SHOWN_COUNTEREXAMPLES], violations[SHOWN_COUNTEREXAMPLES:]
+    parts = ['<h2 id="counterexamples">Counterexamples</h2>', _kinds_line(violations)]
+    parts += [_violation_block(data, w, v, by_index, figures, embed=True) for w, v in shown]
+    if folded:
+        # Their race timelines are linked, not embedded: a closed <details> is no place for the only copy.
+        blocks = "".join(_violation_block(data, w, v, by_index, figures, embed=False) for w, v in folded)
+        parts.append(f'<details class="more"><summary>{len(folded)} more counterexamples</summary>{blocks}</details>')
+    return "".join(parts)
 
 
 def _violation_block(
-    data: RunData, workload: str, violation: dict[str, Any], by_index: dict[int, Op], plots: list[PlotRef]
+    data: RunData,
+    workload: str,
+    violation: dict[str, Any],
+    by_index: dict[int, Op],
+    figures: Figures,
+    embed: bool,
 ) -> str:
     indices = [i for i in violation.get("ops", []) or [] if isinstance(i, int)]
     ops = sorted(
@@ -269,15 +458,21 @@ def _violation_block(
     if isinstance(final, dict) and key in final:
         parts.append(f'<p>final state of the key: <span class="mono">{compact(final[key], 600)}</span></p>')
     race = violation_race(data.workload_ops(workload), violation)
-    filename = race_filename(workload, race) if race else None
-    for ref in plots:
-        if ref.kind == "race" and ref.filename == filename:
-            parts.append(f'<figure><img src="{e(ref.filename)}" alt="{e(ref.title)}"></figure>')
+    ref = figures.by_name.get(race_filename(workload, race)) if race else None
+    if ref is not None:
+        parts.append(figures.figure(ref) if embed else figures.link(ref, "see its figure"))
     parts.append("</div>")
     return "".join(parts)
 
 
-def _plots_section(data: RunData, plots: list[PlotRef]) -> str:
+def _caption(data: RunData, ref: PlotRef) -> str:
+    kind = ref.kind
+    if kind == "outcomes" and not has_races(ref.workload, data.workload_summary(ref.workload)):
+        kind = "outcomes-no-races"
+    return f"<b>{e(ref.title)}.</b> {e(PLOT_CAPTIONS[kind])}"
+
+
+def _plots_section(data: RunData, plots: list[PlotRef], figures: Figures) -> str:
     parts = []
     for name in data.workload_names():
         refs = [r for r in plots if r.workload == name]
@@ -285,10 +480,10 @@ def _plots_section(data: RunData, plots: list[PlotRef]) -> str:
             continue
         parts.append(f'<h2 id="plots-{e(name)}">Workload {e(name)}</h2>')
         for ref in refs:
-            parts.append(
-                f'<figure><img src="{e(ref.filename)}" alt="{e(ref.title)}">'
-                f"<figcaption><b>{e(ref.title)}.</b> {e(PLOT_CAPTIONS[ref.kind])}</figcaption></figure>"
-            )
+            if ref.filename in figures.placed:  # drawn with its counterexample
+                parts.append(figures.link(ref, "shown with its counterexample above"))
+            else:
+                parts.append(figures.figure(ref, _caption(data, ref)))
     return "".join(parts)
 
 
@@ -299,11 +494,10 @@ def _kv_table(title: str, mapping: dict[str, Any]) -> str:
     return f"<h3>{e(title)}</h3><table>{rows}</table>"
 
 
-def _config_section(data: RunData) -> str:
-    backend = data.run.get("backend") or data.verdict.get("backend") or {}
+def _raw_config_section(data: RunData) -> str:
     return (
-        '<h2 id="config">Configuration</h2>'
+        f'<h2 id="raw-config">{RUN_JSON}: configuration, backend and versions</h2>'
         + _kv_table("Run", data.run.get("config") or {})
-        + _kv_table("Backend", backend)
+        + _kv_table("Backend", _backend(data))
         + _kv_table("Versions", data.run.get("versions") or {})
     )

@@ -15,11 +15,7 @@ _MARKERS = {"p50": "o", "p90": "s", "p99": "^", "max": "X"}
 
 
 def _fmt_ms(value: float) -> str:
-    if value >= 100:
-        return f"{value:.0f}"
-    if value >= 10:
-        return f"{value:.1f}"
-    return f"{value:.2f}"
+    return f"{value:.1f}"  # one decimal, as everywhere in the report
 
 
 def plot_latency(ops: list[Op], workload: str, path: Path) -> Path:
@@ -47,14 +43,15 @@ def plot_latency(ops: list[Op], workload: str, path: Path) -> Path:
         title += f"  ({no_completion} request(s) never completed: not shown)"
     ax.set_title(title, fontsize=13, loc="left")
     if drawn:
-        legend = ax.legend(
-            loc="lower right",
+        # Below the axes, not over the curves (the tails of several outcomes end in the lower right).
+        fig.legend(
+            loc="outside lower center",
+            ncol=2,
             fontsize=9,
             title="outcome (n): p50 / p90 / p99 / max ms",
             title_fontsize=9,
-            framealpha=0.95,
+            frameon=False,
         )
-        legend._legend_box.align = "left"
     else:
         ax.text(0.5, 0.5, "no completed requests", transform=ax.transAxes, ha="center", fontsize=14)
     fig.set_layout_engine("constrained")

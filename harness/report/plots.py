@@ -17,6 +17,7 @@ from harness.report.faults import FaultSpan
 from harness.report.latency import plot_latency
 from harness.report.outcomes import plot_outcomes_per_key
 from harness.report.rundata import RunData
+from harness.report.stats import has_races
 from harness.report.throughput import plot_throughput
 from harness.report.timeline import Race, most_contended_race, plot_race_timeline
 
@@ -109,7 +110,8 @@ def workload_plot_jobs(data: RunData, workload: str, faults: list[FaultSpan]) ->
     latency = PlotRef("latency", workload, f"{base}-latency.png", "Latency by outcome")
     throughput = PlotRef("throughput", workload, f"{base}-throughput.png", "Throughput and requests in flight")
     jobs: list[tuple[PlotRef, Job]] = [
-        (outcomes, partial(plot_outcomes_per_key, ops, workload, marked, out / outcomes.filename)),
+        (outcomes, partial(plot_outcomes_per_key, ops, workload, marked, out / outcomes.filename,
+                           races=has_races(workload, data.workload_summary(workload)))),
         (latency, partial(plot_latency, ops, workload, out / latency.filename)),
         (throughput, partial(plot_throughput, ops, workload, data.t0, data.t_end, faults, out / throughput.filename)),
     ]

@@ -1,4 +1,8 @@
-"""Load everything the report needs from a run directory, with no backend running."""
+"""Load everything the report needs from a run directory, with no backend running.
+
+The verdict is computed afresh by ``harness.evaluate.evaluate`` (what `stress check` runs), so the
+report can never disagree with `stress check`; verdict.json is only read when that fails.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,11 @@ HISTORY = "history.jsonl"
 FINAL_STATE = "final_state.json"
 VERDICT_JSON = "verdict.json"
 
+# Where RunData.verdict came from.
+VERDICT_FRESH = "checked"  # evaluate() on the history, now
+VERDICT_SAVED = "verdict.json"  # evaluate() failed; verdict.json as written when the run was checked
+VERDICT_NONE = "none"  # neither
+
 
 @dataclass
 class RunData:
@@ -28,6 +37,7 @@ class RunData:
     t0: int
     t_end: int
     problems: list[str] = field(default_factory=list)
+    verdict_source: str = VERDICT_FRESH
 
     @property
     def run_id(self) -> str:
@@ -36,7 +46,7 @@ class RunData:
 
     @property
     def verdict_status(self) -> str:
-        """``valid``, ``invalid`` or ``unknown`` (unknown when verdict.json is missing)."""
+        """``valid``, ``invalid`` or ``unknown`` (unknown when there is no verdict at all)."""
         status = str(self.verdict.get("verdict", "unknown")).lower()
         return status if status in ("valid", "invalid", "unknown") else "unknown"
 
@@ -81,11 +91,42 @@ def _read_json(path: Path, problems: list[str]) -> dict[str, Any]:
     return data
 
 
+def check_run(run_dir: Path, problems: list[str]) -> tuple[dict[str, Any], str]:
+    """The verdict of ``run_dir`` and where it came from (``VERDICT_FRESH``, ``_SAVED`` or ``_NONE``).
+
+    Runs the checkers on the history like `stress check` does; only when that raises (no or an
+    unsupported run.json, a workload that cannot be imported, a checker that crashes) is the saved
+    verdict.json used, with a note in ``problems``. A saved verdict that disagrees with the fresh
+    one is noted too: it is stale.
+    """
+    from harness.evaluate import evaluate  # imports every workload: only when a report is drawn
+
+    saved_problems: list[str] = []
+    saved = _read_json(run_dir / VERDICT_JSON, saved_problems)
+    try:
+        fresh = evaluate(run_dir)
+    except Exception as exc:  # any failure of the checkers must still leave a report to look at
+        problems.append(f"the checkers could not be re-run on this directory ({type(exc).__name__}: {exc})")
+        problems.extend(saved_problems)
+        if not saved:
+            return {}, VERDICT_NONE
+        problems.append(f"the verdict shown is the one saved in {VERDICT_JSON}, which may be stale")
+        return saved, VERDICT_SAVED
+    before = str(saved.get("verdict", "")).lower()
+    if before and before != str(fresh.get("verdict")).lower():
+        problems.append(
+            f"{VERDICT_JSON} says {before.upper()} but checking the history now gives "
+            f"{str(fresh.get('verdict')).upper()}: {VERDICT_JSON} is stale (this report shows the fresh verdict)"
+        )
+    return fresh, VERDICT_FRESH
+
+
 def load_run(run_dir: Path) -> RunData:
-    """Read run.json, history.jsonl, final_state.json and verdict.json from ``run_dir``.
+    """Read run.json, history.jsonl and final_state.json from ``run_dir`` and check the history.
 
     Only the history is required (raises ``harness.history.HistoryError``); the other files
-    are optional and their absence is listed in ``RunData.problems``.
+    are optional and their absence is listed in ``RunData.problems``. The verdict comes from
+    ``check_run``.
     """
     run_dir = Path(run_dir)
     problems: list[str] = []
@@ -95,14 +136,18 @@ def load_run(run_dir: Path) -> RunData:
     for op in ops:  # plots sort and name files by these: keep them strings
         op.key = op.key if isinstance(op.key, str) else ("" if op.key is None else str(op.key))
         op.workload = op.workload if isinstance(op.workload, str) else str(op.workload or "")
+    run = _read_json(run_dir / RUN_JSON, problems)
+    final_state = _read_json(run_dir / FINAL_STATE, problems)
+    verdict, source = check_run(run_dir, problems)
     return RunData(
         run_dir=run_dir,
-        run=_read_json(run_dir / RUN_JSON, problems),
-        verdict=_read_json(run_dir / VERDICT_JSON, problems),
-        final_state=_read_json(run_dir / FINAL_STATE, problems),
+        run=run,
+        verdict=verdict,
+        final_state=final_state,
         ops=ops,
         faults=list(fault_events(events)),
         t0=min(times),
         t_end=max(times),
         problems=problems,
+        verdict_source=source,
     )

@@ -1,4 +1,4 @@
-"""Per-outcome counts and latency percentiles computed from ops (HdrHistogram)."""
+"""Numbers the report computes from ops: outcome counts, latency percentiles (HdrHistogram), winners per race."""
 
 from __future__ import annotations
 
@@ -63,3 +63,29 @@ def max_winners_per_key(ops: Iterable[Op]) -> dict[str, int]:
     for (key, _round), count in winners_per_race(ops).items():
         result[key] = max(result.get(key, 0), count)
     return result
+
+
+# Workloads whose steps are not races of every worker on one item (a batch load's or a transaction's
+# ops cover many items), so "winners per race" means nothing for them. Only needed for verdicts
+# written before the summary said so itself with ``"winners_per_race": null``.
+NO_RACE_WORKLOADS = frozenset({"batch-load", "batch-load-tx", "unique-email"})
+
+
+def has_races(name: str, summary: dict[str, Any]) -> bool:
+    """Whether the ops of workload ``name`` are races on one item, so that winners per race mean something."""
+    return name not in NO_RACE_WORKLOADS and not ("winners_per_race" in summary and summary["winners_per_race"] is None)
+
+
+def winners_range(name: str, summary: dict[str, Any], ops: Iterable[Op]) -> tuple[int, int] | None:
+    """(fewest, most) applied writes in one race of workload ``name``; None when that means nothing.
+
+    Read from the verdict's ``winners_per_race`` (``null``: not applicable), else from the older
+    ``winners_per_key``, else computed from ``ops``.
+    """
+    if not has_races(name, summary):
+        return None
+    found = summary.get("winners_per_race") or summary.get("winners_per_key")
+    if isinstance(found, dict) and isinstance(found.get("min"), int) and isinstance(found.get("max"), int):
+        return found["min"], found["max"]
+    per_race = winners_per_race(ops)
+    return (min(per_race.values()), max(per_race.values())) if per_race else None
