@@ -14,7 +14,20 @@ import pytest
 from harness import backends, local_install
 
 REPO = Path(__file__).resolve().parent.parent
-STRESS = [sys.executable, "-m", "harness"]
+# The installed `stress` console script, as a user runs it (the [project.scripts] entry point of this
+# interpreter's environment). Only if it is missing (package not installed) fall back to the module.
+STRESS_SCRIPT = Path(sys.executable).parent / ("stress.exe" if sys.platform == "win32" else "stress")
+STRESS_FALLBACK = not STRESS_SCRIPT.exists()
+STRESS = [sys.executable, "-m", "harness"] if STRESS_FALLBACK else [str(STRESS_SCRIPT)]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Warn (once, in pytest's summary) when the suite cannot run the installed script."""
+    if STRESS_FALLBACK:
+        config.issue_config_time_warning(pytest.PytestWarning(
+            f"{STRESS_SCRIPT} not found (is the package installed? `pip install -e .`): the tests run "
+            f"`python -m harness` instead of the installed `stress` console script"),
+            stacklevel=2)
 
 
 @pytest.fixture(scope="session")
@@ -45,10 +58,12 @@ def moto_endpoint() -> Iterator[backends.Endpoint]:
 
 def run_stress(*args: str, timeout: float = 300, env: dict[str, str] | None = None,
                cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the `stress` CLI as a subprocess (exactly as a user would) and capture its output."""
+    """Run the installed `stress` console script as a subprocess (exactly as a user would) and capture its
+    output (``python -m harness`` only if the script is missing, with a warning). Never on a terminal's
+    stdin: a prompt (the AWS plan's "Proceed?") must fail the test, not wait for a keypress."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([*STRESS, *args], capture_output=True, text=True, timeout=timeout, env=full_env,
-                          cwd=cwd or REPO)
+                          cwd=cwd or REPO, stdin=subprocess.DEVNULL)
 
 
 @pytest.fixture

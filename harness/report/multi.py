@@ -78,6 +78,13 @@ def _throughput_bars(out: Path, runs: list[dict[str, Any]]) -> str:
     return "throughput.png"
 
 
+def _winners(w: dict[str, Any], end: str) -> float:
+    """The fewest/most winners in one race of a run (``winners_per_key`` in older run dirs); NaN, which
+    matplotlib leaves out, for workloads whose steps are not races on one item."""
+    winners = w.get("winners_per_race", w.get("winners_per_key"))
+    return float("nan") if winners is None else winners[end]
+
+
 def _sweep_curves(out: Path, runs: list[dict[str, Any]]) -> str:
     """Conditional-failure rate, winners per race, latency and throughput against worker count."""
     names = sorted({w["name"] for run in runs for w in run["summary"]["workloads"]})
@@ -85,7 +92,7 @@ def _sweep_curves(out: Path, runs: list[dict[str, Any]]) -> str:
     axes = fig.subplots(2, 2)
     panels = [
         (axes[0][0], "conditional-failure rate", lambda w: w["conditional_failed"] / max(1, w["requests"]), "-"),
-        (axes[0][1], "winners per race (max; min dashed)", lambda w: w["winners_per_key"]["max"], "-"),
+        (axes[0][1], "winners per race (max; min dashed)", lambda w: _winners(w, "max"), "-"),
         (axes[1][0], "latency p50 (solid) / p99 (dashed), ms", lambda w: w["latency_ms"]["p50"], "-"),
         (axes[1][1], "throughput, completed ops/s", lambda w: w.get("ops_per_s") or 0, "-"),
     ]
@@ -95,7 +102,7 @@ def _sweep_curves(out: Path, runs: list[dict[str, Any]]) -> str:
         xs = [p[0] for p in points]
         for ax, _, metric, style in panels:
             ax.plot(xs, [metric(w) for _, w in points], style, marker="o", color=color, label=name)
-        axes[0][1].plot(xs, [w["winners_per_key"]["min"] for _, w in points], "--", color=color)
+        axes[0][1].plot(xs, [_winners(w, "min") for _, w in points], "--", color=color)
         axes[1][0].plot(xs, [w["latency_ms"]["p99"] for _, w in points], "--", marker="^", color=color)
     for ax, title, _, _ in panels:
         ax.set_xscale("log")

@@ -1,0 +1,384 @@
+"""README as tests: every `stress …` command the README prints runs here, as printed (issue 10).
+
+Each command (collected by tests/readme_commands.py from the ```sh blocks and the inline code spans) is
+one test, named by its text, and runs
+
+* as a subprocess of the installed `stress` console script (``Path(sys.executable).parent / "stress"``),
+* from a copy of the checkout (no .venv, .git or run directories; ``reports/example*`` kept), with the
+  default reports dir, so its run directories land in ``<copy>/reports/`` as the README says,
+* with a few documented size options appended (``SIZE_OPTIONS``, the only knob; see below),
+* and asserts what the README promises: the exit code (0 valid, 1 invalid, 2 AWS without --yes), the
+  run directory and report it writes, the JSON it prints, the files `check`/`report`/`export` read.
+
+The commands share one copy (a module fixture) and run in README order, except that the commands of
+`stress local start|status|stop [--port 8000]` and the ones that need that server (``…:8000``,
+``endpoint=URL``) run first, as a user would: start, status, use it, stop.
+
+Substitutions, all in ``fill()``:
+
+* ``8000`` (``--port 8000``, ``http://127.0.0.1:8000``) → a free port, the same for start, status, stop
+  and the runs against it: port 8000 may be taken on a shared machine (or by a parallel test session),
+  and `stress local` keeps its state per port, so a fixed port could stop someone else's server;
+* ``endpoint=URL`` → that server's URL;
+* ``reports/<run-id>`` and ``RUN_DIR`` → ``reports/<id>`` of an earlier valid run in the same copy
+  (relative, typed from the checkout root);
+* ``my_pkg.module:MyWorkload`` → ``examples.custom_workload:CouponClaim``, the README's own instance of
+  that template (so the two are one test).
+
+AWS commands (``--backend aws``, an ``aws`` entry in ``--backends``, `stress cleanup`) never reach AWS:
+they run against a moto server posing as AWS through the standard ``AWS_ENDPOINT_URL`` variable, with
+fake credentials, no AWS profile files, no other ``AWS_*`` variable from the caller, and a dead HTTPS
+proxy so that a harness ignoring ``AWS_ENDPOINT_URL`` fails on 127.0.0.1 instead of leaving the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import pytest
+
+from harness import backends, local_install
+from tests.conftest import REPO
+from tests.readme_commands import block_commands, inline_commands, readme_commands
+from tests.test_aws import FAKE_ENV, SECRET
+
+STRESS_SCRIPT = Path(sys.executable).parent / "stress"
+README_TEXT = (REPO / "README.md").read_text(encoding="utf-8")
+TIMEOUT_S = 300  # per command; generous on a loaded 2-core machine, never a speed assertion
+
+# The one place where README commands are made smaller. Appended to run-like commands; the last value
+# of an option wins, so these are the run's sizes. Every option here must be documented in the README
+# (test_size_options_are_documented): the shrink is what a user could type, not a hidden test knob.
+RUN_LIKE = ("run", "compare", "sweep")
+SIZE_OPTIONS = ("--workers", "20", "--keys", "2")
+# A command that prints --workers is about that contention: its worker count is kept and only the
+# number of races shrinks (`stress run --workers 200`, `stress sweep --workers 1,10,50,200,1000`).
+SIZE_OPTIONS_KEEPING_WORKERS = ("--keys", "1", "--rounds", "1")
+# `--repeat N` is about stating a rate ("invalid in k/N runs"); two runs show that as well as ten.
+SIZE_OPTIONS_REPEAT = ("--repeat", "2")
+
+TEMPLATES = {"my_pkg.module:MyWorkload": "examples.custom_workload:CouponClaim"}
+COMMANDS = readme_commands(README_TEXT, TEMPLATES)
+
+MOTO_ACCOUNT = "123456789012"  # the account moto's STS answers with
+VERDICT_OF_EXIT = {0: "valid", 1: "invalid", 3: "unknown"}
+COPY_IGNORED_AT_ROOT = {".venv", ".git", "build", ".pytest_cache", ".ruff_cache"}
+
+
+def _uses_local_server(command: str) -> bool:
+    return bool(re.search(r"(^|[\s:])8000(\b|$)", command)) or "=URL" in command
+
+
+def _order(command: str) -> int:
+    """start, status, the commands using that server, stop, then all others in README order."""
+    if command.startswith("stress local start"):
+        return 0
+    if command.startswith("stress local status"):
+        return 1
+    if command.startswith("stress local stop"):
+        return 3
+    return 2 if _uses_local_server(command) else 4
+
+
+ORDERED = sorted(COMMANDS, key=_order)  # sorted() is stable: README order within each group
+
+
+def size_options(words: list[str]) -> tuple[str, ...]:
+    if len(words) < 2 or words[1] not in RUN_LIKE:
+        return ()
+    sizes = SIZE_OPTIONS_KEEPING_WORKERS if "--workers" in words else SIZE_OPTIONS
+    return sizes + (SIZE_OPTIONS_REPEAT if "--repeat" in words else ())
+
+
+def option_value(words: list[str], option: str) -> str | None:
+    values = [words[i + 1] for i, word in enumerate(words[:-1]) if word == option]
+    return values[-1] if values else None
+
+
+def backends_of(words: list[str]) -> list[str]:
+    if words[1] == "compare":
+        return [part.split("=")[0] for part in (option_value(words, "--backends") or "").split(",")]
+    if words[1] in RUN_LIKE:
+        return [option_value(words, "--backend") or ("endpoint" if "--endpoint-url" in words else "local")]
+    return []
+
+
+def is_aws(words: list[str]) -> bool:
+    return words[1] == "cleanup" or "aws" in backends_of(words)
+
+
+def expected_exit(words: list[str]) -> set[int]:
+    """The exit codes the README promises for this command."""
+    if "--unsafe" in words:
+        return {1}  # "negative control: must be INVALID"
+    if "aws" in backends_of(words) and "--yes" not in words:
+        return {2}  # "Without --yes a non-interactive run exits 2 having sent nothing but that STS call"
+    if {"moto", "aws"} & set(backends_of(words)):
+        return {0, 1}  # moto (also when posing as AWS) is not concurrency-safe: "invalid in k/10 runs"
+    return {0}
+
+
+@dataclass(repr=False)
+class Result:
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+    new: list[Path] = field(default_factory=list)  # entries added to <copy>/reports by the command
+
+    def __repr__(self) -> str:  # pytest prints it under a failed assert: describe() already said it all
+        return f"Result({' '.join(self.argv)!r}, exit code {self.returncode})"
+
+    def describe(self) -> str:
+        return (f"ran: {' '.join(self.argv)}\nexit code {self.returncode}\n"
+                f"stdout (tail):\n{self.stdout[-3000:]}\nstderr (tail):\n{self.stderr[-3000:]}")
+
+
+class Checkout:
+    """A copy of the checkout in which the README's commands run, and what they left there."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.reports = root / "reports"
+        self.port = backends.free_port()
+        self.moto: backends.MotoServer | None = None
+        self.moto_endpoint: backends.Endpoint | None = None
+        self.valid_runs: list[Path] = []
+
+    @property
+    def local_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def aws_env(self) -> dict[str, str]:
+        """A moto server posing as AWS (started on first use), fake credentials, no way out to AWS."""
+        if self.moto_endpoint is None:
+            self.moto = backends.MotoServer()
+            self.moto_endpoint = self.moto.start()
+        env = {k: v for k, v in os.environ.items() if not k.upper().startswith("AWS_")}
+        dead_proxy = "http://127.0.0.1:9"  # discard port: nothing listens
+        env.update(FAKE_ENV, AWS_ENDPOINT_URL=self.moto_endpoint.url,
+                   AWS_CONFIG_FILE=str(self.root.parent / "no-aws-config"),
+                   AWS_SHARED_CREDENTIALS_FILE=str(self.root.parent / "no-aws-credentials"),
+                   HTTPS_PROXY=dead_proxy, https_proxy=dead_proxy,
+                   NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost")
+        return env
+
+    def moto_tables(self, region: str) -> list[str]:
+        assert self.moto_endpoint is not None
+        client = boto3.client("dynamodb", endpoint_url=self.moto_endpoint.url, region_name=region,
+                              aws_access_key_id=FAKE_ENV["AWS_ACCESS_KEY_ID"], aws_secret_access_key=SECRET)
+        return client.list_tables()["TableNames"]
+
+    def prior_run_dir(self) -> str:
+        """``reports/<id>`` of the newest valid run here; made by the README's `stress run --json` if none."""
+        if not self.valid_runs:
+            result = run_command(self, "stress run --json")
+            check_result(self, "stress run --json", result)
+        assert self.valid_runs, "no valid run to fill reports/<run-id> with"
+        return str(self.valid_runs[-1].relative_to(self.root))
+
+    def fill(self, command: str) -> list[str]:
+        """The command's words with every placeholder filled in (see the module docstring)."""
+        words = []
+        for i, word in enumerate(command.split()):
+            if word in ("reports/<run-id>", "RUN_DIR"):
+                word = self.prior_run_dir()
+            elif word == "8000" and i and command.split()[i - 1] == "--port":
+                word = str(self.port)
+            word = word.replace("http://127.0.0.1:8000", self.local_url)
+            word = re.sub(r"(?<=endpoint=)URL\b", self.local_url, word)
+            words.append(word)
+        leftover = [w for w in words if re.search(r"<[^>]*>|\bRUN_DIR\b|=URL\b", w)]
+        assert not leftover, f"unfilled placeholder in {command!r}: {leftover}"
+        return words
+
+    def stop_local(self) -> None:
+        state = local_install.cache_dir().parent / f"running-{self.port}.json"
+        if state.exists():
+            subprocess.run([str(STRESS_SCRIPT), "local", "stop", "--port", str(self.port)], cwd=self.root,
+                           capture_output=True, timeout=60)
+
+
+def copy_checkout(dst: Path) -> Path:
+    """The checkout's files without .venv, .git, caches and run directories (reports/example* kept)."""
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        here = Path(directory).resolve()
+        drop = {n for n in names if n == "__pycache__" or n.endswith(".egg-info")}
+        if here == REPO:
+            drop |= COPY_IGNORED_AT_ROOT & set(names)
+        if here == REPO / "reports":
+            drop |= {n for n in names if not (n.startswith("example") or n == ".gitkeep")}
+        return drop
+
+    shutil.copytree(REPO, dst, ignore=ignore, symlinks=True)
+    return dst
+
+
+def run_command(checkout: Checkout, command: str) -> Result:
+    """Run one README command in the copy: placeholders filled, size options appended."""
+    assert STRESS_SCRIPT.exists(), f"{STRESS_SCRIPT} missing: install the package (pip install -e .)"
+    words = checkout.fill(command)
+    argv = [*words, *size_options(words)]
+    env = checkout.aws_env() if is_aws(words) else dict(os.environ)
+    before = set(checkout.reports.iterdir())
+    try:
+        proc = subprocess.run([str(STRESS_SCRIPT), *argv[1:]], cwd=checkout.root, env=env, capture_output=True,
+                              text=True, timeout=TIMEOUT_S, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"{' '.join(argv)} did not finish in {TIMEOUT_S} s\nstderr: {exc.stderr!r}")
+    new = sorted(set(checkout.reports.iterdir()) - before)
+    return Result(argv, proc.returncode, proc.stdout, proc.stderr, new)
+
+
+def check_result(checkout: Checkout, command: str, result: Result) -> None:
+    """Everything the README promises about this command's outcome (AssertionError naming it otherwise)."""
+    words = result.argv
+    why = f"README command `{command}`:\n{result.describe()}"
+    expected = expected_exit(words)
+    assert result.returncode in expected, f"exit code {result.returncode}, README promises {sorted(expected)}\n{why}"
+    assert "Traceback" not in result.stderr, why
+    if is_aws(words):
+        for marker in (SECRET, FAKE_ENV["AWS_SESSION_TOKEN"]):
+            assert marker not in result.stdout + result.stderr, f"credentials leaked\n{why}"
+    runs = [p for p in result.new if (p / "run.json").exists()]
+    series = [p for p in result.new if p.name.startswith(("compare-", "sweep-"))]
+    sub = words[1]
+
+    if expected == {2}:  # AWS without --yes: the plan, then nothing
+        assert "refusing to send requests to AWS without --yes" in result.stderr, why
+        assert f"AWS account {MOTO_ACCOUNT}, region" in result.stderr, f"plan not from the moto posing as AWS\n{why}"
+        assert "estimated cost: $" in result.stderr, why
+        aws_runs = [p for p in runs if json.loads((p / "run.json").read_text())["backend"]["kind"] == "aws"]
+        assert not any((p / "history.jsonl").exists() for p in aws_runs), why
+        region = option_value(words, "--region") or FAKE_ENV["AWS_DEFAULT_REGION"]
+        assert not [t for t in checkout.moto_tables(region) if t.startswith("ddbstress-")], why
+        return
+
+    if sub == "run":
+        repeat = int(option_value(words, "--repeat") or 1)
+        assert len(runs) == repeat, f"expected {repeat} run directories in <copy>/reports, got {result.new}\n{why}"
+        for run_dir in runs:
+            for name in ("run.json", "history.jsonl", "final_state.json", "verdict.json", "report.html"):
+                assert (run_dir / name).exists(), f"{run_dir.name}/{name} missing\n{why}"
+        verdicts = [json.loads((p / "verdict.json").read_text())["verdict"] for p in runs]
+        if repeat > 1:
+            assert re.search(rf"invalid in {verdicts.count('invalid')}/{repeat} runs", result.stdout), why
+        else:
+            assert verdicts[0] == VERDICT_OF_EXIT[result.returncode], why
+        if "--json" in words:
+            summary = json.loads(result.stdout)  # only the verdict JSON on stdout
+            assert (checkout.root / summary["run_dir"]).resolve() == runs[0].resolve(), why
+            assert summary["verdict"] == verdicts[0], why
+        elif repeat == 1:
+            rel = runs[0].relative_to(checkout.root)
+            assert f"run dir: {rel}" in result.stdout and f"report: {rel}/report.html" in result.stdout, why
+        if "aws" in backends_of(words):
+            region = option_value(words, "--region") or FAKE_ENV["AWS_DEFAULT_REGION"]
+            assert not [t for t in checkout.moto_tables(region) if runs[0].name in t], f"tables left\n{why}"
+        checkout.valid_runs += [p for p, v in zip(runs, verdicts, strict=True) if v == "valid"]
+    elif sub in ("compare", "sweep"):
+        assert len(series) == 1 and series[0].name.startswith(f"{sub}-"), f"no reports/{sub}-<id>/\n{why}"
+        assert (series[0] / "summary.json").exists() and (series[0] / "report.html").exists(), why
+        assert f"{sub} report: {series[0].relative_to(checkout.root)}/report.html" in result.stdout, why
+        count = (len(option_value(words, "--backends").split(",")) if sub == "compare"
+                 else len(option_value(words, "--workers").split(",")))
+        assert len(runs) == count, f"expected {count} run directories, got {result.new}\n{why}"
+    elif sub == "check":
+        assert "verdict: VALID" in result.stdout, why
+    elif sub == "report":
+        assert f"report: {words[2]}/report.html" in result.stdout, why
+        assert (checkout.root / words[2] / "report.html").exists(), why
+    elif sub == "export":
+        fmt = option_value(words, "--format")
+        if fmt == "jepsen-json":
+            ops = json.loads(result.stdout)
+            assert ops and set(ops[0]) >= {"index", "type", "process", "f", "value", "time"}, why
+        else:
+            lines = [line for line in result.stdout.splitlines() if line.strip()]
+            assert lines and all(line.lstrip("[ ").startswith("{:index") for line in lines), why
+    elif sub == "local":
+        action = words[2]
+        marker = {"start": "running (pid", "status": "running: ", "stop": "stopped pid",
+                  "install": "DynamoDB Local jar:"}[action]
+        assert marker in result.stdout, why
+        if action == "status":
+            assert f"endpoint {checkout.local_url}" in result.stdout, why
+    elif sub == "cleanup":
+        assert result.stdout.strip(), why
+
+
+@pytest.fixture(scope="module")
+def checkout(tmp_path_factory):
+    """One copy of the checkout for all README commands; stops what they may have left running."""
+    c = Checkout(copy_checkout(tmp_path_factory.mktemp("readme") / "checkout"))
+    try:
+        yield c
+    finally:
+        c.stop_local()
+        if c.moto:
+            c.moto.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ORDERED, ids=ORDERED)
+def test_readme_command(checkout, command):
+    check_result(checkout, command, run_command(checkout, command))
+
+
+def test_readme_has_commands():
+    """A parser that finds nothing would make test_readme_command vanish instead of fail."""
+    assert block_commands(README_TEXT) and inline_commands(README_TEXT)
+    assert "stress run --workers 200" in COMMANDS  # what `make run` runs
+    assert len(ORDERED) == len(set(ORDERED))
+
+
+def test_size_options_are_documented():
+    """Each option the test appends is a documented user option of the README and of the command."""
+    options = set(SIZE_OPTIONS[::2]) | set(SIZE_OPTIONS_KEEPING_WORKERS[::2]) | set(SIZE_OPTIONS_REPEAT[::2])
+    for option in sorted(options):
+        assert f"`{option}`" in README_TEXT, f"{option} is appended to README commands but not documented"
+    for sub in RUN_LIKE:
+        help_text = subprocess.run([str(STRESS_SCRIPT), sub, "--help"], capture_output=True, text=True,
+                                   timeout=60, env={**os.environ, "COLUMNS": "200"}).stdout
+        for option in sorted(options - ({"--repeat"} if sub != "run" else set())):  # only run has --repeat
+            assert option in help_text, f"`stress {sub}` has no {option}"
+
+
+def test_parser_expands_the_readme_notation():
+    text = "\n".join([
+        "Run `stress run --json` or `stress check`; `.venv/bin/stress run --workers 200`, `stress export",
+        "RUN_DIR --format jepsen-json|edn`.",
+        "```sh",
+        "stress run --workers 200     # a comment",
+        "stress local start|stop [--port 8000]",
+        "stress check reports/<run-id>",
+        "make run",
+        "```",
+        "```",
+        "stress run --not-a-command   (output, not a sh block)",
+        "```",
+        "`stress compare --backends local[,aws]` and `my_tool stress run`",
+    ])
+    assert readme_commands(text) == [
+        "stress run --workers 200", "stress local start --port 8000", "stress local stop --port 8000",
+        "stress check reports/<run-id>", "stress run --json", "stress export RUN_DIR --format jepsen-json",
+        "stress export RUN_DIR --format edn", "stress compare --backends local,aws",
+    ]
+
+
+def test_a_broken_readme_command_fails_its_test(checkout):
+    """The machinery can fail: a README with a typo in an option gives a failing test (exit 2)."""
+    (command,) = readme_commands("```sh\nstress run --wrkers 5      # typo\n```\n")
+    assert command == "stress run --wrkers 5"
+    result = run_command(checkout, command)
+    assert result.returncode == 2 and "--wrkers" in result.stderr, result.describe()
+    with pytest.raises(AssertionError, match="exit code 2, README promises"):
+        check_result(checkout, command, result)
