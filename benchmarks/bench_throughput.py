@@ -42,8 +42,7 @@ from harness import local_install
 from harness.backends import Endpoint, LocalServer
 from harness.client import DynamoClient, make_client
 from harness.history import CONDITIONAL_FAILED, FAIL, OK, HistoryWriter, Op, pair_ops, read_events
-from harness.run import event_loop_factory
-from harness.runner import Pace, StepRunner, create_table, delete_table, table_name
+from harness.runner import Pace, StepRunner, create_table, delete_table, event_loop_factory, table_name
 from harness.saturation import SaturationSampler
 from harness.verdict import VALID
 from workloads.base import Step, WorkloadConfig

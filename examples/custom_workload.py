@@ -25,9 +25,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.client import Outcome, Request
 from harness.history import CONDITIONAL_FAILED, FAIL, OK, Op
 from harness.items import typed_item
+from harness.outcome import Outcome, Request
 from harness.verdict import Verdict
 from workloads.base import Call, Step, Workload
 from workloads.registration import check_unique_writes

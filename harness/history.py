@@ -268,3 +268,10 @@ def ops_by_workload(ops: Iterable[Op]) -> dict[str, list[Op]]:
     for op in ops:
         grouped.setdefault(op.workload, []).append(op)
     return grouped
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write JSON atomically (temp file + rename), so readers never see half a file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(dumps(obj))
+    tmp.replace(path)

@@ -1,9 +1,10 @@
-"""Races spread over several OS processes: ``stress run --processes P``.
+"""Races spread over several OS processes: ``stress run --processes P`` (the transport of
+``harness.executor.Processes``).
 
-The parent (the ``stress run`` process) keeps everything that happens once: the backend, tables,
-``setup``, the final read, table deletion and the verdict. P children, started with ``spawn`` (no
-event loop, thread or socket is inherited), each open their own client and event loop and run the
-workers ``k, k+P, k+2P, …`` of every race, streaming their events to ``history.<k>.jsonl``.
+The parent (the ``stress run`` process, running the engine) keeps everything that happens once: the
+backend, tables, ``setup``, faults, the final read, table deletion and the verdict. P children,
+started with ``spawn`` (no event loop, thread or socket is inherited), each open their own client and
+event loop and run the workers ``k, k+P, k+2P, …`` of every race, streaming their events to ``history.<k>.jsonl``.
 
 A race, over one socketpair per child (the parent's event loop waits on them, it never blocks) and
 a gun pipe shared by all children:
@@ -41,12 +42,12 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
@@ -54,14 +55,11 @@ from harness.backends import Endpoint
 from harness.client import DynamoClient, make_client
 from harness.errors import UsageError
 from harness.history import INVOKE, HistoryWriter
-from harness.runner import Pace, StepRunner
+from harness.percentiles import percentiles
+from harness.runner import Pace, StepRunner, event_loop_factory
 from harness.saturation import SaturationSampler
-from harness.summary import percentile
 from workloads import get_workload
-from workloads.base import Call, Step, Workload, WorkloadConfig
-
-if TYPE_CHECKING:
-    from harness.run import Run
+from workloads.base import Step, Workload, WorkloadConfig
 
 START_METHOD = "spawn"  # the parent runs an event loop and threads: forking it is unsafe
 STOP = "stop"
@@ -98,6 +96,13 @@ class Job:
     config: WorkloadConfig
     recorded: bool = True  # False: the warm-up, written nowhere
     rate: float | None = None  # the run's cap; each child takes rate / P
+    rounds: tuple[int, ...] | None = None  # the rounds to race (None: the planned ones); later jobs add rounds
+
+    def steps(self, workload: Workload) -> Iterator[Step]:
+        """The races of this job."""
+        if self.rounds is None:
+            return workload.steps()
+        return (step for round_ in self.rounds for step in workload.round_steps(round_))
 
 
 def worker_ids(index: int, processes: int, workers: int) -> list[int]:
@@ -105,13 +110,14 @@ def worker_ids(index: int, processes: int, workers: int) -> list[int]:
     return list(range(index, workers, processes))
 
 
-def child_configs(run: Run, endpoint: Endpoint) -> list[ChildConfig]:
-    """One config per child of ``run``; histories go to ``history.<k>.jsonl`` in the run directory."""
-    opts = run.options
-    plain = replace(endpoint, server=None)
-    return [ChildConfig(k, opts.processes, opts.workers, plain, opts.client_kind(), opts.retries, opts.timeout,
-                        str(child_history_path(run.run_dir, k)), os.getpid())
-            for k in range(opts.processes)]
+def child_configs(target: Endpoint, client_kind: str, workers: int, processes: int, retries: int,
+                  timeout_s: float, run_dir: Path) -> list[ChildConfig]:
+    """One config per child; histories go to ``history.<k>.jsonl`` in the run directory. ``target`` is
+    where the workers' requests go (the fault proxy when there is one)."""
+    plain = replace(target, server=None)
+    return [ChildConfig(k, processes, workers, plain, client_kind, retries, timeout_s,
+                        str(child_history_path(run_dir, k)), os.getpid())
+            for k in range(processes)]
 
 
 def child_history_path(run_dir: Path, index: int) -> Path:
@@ -168,8 +174,6 @@ def child_main(config: ChildConfig, conn: Connection, guns: Sequence[Connection]
     """Entry point of a child process: serve jobs until told to exit."""
     _die_with_parent(config.parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the children
-    from harness.run import event_loop_factory
-
     channel = Channel(conn)
     try:
         with HistoryWriter(Path(config.history_path)) as history, asyncio.Runner(
@@ -194,6 +198,9 @@ def _die_with_parent(parent_pid: int) -> None:
 async def _serve(config: ChildConfig, channel: Channel, guns: Sequence[Connection],
                  history: HistoryWriter) -> None:
     pool = max(len(worker_ids(config.index, config.processes, config.workers)), 1)
+    # One instance per workload table for the whole run: extra rounds (a later job) continue what its
+    # workers learnt (role-update's beliefs), as in one process.
+    instances: dict[tuple[str, str], Workload] = {}
     async with make_client(config.client_kind, config.endpoint, pool=pool, retries=config.retries,
                            timeout_s=config.timeout) as client:
         channel.send(("hello", os.getpid()))
@@ -201,13 +208,13 @@ async def _serve(config: ChildConfig, channel: Channel, guns: Sequence[Connectio
             job = await channel.recv()
             if job is None:
                 return
-            channel.send(("done", await run_job(config, job, client, history, channel, guns)))
+            workload = instances.setdefault((job.spec, job.table), get_workload(job.spec)(job.config, job.table))
+            channel.send(("done", await run_job(config, job, workload, client, history, channel, guns)))
 
 
-async def run_job(config: ChildConfig, job: Job, client: DynamoClient, history: HistoryWriter,
+async def run_job(config: ChildConfig, job: Job, workload: Workload, client: DynamoClient, history: HistoryWriter,
                   channel: Channel, guns: Sequence[Connection]) -> dict[str, Any]:
-    """This child's share of one workload's races; returns its client report (CPU, loop lag, ops)."""
-    workload = get_workload(job.spec)(job.config, job.table)
+    """This child's share of one job's races; returns its client report (CPU, loop lag, ops)."""
     ids = worker_ids(config.index, config.processes, job.config.workers)
     pace = Pace(rate=job.rate / config.processes if job.rate else None)
     with contextlib.ExitStack() as stack:
@@ -216,75 +223,28 @@ async def run_job(config: ChildConfig, job: Job, client: DynamoClient, history: 
         sampler = SaturationSampler()
         sampler.start()
         try:
-            races = await runner.run()
+            races = await runner.run(job.steps(workload))
         finally:
             report = sampler.stop(ops=runner.ops)
     return {**report, "process": config.index, "pid": os.getpid(), "workers": len(ids), "races": races}
 
 
 class ChildRunner(StepRunner):
-    """A StepRunner for some of the workers, whose gun waits for the parent's shared gun."""
+    """The StepRunner of some of the workers, whose races start at the parent's shared gun."""
 
     def __init__(self, client: DynamoClient, workload: Workload, history: HistoryWriter, ids: Sequence[int],
                  pace: Pace, channel: Channel, guns: Sequence[Connection]) -> None:
-        super().__init__(client, workload, history, len(ids), pace)
-        self.ids = ids
+        super().__init__(client, workload, history, ids, pace)
         self.channel = channel
         self.guns = [gun.fileno() for gun in guns]
 
-    async def prepare(self, step: Step, yield_every: int = 0) -> list[tuple[int, Call]]:
-        """Build (and let the client sign) the requests of this child's workers for ``step``."""
-        await self.workload.before_step(self.client, step)
-        calls = []
-        for n, worker in enumerate(self.ids, 1):
-            call = self.workload.request(worker, step)
-            if call:
-                call.prepared = self.client.prepare(call.request)
-                calls.append((worker, call))
-            if yield_every and n % yield_every == 0:
-                await asyncio.sleep(0)  # let the race in flight handle its responses
-        return calls
-
-    async def run(self) -> int:
-        """Every race the parent lets start; returns how many ran."""
-        done = 0
-        steps = iter(self.workload.steps())
-        step = next(steps, None)
-        calls = await self.prepare(step) if step else []
-        while step is not None:
-            await self.client.warm()  # re-open connections the server closed, so nobody connects mid-race
-            gun = asyncio.Event()
-            tasks = [asyncio.create_task(self._worker(worker, step, call, gun)) for worker, call in calls]
-            await asyncio.sleep(0)  # every task now waits on the gun
-            if not await self._barrier(done):
-                await _cancel(tasks)
-                break
-            gun.set()
-            following = next(steps, None)
-            if following is not None and self.workload.can_prepare_during(following, step):
-                await asyncio.sleep(0)  # every worker sends before the next race is built
-                calls = await self.prepare(following, yield_every=32)
-                await asyncio.gather(*tasks)
-            else:
-                await asyncio.gather(*tasks)
-                calls = await self.prepare(following) if following is not None else []
-            step = following
-            done += 1
-        return done
-
-    async def _barrier(self, race: int) -> bool:
+    async def release(self, number: int) -> bool:
         """Tell the parent this child is armed; True when the gun fires, False on ``stop``."""
         self.channel.send(("ready", None))
-        gun = self.guns[race % GUNS]
+        gun = self.guns[number % GUNS]
         if await first_readable([gun, self.channel.conn.fileno()]) == gun:
             return True
         return await self.channel.recv() != STOP
-
-
-async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 # --------------------------------------------------------------------------- parent side
@@ -333,8 +293,10 @@ class ProcessPool:
         self.procs.append(proc)
         self.channels.append(Channel(ours))
 
-    async def run_job(self, job: Job, races: int, pace: Pace, on_step: Callable[[], None] | None) -> list[dict]:
-        """Drive one workload's ``races`` races across the children; returns each child's report."""
+    async def run_job(self, job: Job, races: int, pace: Pace, on_step: Callable[[], None] | None,
+                      gate: Callable[[], Awaitable[None]] | None = None) -> list[dict]:
+        """Drive one job's ``races`` races across the children; returns each child's report. ``gate`` is
+        awaited before every gun (the crash nemesis holds races while the server restarts)."""
         for channel in self.channels:
             channel.send(job)
         fired: Connection | None = None  # the gun whose byte is still in the pipe
@@ -349,6 +311,8 @@ class ProcessPool:
                 return [payload for _, payload in replies]
             if tags != {"ready"}:
                 raise ChildFailed(f"worker processes out of step: {sorted(tags)}")
+            if gate and not pace.expired():
+                await gate()
             fired = None if pace.expired() else self._fire(race)
             if fired is None:
                 for channel in self.channels:
@@ -416,46 +380,25 @@ def _sigint_ignored() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-# --------------------------------------------------------------------------- the run, in the parent
+# --------------------------------------------------------------------------- reports, in the parent
 
 
-async def run_workloads(run: Run, endpoint: Endpoint, history: HistoryWriter,
-                        on_step: Callable[[], None] | None) -> None:
-    """``Run._run_workloads`` with the races spread over ``run.options.processes`` children."""
-    opts = run.options
-    pace = Pace(rate=opts.rate, deadline=time.monotonic() + opts.duration if opts.duration else None)
-    configs = child_configs(run, endpoint)
-    async with contextlib.AsyncExitStack() as stack:
-        admin = await stack.enter_async_context(DynamoClient(endpoint, pool=4, retries=8, timeout_s=30))
-        # Exits run last-in first-out: the children are gone before their histories are merged.
-        stack.callback(merge_into_run, run, [Path(c.history_path) for c in configs], history)
-        pool = await stack.enter_async_context(ProcessPool(configs))
-        run.meta["processes"] = {"count": len(configs), "pids": pool.pids}
-        if endpoint.kind == "local":
-            await _warm_up(run, admin, pool)
-        for spec, workload in zip(opts.workloads, run.workloads, strict=True):
-            await _one_workload(run, admin, pool, spec, workload, pace, on_step)
-
-
-async def _one_workload(run: Run, admin: DynamoClient, pool: ProcessPool, spec: str, workload: Workload,
-                        pace: Pace, on_step: Callable[[], None] | None) -> None:
-    run.phase(f"racing {workload.name}", sum(1 for _ in workload.steps()))
-    async with run.workload_table(admin, workload):
-        job = Job(spec, workload.table, workload.config, rate=run.options.rate)
-        parent_cpu = time.process_time()
-        reports = await pool.run_job(job, sum(1 for _ in workload.steps()), pace, on_step)
-        run.meta.setdefault("client", {})[workload.name] = combine_reports(reports, time.process_time() - parent_cpu)
-
-
-async def _warm_up(run: Run, admin: DynamoClient, pool: ProcessPool) -> None:
-    """The single-process warm-up (unrecorded races on a throwaway table), run by the children."""
-    from harness.run import WARMUP_RACES
-
-    started = time.monotonic()
-    async with run.warm_up_table(admin) as warmup:
-        reports = await pool.run_job(Job(warmup.name, warmup.table, warmup.config, recorded=False),
-                                     WARMUP_RACES, Pace(), None)
-    run.meta["warmup"] = {"ops": sum(r["ops"] for r in reports), "seconds": round(time.monotonic() - started, 2)}
+def sum_job_reports(jobs: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Each child's reports of several jobs of one workload (its planned rounds, then extra ones) as one
+    report per child: counts and times summed, loop lag maxed."""
+    if len(jobs) == 1:
+        return jobs[0]
+    summed = []
+    for per_child in zip(*jobs, strict=True):
+        first = dict(per_child[0])
+        for key in ("ops", "cpu_s", "wall_s", "cpu_user_s", "cpu_system_s", "races"):
+            first[key] = sum(r.get(key, 0) for r in per_child)
+        first["loop_lag_ms"] = {q: max(r["loop_lag_ms"][q] for r in per_child) for q in ("p50", "p99", "max")}
+        first["max_rss_mb"] = max(r["max_rss_mb"] for r in per_child)
+        first["harness_bound"] = any(r.get("harness_bound") for r in per_child)
+        first["note"] = next((r["note"] for r in per_child if r.get("note")), None)
+        summed.append(first)
+    return summed
 
 
 def combine_reports(reports: list[dict[str, Any]], parent_cpu_s: float = 0.0) -> dict[str, Any]:
@@ -510,9 +453,8 @@ class RaceStarts:
 
 
 def _ms_stats(values_ns: list[int]) -> dict[str, float | None]:
-    ordered = sorted(v / 1e6 for v in values_ns)
-    return {q: None if not ordered else round(percentile(ordered, n) or 0.0, 3)
-            for q, n in (("p50", 50), ("p99", 99), ("max", 100))}
+    found = percentiles((v / 1e6 for v in values_ns), (50, 99))
+    return {q: round(found[q], 3) if found else None for q in ("p50", "p99", "max")}
 
 
 def read_child_events(lines: Iterable[bytes]) -> Iterator[dict[str, Any]]:
@@ -552,7 +494,7 @@ def merge_histories(paths: Sequence[Path], out: HistoryWriter) -> RaceStarts:
     return starts
 
 
-def merge_into_run(run: Run, paths: Sequence[Path], history: HistoryWriter) -> None:
+def merge_into_run(meta: dict[str, Any], paths: Sequence[Path], history: HistoryWriter) -> None:
     """Merge the children's histories into the run's; remove them only once merged."""
     try:
         starts = merge_histories(paths, history)
@@ -561,6 +503,6 @@ def merge_into_run(run: Run, paths: Sequence[Path], history: HistoryWriter) -> N
         print(f"stress: warning: merging the worker histories failed ({type(exc).__name__}: {exc}); "
               f"kept {kept}", file=sys.stderr)
         return
-    run.meta.setdefault("processes", {"count": len(paths)}).update(starts.summary())
+    meta.setdefault("processes", {"count": len(paths)}).update(starts.summary())
     for path in paths:
         path.unlink(missing_ok=True)

@@ -53,8 +53,9 @@ import botocore.utils
 import orjson
 
 from harness.backends import Endpoint
-from harness.client import DynamoClient, Outcome, Request, classify_client_error
+from harness.client import DynamoClient
 from harness.items import plain_item
+from harness.outcome import Outcome, Request, classify_client_error
 from harness.sigv4 import Credentials, Signer
 
 log = logging.getLogger(__name__)

@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from harness import aws, backends
-from harness.client import CLIENT_KINDS, DynamoClient, make_client
+from harness.client import CLIENT_KINDS, DynamoClient
 from harness.errors import UsageError
 from harness.evaluate import RUN_FORMAT, evaluate
+from harness.executor import Executor, InProcess, Processes
 from harness.fault_cover import FaultCover
 from harness.faults import CRASH, FaultProxy, FaultSpec, fault_event, parse_faults
-from harness.history import HistoryWriter, dumps
-from harness.runner import Pace, StepRunner, create_table, delete_table, table_name
-from harness.saturation import SaturationSampler
+from harness.history import HistoryWriter, write_json
+from harness.runner import Pace, create_table, delete_table, event_loop_factory, table_name
 from workloads import DEFAULT_WORKLOADS, get_workload
 from workloads.base import Workload, WorkloadConfig
 
@@ -72,7 +72,6 @@ class RunOptions:
             (self.processes >= 1, f"--processes must be at least 1 (got {self.processes})"),
             (self.processes <= self.workers,
              f"--processes {self.processes} is more than --workers {self.workers}: every process needs a worker"),
-            (self.processes == 1 or not self.faults, "--fault needs --processes 1 (faults run in one process)"),
             (self.client in (*CLIENT_KINDS, "auto"),
              f"unknown client {self.client!r}: choose one of auto, {', '.join(CLIENT_KINDS)}"),
             (self.backend in backends.BACKEND_KINDS,
@@ -86,11 +85,11 @@ class RunOptions:
              f"--local-jar only applies to --backend local (the managed DynamoDB Local), not {backend}"),
             (not self.persist or backend == "local",
              f"--persist only applies to --backend local (the managed DynamoDB Local), not {backend}"),
-            (self.region is None or backend not in ("local", "moto"),
+            (self.region is None or backend not in ("local", "moto", "dynalite"),
              f"--region does not apply to --backend {backend}: the managed server runs in {backends.LOCAL_REGION}"),
-            (self.endpoint_url is None or self.backend != "moto",
-             "--endpoint-url does not apply to --backend moto (the harness starts its own moto server): "
-             "drop --backend moto to race that endpoint"),
+            (self.endpoint_url is None or self.backend not in ("moto", "dynalite"),
+             f"--endpoint-url does not apply to --backend {self.backend} (the harness starts its own server): "
+             f"drop --backend {self.backend} to race that endpoint"),
         ]
         for ok, message in checks:
             if not ok:
@@ -125,8 +124,8 @@ class RunOptions:
         return parse_faults(self.faults)
 
 
-PHASE_START = {"local": "starting DynamoDB Local", "moto": "starting moto", "endpoint": "reaching the endpoint",
-               "aws": "reaching AWS"}
+PHASE_START = {"local": "starting DynamoDB Local", "moto": "starting moto", "dynalite": "starting dynalite",
+               "endpoint": "reaching the endpoint", "aws": "reaching AWS"}
 WARMUP_RACES, WARMUP_WORKERS = 8, 200  # unrecorded races before a fresh DynamoDB Local is measured
 
 
@@ -159,13 +158,6 @@ def make_run_dir(reports_dir: Path, run_id: str) -> Path:
     return run_dir
 
 
-def write_json(path: Path, obj: Any) -> None:
-    """Write JSON atomically (temp file + rename), so readers never see half a file."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(dumps(obj))
-    tmp.replace(path)
-
-
 def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
@@ -182,15 +174,6 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's loop when installed (faster sockets, less client CPU per request)."""
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    return uvloop.new_event_loop
 
 
 class Run:
@@ -307,12 +290,8 @@ class Run:
 
     async def _run_workloads(self, endpoint: backends.Endpoint, history: HistoryWriter,
                              on_step: Callable[[], None] | None) -> None:
+        """The one run loop, whatever the executor: faults, warm-up, then every workload's races."""
         opts = self.options
-        if opts.processes > 1:
-            from harness.multiproc import run_workloads
-
-            await run_workloads(self, endpoint, history, on_step)
-            return
         deadline = time.monotonic() + opts.duration if opts.duration else None
         pace = Pace(rate=opts.rate, deadline=deadline)
         faults = opts.fault_specs()
@@ -328,33 +307,36 @@ class Run:
                 await stack.enter_async_context(proxy)
                 target = endpoint.via(proxy.url)
                 stack.callback(self._record_faults, proxy)
-            client = await stack.enter_async_context(
-                make_client(opts.client_kind(), target, pool=opts.workers, retries=opts.retries,
-                            timeout_s=opts.timeout))
+            executor = await stack.enter_async_context(self._executor(target, history))
             crash = next((spec for spec in faults if spec.kind == CRASH), None)
             if endpoint.kind == "local":
-                await self._warm_up(admin, client)
-            for workload in self.workloads:
+                await self._warm_up(admin, executor)
+            for spec, workload in zip(opts.workloads, self.workloads, strict=True):
                 nemesis = CrashLoop(endpoint.server, crash.interval_s, history) if crash else None
                 self.phase(f"racing {workload.name}", sum(1 for _ in workload.steps()))
                 async with self.workload_table(admin, workload):
-                    await self._race_workload(workload, admin, client, history, pace, on_step, proxy, nemesis)
+                    await self._race_workload(workload, spec, admin, executor, pace, on_step, proxy, nemesis)
 
-    async def _race_workload(self, workload: Workload, admin: DynamoClient, client: DynamoClient,
-                             history: HistoryWriter, pace: Pace, on_step: Callable[[], None] | None,
-                             proxy: FaultProxy | None, nemesis: CrashLoop | None) -> None:
+    def _executor(self, target: backends.Endpoint, history: HistoryWriter) -> Executor:
+        """In this process, or spread over ``--processes`` children: the same races either way."""
+        opts = self.options
+        if opts.processes > 1:
+            return Processes(target, opts.client_kind(), opts.workers, opts.processes, opts.retries, opts.timeout,
+                             opts.rate, self.run_dir, history, self.meta)
+        return InProcess(target, opts.client_kind(), opts.workers, opts.retries, opts.timeout, history)
+
+    async def _race_workload(self, workload: Workload, spec: str, admin: DynamoClient, executor: Executor,
+                             pace: Pace, on_step: Callable[[], None] | None, proxy: FaultProxy | None,
+                             nemesis: CrashLoop | None) -> None:
         """The workload's planned rounds, then extra rounds until every requested fault has fired.
 
         Crashes only while workers race (seeding and the final read need a live server), and races
         wait while a crashed server restarts, so few ops hit a server that is down."""
         cover = FaultCover(self.options.fault_specs(), lambda: self._fault_counts(proxy, nemesis))
-        runner = StepRunner(client, workload, history, self.options.workers, pace, on_step,
-                            gate=nemesis.wait_until_up if nemesis else None)
-        sampler = SaturationSampler()
-        sampler.start()
+        executor.begin(workload, spec, pace, on_step, nemesis.wait_until_up if nemesis else None)
         try:
             async with nemesis or contextlib.nullcontext():
-                await runner.run()
+                await executor.race(workload)
                 while cover.keep_racing() and not pace.expired():
                     if not cover.extra_rounds:
                         kinds = ", ".join(spec.kind for spec in cover.pending())
@@ -362,9 +344,9 @@ class Run:
                     round_ = workload.add_round()
                     cover.extra_rounds += 1
                     await workload.setup_round(admin, round_)
-                    await runner.run(workload.round_steps(round_))
+                    await executor.race(workload, [round_])
         finally:
-            self.meta.setdefault("client", {})[workload.name] = sampler.stop(ops=runner.ops)
+            self.meta.setdefault("client", {})[workload.name] = executor.end(workload)
             self.meta["config"]["rounds"][workload.name] = workload.rounds
             faults_meta = self.meta.setdefault("faults", {"specs": [str(spec) for spec in cover.specs]})
             faults_meta.setdefault("by_workload", {})[workload.name] = cover.injected()
@@ -409,15 +391,13 @@ class Run:
         finally:
             await delete_table(admin, warmup.table)
 
-    async def _warm_up(self, admin: DynamoClient, client: DynamoClient) -> None:
+    async def _warm_up(self, admin: DynamoClient, executor: Executor) -> None:
         """A fresh JVM runs ~2x slower for its first seconds: race a throwaway table first, unrecorded."""
         started = time.monotonic()
         self.phase("warm-up (unrecorded races)", None)
         async with self.warm_up_table(admin) as warmup:
-            with HistoryWriter(Path(os.devnull)) as nowhere:
-                runner = StepRunner(client, warmup, nowhere, warmup.config.workers, Pace())
-                await runner.run()
-        self.meta["warmup"] = {"ops": runner.ops, "seconds": round(time.monotonic() - started, 2)}
+            ops = await executor.warm_up(warmup)
+        self.meta["warmup"] = {"ops": ops, "seconds": round(time.monotonic() - started, 2)}
 
     def _record_faults(self, proxy: FaultProxy) -> None:
         self.meta.setdefault("faults", {}).update(specs=[str(spec) for spec in self.options.fault_specs()],

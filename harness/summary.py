@@ -2,32 +2,25 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict
 from typing import Any
 
-from harness.client import THROTTLING_CODES
 from harness.history import INFO, OK, Op
+from harness.outcome import THROTTLING_CODES
+from harness.percentiles import percentiles
 from harness.verdict import Verdict
 
 OUTCOMES = ("ok", "conditional_failed", "indeterminate", "error")
 READ_FUNCTIONS = frozenset({"read"})
 
 
-def percentile(sorted_values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile of an ascending list (None when empty)."""
-    if not sorted_values:
-        return None
-    rank = max(0, min(len(sorted_values) - 1, math.ceil(q / 100 * len(sorted_values)) - 1))
-    return sorted_values[rank]
-
-
 def latency_summary(ops: list[Op]) -> dict[str, Any]:
     """p50/p99 (ms) over all completed ops, and per outcome."""
     def stats(selected: list[Op]) -> dict[str, Any]:
-        values = sorted(op.latency_ns / 1e6 for op in selected if op.latency_ns is not None)
-        return {"p50": _round(percentile(values, 50)), "p99": _round(percentile(values, 99)),
-                "max": _round(values[-1] if values else None), "count": len(values)}
+        values = [op.latency_ns / 1e6 for op in selected if op.latency_ns is not None]
+        found = percentiles(values, (50, 99))
+        return {"p50": _round(found.get("p50")), "p99": _round(found.get("p99")), "max": _round(found.get("max")),
+                "count": len(values)}
 
     overall = stats(ops)
     by_outcome = {name: stats([op for op in ops if op.outcome == name]) for name in OUTCOMES}

@@ -505,7 +505,7 @@ def test_fault_spans() -> None:
 
 
 def test_percentiles_and_bins() -> None:
-    from harness.report.stats import percentiles
+    from harness.percentiles import percentiles
     from harness.report.throughput import bin_width_s
 
     pct = percentiles([float(i) for i in range(1, 1001)])

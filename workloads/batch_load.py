@@ -36,9 +36,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.client import Outcome, Request
 from harness.history import CONDITIONAL_FAILED, INFO, OK, TRANSACTION_CANCELED, Op
 from harness.items import plain_item, typed_item
+from harness.outcome import Outcome, Request
 from harness.verdict import Verdict
 from workloads.base import Call, Step, Workload
 

@@ -24,9 +24,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.client import Outcome, Request
 from harness.history import FAIL, INFO, OK, Op
 from harness.items import typed_item
+from harness.outcome import Outcome, Request
 from harness.verdict import Verdict
 from workloads.base import Call, Step, Workload
 

@@ -21,9 +21,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from harness.client import Outcome, Request
 from harness.history import CONDITIONAL_FAILED, FAIL, INFO, OK, Op
 from harness.items import typed_item
+from harness.outcome import Outcome, Request
 from harness.verdict import Verdict
 from workloads.base import Call, Step, Workload
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from harness.client import Outcome, Request
 from harness.history import CONDITIONAL_FAILED, FAIL, INFO, OK, Op
 from harness.items import typed_item
+from harness.outcome import Outcome, Request
 from harness.verdict import Verdict
 from workloads.base import Call, Step, Workload
 from workloads.contract import UniqueWritesContract, declare
@@ -118,7 +118,9 @@ def _check_key(verdict: Verdict, key: str, ops: list[Op], final_state: dict[str,
     elif not winners and owner is not None and owner.type == FAIL:
         verdict.fail("stored-item-from-failed-op", key, f"{key!r} stores the payload of op {owner.index}, "
                      "which was reported as not applied", [owner.index], stored=stored)
-    elif not winners and stored is None and not maybes:
+    elif not winners and stored is None and not maybes and any(op.error == CONDITIONAL_FAILED for op in ops):
+        # Rejected by the condition, so something must have stood there; ops that failed for other
+        # reasons (validation, throttling, an unsupported operation) were simply not applied.
         verdict.fail("no-winner", key, f"nobody won {key!r} and no op is indeterminate", [op.index for op in ops])
     _check_losers(verdict, key, ops, stored, token_attr)
 

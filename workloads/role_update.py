@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
-from harness.client import Outcome, Request
 from harness.history import CONDITIONAL_FAILED, FAIL, INFO, OK, Op
 from harness.items import typed_item
 from harness.linearizability import check_linearizable
+from harness.outcome import Outcome, Request
 from harness.verdict import Verdict
 from workloads.base import Call, Step, Workload
 from workloads.contract import CasContract, declare

@@ -26,9 +26,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from harness.client import Outcome, Request
 from harness.history import FAIL, INFO, OK, TRANSACTION_CANCELED, Op
 from harness.items import plain_item, typed_item
+from harness.outcome import Outcome, Request
 from harness.verdict import Verdict
 from workloads.base import Call, Step, Workload
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.history import Op
+from harness.percentiles import percentiles
 from harness.report.plots import PlotRef, race_filename, violation_race
 from harness.report.runconfig import config_items, reproduce_command
 from harness.report.rundata import (
@@ -25,7 +26,7 @@ from harness.report.rundata import (
     VERDICT_SAVED,
     RunData,
 )
-from harness.report.stats import has_races, latency_ms, outcome_counts, percentiles, winners_range
+from harness.report.stats import has_races, latency_ms, outcome_counts, winners_range
 from harness.report.style import slug
 from harness.report.throughput import in_flight_steps
 

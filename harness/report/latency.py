@@ -8,8 +8,9 @@ import numpy as np
 from matplotlib.ticker import FuncFormatter
 
 from harness.history import Op
+from harness.percentiles import percentiles
 from harness.report import style
-from harness.report.stats import latency_ms, percentiles
+from harness.report.stats import latency_ms
 
 _MARKERS = {"p50": "o", "p90": "s", "p99": "^", "max": "X"}
 

@@ -1,4 +1,5 @@
-"""Numbers the report computes from ops: outcome counts, latency percentiles (HdrHistogram), winners per race."""
+"""Numbers the report computes from ops: outcome counts, latencies, winners per race (percentiles come
+from harness.percentiles)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,9 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from hdrh.histogram import HdrHistogram
-
 from harness.history import Op
 from harness.report.style import OUTCOMES
 from harness.summary import READ_FUNCTIONS, winners_per_race
-
-# Latencies are recorded in microseconds, from 1 µs to one hour, 3 significant digits.
-_LOWEST_US = 1
-_HIGHEST_US = 3_600_000_000
-_SIG_DIGITS = 3
-PERCENTILES = (50.0, 90.0, 99.0)
 
 
 def outcome_counts(ops: Iterable[Op]) -> dict[str, int]:
@@ -28,18 +21,6 @@ def outcome_counts(ops: Iterable[Op]) -> dict[str, int]:
 def latency_ms(ops: Iterable[Op]) -> list[float]:
     """Latencies in ms of the ops that completed."""
     return [op.latency_ns / 1e6 for op in ops if op.latency_ns is not None]
-
-
-def percentiles(latencies: list[float]) -> dict[str, float]:
-    """p50, p90, p99 and max (ms) of ``latencies`` via HdrHistogram; ``{}`` when empty."""
-    if not latencies:
-        return {}
-    hist = HdrHistogram(_LOWEST_US, _HIGHEST_US, _SIG_DIGITS)
-    for ms in latencies:
-        hist.record_value(min(max(round(ms * 1000), _LOWEST_US), _HIGHEST_US))
-    result = {f"p{p:g}": hist.get_value_at_percentile(p) / 1000 for p in PERCENTILES}
-    result["max"] = hist.get_max_value() / 1000
-    return result
 
 
 def is_write(op: Op) -> bool:
