@@ -1,9 +1,9 @@
 """Backends: how the database under test is started or reached.
 
 ``open_backend`` is a context manager yielding an :class:`Endpoint`. Managed servers (DynamoDB
-Local, moto) are child processes that the harness starts on a free 127.0.0.1 port and stops —
-those and only those — when the block exits, whether by success, failure or Ctrl-C. On Linux the
-children also get ``PR_SET_PDEATHSIG`` so they die with the harness even after SIGKILL.
+Local, moto, dynalite) are child processes that the harness starts on a free 127.0.0.1 port and
+stops — those and only those — when the block exits, whether by success, failure or Ctrl-C. On Linux
+the children also get ``PR_SET_PDEATHSIG`` so they die with the harness even after SIGKILL.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from harness import local_install
+from harness import dynalite_install, local_install
 from harness.errors import UsageError
 
-BACKEND_KINDS = ("local", "moto", "endpoint", "aws")
+BACKEND_KINDS = ("local", "moto", "dynalite", "endpoint", "aws")
 LOCAL_REGION = "us-east-1"
 # DynamoDB Local keeps one database per access key + region: every client must use the same pair.
 FAKE_CREDENTIALS = {"aws_access_key_id": "ddbstress", "aws_secret_access_key": "ddbstress"}
@@ -322,6 +322,44 @@ class MotoServer:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+# Tables go ACTIVE (and away) at once, as on DynamoDB Local: dynalite's default 500 ms in CREATING would cost
+# every workload a second of the table waiter's polling.
+DYNALITE_OPTS = ("--createTableMs", "0", "--deleteTableMs", "0", "--updateTableMs", "0")
+
+
+class DynaliteServer:
+    """dynalite (Node, in memory) as a managed child process on a free loopback port."""
+
+    def __init__(self, package: Path, node: str, node_version: str) -> None:
+        self.package = package
+        self.node, self.node_version = node, node_version
+        self.port = free_port()
+        self.workdir = Path(tempfile.mkdtemp(prefix="ddbstress-dynalite-"))
+        self.process: ManagedProcess | None = None
+        version = dynalite_install.installed_version(package.parent.parent) or "?"
+        self.endpoint = Endpoint("dynalite", f"http://127.0.0.1:{self.port}", LOCAL_REGION, f"dynalite {version}",
+                                 dict(FAKE_CREDENTIALS))
+
+    def argv(self) -> list[str]:
+        """The node command line."""
+        return [self.node, str(self.package / "cli.js"), "--host", "127.0.0.1", "--port", str(self.port),
+                *DYNALITE_OPTS]
+
+    def start(self) -> Endpoint:
+        """Start the server and wait until ListTables answers."""
+        self.process = ManagedProcess(self.argv(), self.workdir, self.workdir / "dynalite.log")
+        wait_until_ready(self.endpoint, self.process, "dynalite")
+        self.endpoint.details = {"pid": self.process.pid, "storage": "memory", "node": self.node_version,
+                                 "options": " ".join(DYNALITE_OPTS)}
+        return self.endpoint
+
+    def stop(self) -> None:
+        """Stop the server, then delete its working directory (its log included)."""
+        if self.process:
+            self.process.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
 @contextlib.contextmanager
 def open_backend(kind: str, *, endpoint_url: str | None = None, region: str | None = None,
                  local_jar: str | None = None, db_path: Path | None = None, workers: int = 0) -> Iterator[Endpoint]:
@@ -334,9 +372,12 @@ def open_backend(kind: str, *, endpoint_url: str | None = None, region: str | No
     if kind == "local":
         jar_home = local_install.find_jar_home(local_jar) or local_install.install()
         local_install.require_java()
-        server: LocalServer | MotoServer = LocalServer(jar_home, db_path=db_path, workers=workers)
+        server: LocalServer | MotoServer | DynaliteServer = LocalServer(jar_home, db_path=db_path, workers=workers)
     elif kind == "moto":
         server = MotoServer()
+    elif kind == "dynalite":
+        node, node_version = dynalite_install.require_node()
+        server = DynaliteServer(dynalite_install.find() or dynalite_install.install(), node, node_version)
     else:
         yield _remote_endpoint(kind, endpoint_url, region)
         return

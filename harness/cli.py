@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import click
 import typer
@@ -22,14 +22,20 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from harness import backends, local_install
-from harness.aws import Orphan, Plan
+from harness import local_install
 from harness.errors import UsageError
 from harness.evaluate import evaluate
+from harness.history import write_json
 from harness.output import print_summary
-from harness.run import RunOptions, write_json
 from harness.verdict import EXIT_CODES, EXIT_USAGE, combine
 from workloads import BUILTIN, DEFAULT_WORKLOADS
+
+# The commands that only read a run directory (check, report, export) must work without the AWS SDK:
+# everything that talks to a backend is imported inside the commands that need it.
+if TYPE_CHECKING:
+    from harness import backends
+    from harness.aws import Orphan, Plan
+    from harness.run import RunOptions
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Stress-test DynamoDB conditional writes under real contention.")
@@ -105,7 +111,8 @@ def run(
     seed: Seed = None,
     retries: Retries = 0,
     timeout: Timeout = 10.0,
-    backend: Annotated[str, typer.Option(help="local (managed DynamoDB Local), moto, endpoint, aws.")] = "local",
+    backend: Annotated[str, typer.Option(
+        help="local (managed DynamoDB Local), moto, dynalite (managed, Node), endpoint, aws.")] = "local",
     client: Client = "auto",
     endpoint_url: Annotated[str | None, typer.Option(help="Any DynamoDB-compatible endpoint.")] = None,
     region: Region = None,
@@ -134,6 +141,8 @@ def run(
       stress run --fault lost-ack:0.05 --retries 2
       stress run --unsafe --json
     """
+    from harness.run import RunOptions
+
     options = RunOptions(
         workloads=list(workload) if workload else RunOptions().workloads, workers=workers, keys=keys,
         rounds=rounds, duration=duration, rate=rate, seed=seed, retries=retries, timeout=timeout,
@@ -199,7 +208,7 @@ def _one_run(options: RunOptions, json_output: bool, emit: bool, yes: bool = Fal
 
 @app.command()
 def compare(
-    backends_list: Annotated[str, typer.Option("--backends", help="e.g. local,moto,endpoint=URL,aws")],
+    backends_list: Annotated[str, typer.Option("--backends", help="e.g. local,moto,dynalite,endpoint=URL,aws")],
     workload: Workloads = None,
     workers: Annotated[int, typer.Option(help="Workers per race.")] = 200,
     keys: Keys = 20,
@@ -228,6 +237,7 @@ def compare(
       stress compare --backends local,aws --region eu-west-1 --yes
     """
     from harness.multirun import compare_variants, parse_backends
+    from harness.run import RunOptions
 
     base = RunOptions(workloads=list(workload) if workload else RunOptions().workloads, workers=workers,
                       keys=keys, rounds=rounds, duration=duration, rate=rate, seed=seed, retries=retries,
@@ -261,7 +271,7 @@ def sweep(
     seed: Seed = None,
     retries: Retries = 0,
     timeout: Timeout = 10.0,
-    backend: Annotated[str, typer.Option(help="local, moto, endpoint, aws.")] = "local",
+    backend: Annotated[str, typer.Option(help="local, moto, dynalite, endpoint, aws.")] = "local",
     endpoint_url: Annotated[str | None, typer.Option(help="Any DynamoDB-compatible endpoint.")] = None,
     client: Client = "auto",
     region: Region = None,
@@ -280,6 +290,7 @@ def sweep(
       stress sweep --workers 10,100 --workload registration --keys 5
     """
     from harness.multirun import parse_levels, sweep_variants
+    from harness.run import RunOptions
 
     base = RunOptions(workloads=list(workload) if workload else RunOptions().workloads, keys=keys, rounds=rounds,
                       duration=duration, rate=rate, seed=seed, retries=retries, timeout=timeout, backend=backend,
@@ -307,6 +318,57 @@ def _series(kind: str, base: RunOptions, variants: list, json_output: bool, yes:
             stdout.print(f"{name}: {row}", highlight=False)
         stdout.print(f"{kind} report: {out / 'report.html'}")
     return EXIT_CODES[summary["verdict"]]
+
+
+@app.command()
+def conform(
+    backends_list: Annotated[str, typer.Option(
+        "--backends", help="e.g. local,moto,dynalite,endpoint=URL,aws (aws needs --yes and --region).")] = "local,moto",
+    probe: Annotated[list[str] | None, typer.Option(help="Run only this probe (repeatable; default: all).")] = None,
+    region: Region = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Allow aws in --backends: the probes create tables and "
+                                                    "write to them.")] = False,
+    reports_dir: ReportsDir = Path("reports"),
+    json_output: Annotated[bool, typer.Option("--json", help="Print only the matrix JSON on stdout.")] = False,
+) -> int:
+    """Probe behaviours AWS documents on each backend; print the probe × backend matrix, write conform.html.
+
+    Transaction conflicts, cancellation reasons, idempotency tokens, limits, capacity, atomic
+    counters, reserved words, item size. Each cell conforms, differs (with what came back
+    instead) or is inconclusive (with why). Exit code 0 when every cell conforms, 1 when any
+    differs, 3 when one is inconclusive and none differs, 2 on bad input.
+
+    \b
+    Examples:
+      stress conform --backends local,moto
+      stress conform --backends local,endpoint=http://127.0.0.1:8000 --json
+      stress conform --backends local --probe transaction-conflict
+      stress conform --backends local,aws --region eu-west-1 --yes
+    """
+    from harness.conform.matrix import HTML_NAME, check_options, parse_backends, run_matrix, select_probes, write_matrix
+    from harness.conform.terminal import print_matrix, styled
+
+    choices = parse_backends(backends_list)
+    check_options(choices, yes=yes, region=region)
+    probes = select_probes(probe)
+
+    def announce(label: str, endpoint: backends.Endpoint) -> None:
+        if not json_output:
+            stderr.print(f"conform: {len(probes)} probes on {label} ({endpoint.version} at "
+                         f"{endpoint.describe()['endpoint'] or endpoint.region})", highlight=False)
+
+    def progress(label: str, probe_class: Any, cell: Any) -> None:
+        if not json_output:
+            stderr.print(f"  {probe_class.name}: {styled(cell.status)} ({cell.seconds:.1f} s)", highlight=False)
+
+    matrix = run_matrix(choices, probes, region=region, on_backend=announce, on_cell=progress)
+    out = write_matrix(matrix, reports_dir)
+    data = matrix.to_json()
+    if json_output:
+        sys.stdout.write(json.dumps({**data, "dir": str(out), "report": str(out / HTML_NAME)}, indent=2) + "\n")
+    else:
+        print_matrix(data, stdout, report=str(out / HTML_NAME))
+    return matrix.exit_code
 
 
 @app.command()
@@ -404,6 +466,7 @@ def cleanup(
     import boto3
     import botocore.exceptions
 
+    from harness import backends
     from harness.aws import describe_error, find_orphans, parse_age
 
     age = parse_age(older_than)
@@ -484,6 +547,8 @@ def local_start(port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 
       stress local start
       stress local start --port 8001
     """
+    from harness import backends
+
     home = local_install.find_jar_home() or local_install.install()
     server = backends.LocalServer(home, port, tied_to_parent=False)
     try:
@@ -509,6 +574,8 @@ def local_stop(port: Annotated[int, typer.Option(help="Port it was started on.")
       stress local stop
       stress local stop --port 8001
     """
+    from harness import backends
+
     state = local_install.read_state(port)
     local_install.state_file(port).unlink(missing_ok=True)  # an unreadable one is of no use either
     if state is None:
@@ -528,6 +595,8 @@ def local_status(port: Annotated[int, typer.Option(help="Port it was started on.
       stress local status
       stress local status --port 8001
     """
+    from harness import backends
+
     info = local_install.running_local(port)
     if info and backends.port_in_use(port):
         stdout.print(f"running: {info['version']} pid {info['pid']} endpoint http://127.0.0.1:{port}")

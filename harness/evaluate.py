@@ -68,6 +68,10 @@ def evaluate(run_dir: Path) -> dict[str, Any]:
             verdict.undecided(f"{name}: the run ended before its final state was read")
         if not ops:
             verdict.undecided(f"{name}: no operations recorded")
+        elif not any(op.outcome in ("ok", "conditional_failed") for op in ops):
+            # Nothing was applied and no condition rejected anything: the run tested no guarantee (e.g. a
+            # backend without TransactWriteItems answered every op with an error).
+            verdict.undecided(f"{name}: no op was applied or rejected by its condition, so nothing was tested")
         fired = (faults_meta.get("by_workload") or {}).get(name)
         if fired is None:  # a run dir written before per-workload counts: count the events in its span
             fired = _injected_during(nemesis, ops)

@@ -26,7 +26,7 @@ class BackendChoice:
 
 
 def parse_backends(text: str) -> list[BackendChoice]:
-    """``local,moto,endpoint=http://127.0.0.1:8000,aws`` → choices (UsageError on anything else)."""
+    """``local,moto,dynalite,endpoint=http://127.0.0.1:8000,aws`` → choices (UsageError on anything else)."""
     choices = []
     for part in (p.strip() for p in text.split(",") if p.strip()):
         if part.startswith("endpoint="):
@@ -34,10 +34,10 @@ def parse_backends(text: str) -> list[BackendChoice]:
             if not url.startswith(("http://", "https://")):
                 raise UsageError(f"--backends: {part!r} needs an http(s) URL after endpoint=")
             choices.append(BackendChoice(f"endpoint {url}", "endpoint", url))
-        elif part in ("local", "moto", "aws"):
+        elif part in ("local", "moto", "dynalite", "aws"):
             choices.append(BackendChoice(part, part))
         else:
-            raise UsageError(f"--backends: unknown backend {part!r} (use local, moto, endpoint=URL, aws)")
+            raise UsageError(f"--backends: unknown backend {part!r} (use local, moto, dynalite, endpoint=URL, aws)")
     if len(choices) < 2:
         raise UsageError("--backends needs at least two backends to compare, e.g. local,moto")
     return choices

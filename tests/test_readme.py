@@ -121,6 +121,8 @@ def expected_exit(words: list[str]) -> set[int]:
         return {1}  # "negative control: must be INVALID"
     if "aws" in backends_of(words) and "--yes" not in words:
         return {2}  # "Without --yes a non-interactive run exits 2 having sent nothing but that STS call"
+    if words[1] == "conform":
+        return {1}  # "its matrix shows the TransactionConflict difference for DynamoDB Local": exit 1, differs
     if {"moto", "aws"} & set(backends_of(words)):
         return {0, 1}  # moto (also when posing as AWS) is not concurrency-safe: "invalid in k/10 runs"
     return {0}
@@ -313,6 +315,10 @@ def check_result(checkout: Checkout, command: str, result: Result) -> None:
             assert f"endpoint {checkout.local_url}" in result.stdout, why
     elif sub == "cleanup":
         assert result.stdout.strip(), why
+    elif sub == "conform":
+        pages = [p for p in result.new if p.name.startswith("conform-")]
+        assert len(pages) == 1 and (pages[0] / "conform.html").exists(), f"no reports/conform-<id>/\n{why}"
+        assert "transaction-conflict" in result.stdout and "differs" in result.stdout, why
 
 
 @pytest.fixture(scope="module")

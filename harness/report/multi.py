@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from harness.history import pair_ops, read_events
+from harness.percentiles import percentiles
 from harness.report.html import BADGE_COLORS, CSS, e
 from harness.report.stats import latency_ms
 from harness.report.style import new_figure, save, slug
@@ -41,7 +42,7 @@ def _compare_latency(out: Path, runs: list[dict[str, Any]], name: str) -> str:
         if not values:
             continue
         ys = np.arange(1, len(values) + 1) / len(values)
-        p50, p99 = values[int(0.5 * (len(values) - 1))], values[int(0.99 * (len(values) - 1))]
+        p50, p99 = (percentiles(values, (50, 99))[q] for q in ("p50", "p99"))
         ax.plot(values, ys, color=SERIES_COLORS[i % len(SERIES_COLORS)], linewidth=2,
                 label=f"{run['label']}: p50 {p50:.1f} ms, p99 {p99:.1f} ms (n={len(values)})")
     ax.set_xscale("log")
@@ -143,11 +144,24 @@ def _html(out: Path, summary: dict[str, Any], plots: list[str]) -> str:
 <body><main><header><div class="badge" style="background:{BADGE_COLORS[status]}">{e(status.upper())}</div>
 <div><h1>{e(title)}</h1><p class="meta">{len(runs)} runs, same workloads, seed and options{e(_options(summary))}</p>
 <p class="links"><a href="summary.json">summary.json</a></p></div></header>
-<h2>Conformance matrix</h2><table><tr><th>workload</th>{''.join(f'<th>{e(label)}</th>' for label in labels)}</tr>
+{_conformance_link(out, labels) if summary["kind"] == "compare" else ""}
+<h2>Verdicts per workload and backend</h2>
+<table><tr><th>workload</th>{''.join(f'<th>{e(label)}</th>' for label in labels)}</tr>
 {matrix_rows}</table>{codes_html}
 <h2>Runs</h2><table><tr><th>run</th><th>backend</th><th>workers</th><th>faults injected</th><th>verdict</th>
 <th>report</th></tr>{runs_rows}</table>
 <h2>Plots</h2>{figures}</main></body></html>"""
+
+
+def _conformance_link(out: Path, labels: list[str]) -> str:
+    """Speed here, behaviour there: the newest `stress conform` page beside this report, and the command that
+    makes one for these backends."""
+    pages = sorted(out.parent.glob("conform-*/conform.html"))
+    link = f' Latest: <a href="../{e(pages[-1].parent.name)}/conform.html">{e(pages[-1].parent.name)}</a>.' if pages \
+        else ""
+    return (f'<p class="howto">Where these backends behave differently from AWS\'s documented behaviour under '
+            f"contention (transaction conflicts, ALL_OLD, idempotency tokens, limits, capacity): "
+            f"<code>stress conform --backends {e(','.join(labels))}</code>.{link}</p>")
 
 
 def _run_row(out: Path, run: dict[str, Any]) -> str:
