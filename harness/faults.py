@@ -22,7 +22,8 @@ Fault specs (the ``--fault`` strings, see :func:`parse_fault`):
     with probability P hold the request without forwarding it for ``hold`` (default 30 s,
     at most 600 s), then close the client connection.
 ``crash:every=10s``
-    parsed here, executed by the backend manager (kill and restart the backend periodically).
+    parsed here, executed by ``harness.run.CrashLoop`` (SIGKILL and restart the managed DynamoDB Local
+    while a workload races; races wait for the restart).
 
 The proxy only ever listens on and connects to loopback addresses (127.0.0.0/8 and ::1).
 Faults are drawn per request from a ``random.Random(seed)``; every injected fault is counted
@@ -469,7 +470,7 @@ class FaultProxy:
                  upstream_timeout: float = 120.0) -> None:
         """Check the addresses and faults; nothing is opened until :meth:`start`.
 
-        ``faults`` may include ``crash`` specs, which the proxy ignores (the backend manager
+        ``faults`` may include ``crash`` specs, which the proxy ignores (``harness.run.CrashLoop``
         executes them). ``report_latency`` also reports every delayed request to
         ``on_fault`` (off by default: it would add one history event per request).
         ``upstream_timeout`` bounds the wait for an upstream response.
