@@ -8,8 +8,8 @@ latencies. This client moves all of that before the gun:
   serializer produces; binary attributes and other non-JSON types go through botocore's serializer)
   and signs it with ``harness.sigv4.Signer`` (a cut-down SigV4 for this one request shape, tested byte
   for byte against botocore's ``SigV4Auth``, caching what is the same for every request: the derived
-  key, Host, canonical path), then frames the raw HTTP/1.1 bytes. A SigV4 signature stays valid for 5 minutes (DynamoDB accepts 15 minutes of clock skew),
-  so preparing just before the gun is safe.
+  key, Host, canonical path), then frames the raw HTTP/1.1 bytes. A SigV4 signature stays valid for
+  5 minutes (DynamoDB accepts 15 minutes of clock skew), so preparing just before the gun is safe.
 * ``send`` (after the gun) queues the bytes on an idle keep-alive connection of a pool opened in
   ``__aenter__`` (connections the server closes while idle — Jetty does after 30 s — are replaced in
   the background, and ``warm()`` refills the pool on demand); all sends queued in one event-loop
