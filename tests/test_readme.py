@@ -318,7 +318,7 @@ def check_result(checkout: Checkout, command: str, result: Result) -> None:
     elif sub == "conform":
         pages = [p for p in result.new if p.name.startswith("conform-")]
         assert len(pages) == 1 and (pages[0] / "conform.html").exists(), f"no reports/conform-<id>/\n{why}"
-        assert "transaction-conflict" in result.stdout and "differs" in result.stdout, why
+        assert "transaction-conflict" in result.stdout and "DIFFERS" in result.stdout, why
 
 
 @pytest.fixture(scope="module")
