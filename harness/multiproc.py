@@ -163,8 +163,10 @@ async def first_readable(fds: Sequence[int]) -> int:
 
 
 def _resolve(future: asyncio.Future[int], fd: int) -> None:
-    if not future.done():
-        future.set_result(fd)
+    # done() alone is not enough: Ctrl-C's handler can cancel the future between two bytecodes.
+    with contextlib.suppress(asyncio.InvalidStateError):
+        if not future.done():
+            future.set_result(fd)
 
 
 # --------------------------------------------------------------------------- child side

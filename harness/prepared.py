@@ -36,6 +36,7 @@ Differences from the SDK path, on purpose:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import ssl
@@ -164,12 +165,12 @@ class Connection(asyncio.Protocol):
         try:
             response = self._frame()
         except (ProtocolError, ValueError) as exc:
-            waiter.set_exception(ProtocolError(str(exc)))
+            _settle(waiter, exception=ProtocolError(str(exc)))
             self.abort()
             return
         if response is not None:
             self.waiter = None
-            waiter.set_result(response)
+            _settle(waiter, response)
 
     def _frame(self) -> Response | None:
         """The complete response at the head of the buffer, removing its bytes, or None."""
@@ -200,7 +201,7 @@ class Connection(asyncio.Protocol):
         self.closed = True
         waiter, self.waiter = self.waiter, None
         if waiter is not None and not waiter.done():
-            waiter.set_exception(exc or ConnectionResetError("connection closed before the response"))
+            _settle(waiter, exception=exc or ConnectionResetError("connection closed before the response"))
         elif self.on_lost is not None:
             self.on_lost(self)  # an idle connection the server closed (Jetty: after 30 s idle)
 
@@ -536,9 +537,21 @@ class PreparedClient(DynamoClient):
         return done
 
 
+def _settle(waiter: asyncio.Future[Response], response: Response | None = None, *,
+            exception: BaseException | None = None) -> None:
+    """Resolve a request's future unless it is already done. Checking ``done()`` first is not enough: Ctrl-C
+    runs asyncio.Runner's SIGINT handler between two bytecodes, and its cancellation reaches this future
+    synchronously (seen in CI: ``InvalidStateError`` in ``data_received`` on an interrupted run)."""
+    with contextlib.suppress(asyncio.InvalidStateError):
+        if exception is not None:
+            waiter.set_exception(exception)
+        else:
+            waiter.set_result(response)
+
+
 def _expire(waiter: asyncio.Future[Response]) -> None:
     if not waiter.done():
-        waiter.set_exception(TimeoutError())
+        _settle(waiter, exception=TimeoutError())
 
 
 def error_code(data: dict[str, Any], status: int) -> str:

@@ -365,11 +365,13 @@ class Run:
     async def workload_table(self, admin: DynamoClient, workload: Workload) -> AsyncIterator[None]:
         """A workload's table around its races: created (or a user's checked), seeded, read back with
         ConsistentRead into final_state.json, and deleted (never a user's table) — also on failure."""
-        if self.options.table:
-            await check_existing_table(admin, workload)
-        else:
-            await create_table(admin, {**workload.table_definition(), "Tags": aws.table_tags(self.run_id)})
         try:
+            # Inside the try: Ctrl-C while the table is being created (the request sent, the waiter not
+            # done) must still delete it.
+            if self.options.table:
+                await check_existing_table(admin, workload)
+            else:
+                await create_table(admin, {**workload.table_definition(), "Tags": aws.table_tags(self.run_id)})
             await workload.setup(admin)
             yield
             self.final_state[workload.name] = await workload.read_final(admin)
@@ -385,8 +387,8 @@ class Run:
 
         config = WorkloadConfig(min(self.options.workers, WARMUP_WORKERS), WARMUP_RACES, 1, self.seed, self.run_id)
         warmup = Registration(config, table_name(self.run_id, "warmup"))
-        await create_table(admin, {**warmup.table_definition(), "Tags": aws.table_tags(self.run_id)})
         try:
+            await create_table(admin, {**warmup.table_definition(), "Tags": aws.table_tags(self.run_id)})
             yield warmup
         finally:
             await delete_table(admin, warmup.table)

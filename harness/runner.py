@@ -62,6 +62,8 @@ async def delete_table(client: DynamoClient, name: str, timeout_s: float = DELET
     try:
         await asyncio.wait_for(client.raw.delete_table(TableName=name), timeout_s)
     except Exception as exc:  # cleanup must not mask the run's own outcome
+        if getattr(exc, "response", {}).get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return  # interrupted before its CreateTable was sent: nothing to delete
         log.warning("could not delete table %s (%r); `stress cleanup` removes it later", name, exc)
 
 
