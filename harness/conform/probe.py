@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -78,7 +79,7 @@ class Findings:
         return Cell.conforms("; ".join(self.met), **self.evidence)
 
 
-class Probe:
+class Probe(ABC):
     """One documented behaviour. A subclass sets the class attributes and implements :meth:`run`.
 
     ``run`` creates the tables it needs through ``client.table(...)`` (named
@@ -92,9 +93,9 @@ class Probe:
     documented: ClassVar[str]  # what AWS documents, in a sentence or two
     timeout_s: ClassVar[float] = 60.0
 
+    @abstractmethod
     async def run(self, client: ConformClient) -> Cell:
         """Probe the backend behind ``client``."""
-        raise NotImplementedError
 
     @classmethod
     def describe(cls) -> dict[str, Any]:
