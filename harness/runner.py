@@ -73,6 +73,11 @@ def smooth_throttler(rate: float) -> Throttler:
     return Throttler(rate_limit=per_slice, period=period_s)
 
 
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 class StepRunner:
     """Runs a workload's steps: build every request, fire the starting gun, await all outcomes.
 
@@ -157,7 +162,11 @@ class StepRunner:
             await asyncio.gather(*tasks, return_exceptions=True)
             return None
         gun.set()
-        return asyncio.gather(*tasks)
+        race = asyncio.gather(*tasks)
+        # A race abandoned by Ctrl-C (cancelled while the next one was being built) must not make the loop log
+        # "exception was never retrieved" with a traceback at shutdown (seen in CI).
+        race.add_done_callback(_retrieve)
+        return race
 
     async def release(self, number: int) -> bool:
         """Whether race ``number`` may go (in one process: always, at once)."""
