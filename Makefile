@@ -13,7 +13,7 @@ $(BIN)/stress: pyproject.toml
 
 setup: $(BIN)/stress
 	$(BIN)/stress local install
-	$(BIN)/python -m harness.dynalite_install
+	$(BIN)/python -m harness.backends.dynalite_install
 
 run: setup
 	$(BIN)/stress run --workers 200

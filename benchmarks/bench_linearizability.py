@@ -1,4 +1,4 @@
-"""Benchmark harness.linearizability on generated (seeded) histories.
+"""Benchmark harness.checker.linearizability on generated (seeded) histories.
 
 Cases: a CAS-chain history over many keys with realistic overlap, a 200-way single-key race,
 a registration + role-update (CAS) history, and the general search (fast path off) on the
@@ -26,9 +26,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.history import Op
-from harness.linearizability import check_linearizable
-from harness.verdict import Verdict
+from harness.checker.linearizability import check_linearizable
+from harness.checker.verdict import Verdict
+from harness.history.events import Op
 
 MS = 1_000_000  # ns
 

@@ -38,13 +38,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness import local_install
-from harness.backends import Endpoint, LocalServer
-from harness.client import DynamoClient, make_client
-from harness.history import CONDITIONAL_FAILED, FAIL, OK, HistoryWriter, Op, pair_ops, read_events
-from harness.runner import Pace, StepRunner, create_table, delete_table, event_loop_factory, table_name
-from harness.saturation import SaturationSampler
-from harness.verdict import VALID
+from harness.backends import local_install
+from harness.backends.endpoint import Endpoint
+from harness.backends.servers import LocalServer
+from harness.checker.verdict import VALID
+from harness.clients.choose import make_client
+from harness.clients.sdk import DynamoClient
+from harness.engine.runner import Pace, StepRunner, create_table, delete_table, event_loop_factory, table_name
+from harness.engine.saturation import SaturationSampler
+from harness.history.events import CONDITIONAL_FAILED, FAIL, OK, HistoryWriter, Op, pair_ops, read_events
 from workloads.base import Step, WorkloadConfig
 from workloads.registration import Registration
 from workloads.role_update import RoleUpdate

@@ -12,7 +12,7 @@ A workload subclasses :class:`workloads.base.Workload` and provides:
 * ``key_names(round_)``: the keys raced in a round (here: fresh coupon codes every round);
 * ``request(worker, step)``: the op ``worker`` sends in a race, as a :class:`workloads.base.Call`
   (the ``f`` name and value recorded in the history, and the DynamoDB request to send);
-* ``check(ops, final_state, config)``: a pure checker returning a :class:`harness.verdict.Verdict`.
+* ``check(ops, final_state, config)``: a pure checker returning a :class:`harness.checker.verdict.Verdict`.
   Here the registration checker is reused: exactly one claim wins each code, the stored item is the
   winner's, and every loser's ALL_OLD item is the winner's. It needs a ``RequestId`` token unique
   per worker in every item and Call value, ``Request(token=...)``, ``ALL_OLD`` and the Call named
@@ -25,10 +25,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.history import CONDITIONAL_FAILED, FAIL, OK, Op
-from harness.items import typed_item
-from harness.outcome import Outcome, Request
-from harness.verdict import Verdict
+from harness.checker.verdict import Verdict
+from harness.clients.items import typed_item
+from harness.clients.outcome import Outcome, Request
+from harness.history.events import CONDITIONAL_FAILED, FAIL, OK, Op
 from workloads.base import Call, Step, Workload
 from workloads.registration import check_unique_writes
 

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.history import CONDITIONAL_FAILED, FAIL, OK, Op
-from harness.items import typed_item
-from harness.outcome import Outcome, Request
-from harness.verdict import Verdict
+from harness.checker.verdict import Verdict
+from harness.clients.items import typed_item
+from harness.clients.outcome import Outcome, Request
+from harness.history.events import CONDITIONAL_FAILED, FAIL, OK, Op
 from workloads.base import Call, Step, Workload
 from workloads.registration import check_unique_writes
 

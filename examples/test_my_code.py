@@ -78,7 +78,8 @@ def endpoint() -> Iterator[str]:
         require_reachable(ENDPOINT)
         yield ENDPOINT
         return
-    from harness import backends, local_install  # only needed when we start our own
+    from harness.backends import local_install  # only needed when we start our own
+    from harness.backends import servers as backends
 
     server, problem = None, None
     try:

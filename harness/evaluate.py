@@ -6,45 +6,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from harness.checker.summary import summarize
+from harness.checker.verdict import UNKNOWN, combine
 from harness.errors import UsageError
-from harness.fault_cover import missing_faults
-from harness.faults import CRASH, LATENCY, FaultSpec, parse_faults
-from harness.history import HistoryError, Op, fault_events, ops_by_workload, pair_ops, read_events
-from harness.pacing import rate_slice
-from harness.summary import summarize
-from harness.verdict import UNKNOWN, combine
+from harness.history.events import Op, fault_events, ops_by_workload, pair_ops
+from harness.history.rundir import load_run
+from harness.nemesis.cover import missing_faults
+from harness.nemesis.spec import CRASH, LATENCY, FaultSpec, parse_faults
 from workloads import get_workload
-
-RUN_FORMAT = 1
-
-
-def load_json(path: Path, what: str) -> Any:
-    """Read a JSON file of a run directory, or raise a one-line UsageError."""
-    try:
-        return orjson.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise UsageError(f"{path}: missing ({what})") from None
-    except orjson.JSONDecodeError as exc:
-        raise UsageError(f"{path}: not valid JSON: {exc}") from None
-
-
-def load_run(run_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
-    """run.json, the history's events and the final state of a run directory."""
-    if not run_dir.is_dir():
-        raise UsageError(f"{run_dir}: not a run directory")
-    meta = load_json(run_dir / "run.json", "run metadata")
-    if not isinstance(meta, dict) or meta.get("format") != RUN_FORMAT:
-        found = meta.get("format") if isinstance(meta, dict) else None
-        raise UsageError(f"{run_dir}: run format {found!r} is not supported by this version (expects {RUN_FORMAT})")
-    try:
-        events = read_events(run_dir / "history.jsonl")
-    except HistoryError as exc:
-        raise UsageError(str(exc)) from None
-    state_path = run_dir / "final_state.json"
-    final_state = load_json(state_path, "final state") if state_path.exists() else {}
-    return meta, events, final_state
 
 
 def evaluate(run_dir: Path) -> dict[str, Any]:
@@ -97,7 +66,7 @@ def evaluate(run_dir: Path) -> dict[str, Any]:
         "client": meta.get("client", {}),
         "notes": [f"{name}: {report['note']}" for name, report in meta.get("client", {}).items() if report.get("note")]
         + extension_notes(meta.get("extended") or {})
-        + contention_notes(results, config)
+        + contention_notes(results, config, meta.get("pacing"))
         + down_time_notes(results)
         + durability_notes(results),
     }
@@ -159,7 +128,8 @@ def extension_notes(extended: dict[str, dict[str, Any]]) -> list[str]:
 CONTENTION_SHORTFALL = 0.5  # a race with less than half its requests in flight together is not the race asked for
 
 
-def contention_notes(results: list[dict[str, Any]], config: dict[str, Any]) -> list[str]:
+def contention_notes(results: list[dict[str, Any]], config: dict[str, Any],
+                     pacing: dict[str, Any] | None = None) -> list[str]:
     """Say so when far fewer requests were in flight together than a race has: the contention the user asked
     for did not reach the server."""
     notes = []
@@ -167,16 +137,18 @@ def contention_notes(results: list[dict[str, Any]], config: dict[str, Any]) -> l
         size, peak = r.get("largest_race", 0), r.get("max_in_flight", 0)
         if size < 4 or peak >= CONTENTION_SHORTFALL * size:
             continue
-        cause = _rate_words(config["rate"]) if config.get("rate") else \
+        cause = _rate_words(config["rate"], pacing) if config.get("rate") else \
             "the client or its connections could not release them together"
         notes.append(f"{r['name']}: at most {peak} requests were in flight on one key, though a race had {size}: "
                      f"{cause}, so this was not a {size}-way race")
     return notes
 
 
-def _rate_words(rate: float) -> str:
-    per_slice, period_s = rate_slice(rate)
-    return f"--rate {rate:g} starts at most {per_slice} request(s) every {period_s * 1000:.0f} ms"
+def _rate_words(rate: float, pacing: dict[str, Any] | None) -> str:
+    """How the run released requests under ``--rate`` (the engine records its slices in run.json)."""
+    if not pacing:
+        return f"--rate {rate:g} paced the requests"
+    return f"--rate {rate:g} starts at most {pacing['per_slice']} request(s) every {pacing['slice_ms']:g} ms"
 
 
 def down_time_notes(results: list[dict[str, Any]]) -> list[str]:

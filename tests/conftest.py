@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import backends, local_install
+from harness.backends import local_install
+from harness.backends import servers as backends
+from harness.backends.endpoint import Endpoint
 
 REPO = Path(__file__).resolve().parent.parent
 # The installed `stress` console script, as a user runs it (the [project.scripts] entry point of this
@@ -37,7 +39,7 @@ def local_jar_home() -> Path:
 
 
 @pytest.fixture(scope="session")
-def local_endpoint(local_jar_home: Path) -> Iterator[backends.Endpoint]:
+def local_endpoint(local_jar_home: Path) -> Iterator[Endpoint]:
     """A DynamoDB Local started for the whole test session."""
     server = backends.LocalServer(local_jar_home)
     try:
@@ -47,7 +49,7 @@ def local_endpoint(local_jar_home: Path) -> Iterator[backends.Endpoint]:
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[backends.Endpoint]:
+def moto_endpoint() -> Iterator[Endpoint]:
     """A moto server (own process) for the whole test session."""
     server = backends.MotoServer()
     try:

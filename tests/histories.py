@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.history import Op, pair_ops
+from harness.history.events import Op, pair_ops
 
 
 class HistoryBuilder:

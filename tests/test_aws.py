@@ -11,7 +11,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from harness.aws import Plan, table_tags
+from harness.backends.aws import Plan, table_tags
 from tests.conftest import REPO, STRESS, run_stress
 
 SECRET = "S3cr3t-Marker-7f1d9c0e"

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from harness.history import CONDITIONAL_FAILED
-from harness.verdict import INVALID, UNKNOWN, VALID
+from harness.checker.verdict import INVALID, UNKNOWN, VALID
+from harness.history.events import CONDITIONAL_FAILED
 from tests.histories import HistoryBuilder, payload
 from workloads.registration import Registration
 from workloads.role_update import RoleUpdate

@@ -222,7 +222,7 @@ def test_history_survives_sigkill_of_the_harness(local_endpoint, tmp_path):
 
 def test_local_start_status_stop_keeps_one_server_between_runs(tmp_path):
     """`stress local start` leaves DynamoDB Local running for other clients; `stop` ends it (and only it)."""
-    from harness.backends import free_port
+    from harness.backends.process import free_port
 
     port = free_port()
     started = run_stress("local", "start", "--port", str(port), timeout=120)

@@ -15,8 +15,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from harness.aws import table_tags
-from harness.backends import FAKE_CREDENTIALS, LOCAL_REGION, free_port
+from harness.backends.aws import table_tags
+from harness.backends.endpoint import FAKE_CREDENTIALS, LOCAL_REGION
+from harness.backends.process import free_port
 from tests.test_cli_errors import assert_usage_error
 from workloads import BUILTIN
 

@@ -14,7 +14,8 @@ from typing import Any
 import boto3
 import pytest
 
-from harness import backends, cli
+from harness.backends.endpoint import BACKEND_KINDS, Endpoint
+from harness.cli import app as cli
 from harness.conform import matrix
 from harness.conform.client import ConformClient
 from harness.conform.probe import CONFORMS, DIFFERS, INCONCLUSIVE, Cell, Probe
@@ -28,9 +29,9 @@ from harness.conform.probes.item_size import ItemSize
 from harness.conform.probes.reserved_words import ReservedWords
 from harness.conform.probes.transaction_conflict import Attempt, Timed, TransactionConflict, decide
 from harness.conform.probes.transaction_limits import TransactionLimits
+from harness.engine.run import new_run_id
 from harness.errors import UsageError
-from harness.faults import FaultProxy
-from harness.run import new_run_id
+from harness.nemesis.proxy import FaultProxy
 from tests.conftest import run_stress
 
 Body = dict[str, Any]
@@ -109,7 +110,7 @@ class _Reply:
     keep_alive: bool
 
 
-async def probe_through(endpoint: backends.Endpoint, probe: type[Probe], rewrite: Rewrite | None = None,
+async def probe_through(endpoint: Endpoint, probe: type[Probe], rewrite: Rewrite | None = None,
                         answer: Answer | None = None) -> tuple[Cell, int]:
     """Run one probe through a fake in front of ``endpoint``; returns its cell and how many answers the fake
     changed, after checking the probe left no table behind."""
@@ -320,7 +321,7 @@ def test_backends_are_parsed_like_compare_does():
                          ("local,local", "local given twice"), ("endpoint=ftp://x", r"needs an http\(s\) URL")):
         with pytest.raises(UsageError, match=message):
             matrix.parse_backends(bad)
-    if "dynalite" in backends.BACKEND_KINDS:
+    if "dynalite" in BACKEND_KINDS:
         assert [c.kind for c in matrix.parse_backends("local,dynalite")] == ["local", "dynalite"]
     else:
         with pytest.raises(UsageError, match="dynalite is not available"):
@@ -416,7 +417,7 @@ def test_the_aws_path_against_moto_posing_as_aws(moto_endpoint, monkeypatch):
     assert not [t for t in client.list_tables()["TableNames"] if found.run_id in t]
 
 
-@pytest.mark.skipif("dynalite" not in backends.BACKEND_KINDS, reason="this build does not manage dynalite")
+@pytest.mark.skipif("dynalite" not in BACKEND_KINDS, reason="this build does not manage dynalite")
 def test_conform_on_dynalite():
     found = matrix.run_matrix(matrix.parse_backends("dynalite"), list(PROBES))
     cells = found.columns[0].cells

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from examples.seat_booking import SeatBooking
-from harness.client import Request
+from harness.checker.verdict import Verdict
+from harness.clients.items import typed_item
+from harness.clients.sdk import Request
 from harness.errors import UsageError
-from harness.items import typed_item
-from harness.verdict import Verdict
 from workloads import BUILTIN
 from workloads.base import Call, Step, Workload, WorkloadConfig
 from workloads.contract import CasContract, UniqueWritesContract
@@ -264,8 +264,8 @@ def test_checkers_still_work_outside_the_contract_check():
 
 SEATS_FIRST_ATTEMPT = textwrap.dedent('''
     """A seat booking written from the README alone: it forgets the RequestId token."""
-    from harness.client import Request
-    from harness.items import typed_item
+    from harness.clients.sdk import Request
+    from harness.clients.items import typed_item
     from workloads.base import Call, Workload
     from workloads.registration import check_unique_writes
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import dynalite_install
-from harness.multirun import parse_backends
+from harness.backends import dynalite_install
+from harness.engine.series import parse_backends
 from tests.conftest import run_stress
 from tests.test_cli_errors import assert_usage_error
 
@@ -93,7 +93,7 @@ def test_install_into_an_empty_cache(tmp_path):
     """What `make setup` runs: npm installs the pinned version into the cache; a second call is a no-op."""
     env = {**os.environ, "DDB_STRESS_CACHE": str(tmp_path / "cache")}
     for _ in range(2):
-        proc = subprocess.run([sys.executable, "-m", "harness.dynalite_install"], env=env, capture_output=True,
+        proc = subprocess.run([sys.executable, "-m", "harness.backends.dynalite_install"], env=env, capture_output=True,
                               text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr
     package = tmp_path / "cache" / "dynalite" / "4.0.0" / "node_modules" / "dynalite"

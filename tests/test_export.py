@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.export import FORMATS, edn, export_history
+from harness.history.export import FORMATS, edn, export_history
 from tests.conftest import run_stress
 
 EVENTS = [

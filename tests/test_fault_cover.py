@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.fault_cover import FaultCover, extension_limit_s, missing_faults
-from harness.faults import parse_fault, parse_faults
+from harness.nemesis.cover import FaultCover, extension_limit_s, missing_faults
+from harness.nemesis.spec import parse_fault, parse_faults
 from tests.conftest import run_stress
 
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from harness.client import classify_client_error
-from harness.history import CONDITIONAL_FAILED, INFO, OK, pair_ops, read_events
-from harness.run import Run, RunOptions
+from harness.clients.sdk import classify_client_error
+from harness.engine.run import Run, RunOptions
+from harness.history.events import CONDITIONAL_FAILED, INFO, OK, pair_ops, read_events
 from tests.conftest import run_stress
 
 slow = pytest.mark.slow
@@ -23,7 +23,7 @@ TOKEN = ("RequestId", "run/user-r0-0000/w1")
 def run_in_process(reports: Path, **options: Any) -> dict[str, Any]:
     """One run through the same ``Run`` object `stress run` uses, minus the (slow) plots."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("harness.run.write_report", lambda run_dir: None)
+        patch.setattr("harness.engine.run.write_report", lambda run_dir: None)
         return Run(RunOptions(reports_dir=reports, **options)).execute()
 
 

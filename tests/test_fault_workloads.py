@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from harness.history import CONDITIONAL_FAILED, FAIL, INFO, OK
-from harness.verdict import INVALID, UNKNOWN, VALID
+from harness.checker.verdict import INVALID, UNKNOWN, VALID
+from harness.history.events import CONDITIONAL_FAILED, FAIL, INFO, OK
 from tests.histories import HistoryBuilder, payload
 from tests.test_fault_runs import on_endpoint, ops_of, run_in_process, workload
 from workloads import get_workload

@@ -1,4 +1,4 @@
-"""Tests of the fault proxy (harness/faults.py) against a tiny loopback HTTP/1.1 server."""
+"""Tests of the fault proxy (harness/nemesis/proxy.py) against a tiny loopback HTTP/1.1 server."""
 
 from __future__ import annotations
 
@@ -14,18 +14,17 @@ from typing import Any
 import aiohttp
 import pytest
 
-from harness.faults import (
+from harness.nemesis.proxy import FaultProxy, loopback_host
+from harness.nemesis.spec import (
     CRASH,
     DEFAULT_STALL_HOLD_S,
     LATENCY,
     LOST_ACK,
     RESET,
     STALL,
-    FaultProxy,
     FaultSpec,
     fault_event,
     format_duration,
-    loopback_host,
     parse_duration,
     parse_fault,
     parse_faults,

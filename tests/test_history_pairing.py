@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.history import HistoryError, read_events
+from harness.history.events import HistoryError, read_events
 from tests.test_cli_errors import assert_usage_error
 from tests.test_cli_usability import stress
 

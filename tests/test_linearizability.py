@@ -1,4 +1,4 @@
-"""Tests for harness.linearizability: hand-built histories, bounds, and random cross-checks."""
+"""Tests for harness.checker.linearizability: hand-built histories, bounds, and random cross-checks."""
 
 from __future__ import annotations
 
@@ -8,14 +8,9 @@ from typing import Any
 
 import pytest
 
-from harness.history import Op, pair_ops
-from harness.linearizability import (
-    MODELS,
-    CasRegisterModel,
-    check_linearizable,
-    freeze,
-)
-from harness.verdict import INVALID, UNKNOWN, VALID
+from harness.checker.linearizability import MODELS, CasRegisterModel, check_linearizable, freeze
+from harness.checker.verdict import INVALID, UNKNOWN, VALID
+from harness.history.events import Op, pair_ops
 
 
 class History:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.history import HistoryWriter, pair_ops, read_events
-from harness.multiproc import merge_histories, worker_ids
+from harness.engine.processes import merge_histories, worker_ids
+from harness.history.events import HistoryWriter, pair_ops, read_events
 from tests.conftest import run_stress
 from tests.test_cli_errors import assert_usage_error
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from harness.cli.output import print_summary
 from harness.evaluate import evaluate
-from harness.output import print_summary
 
 SAMPLE = Path(__file__).parent / "data" / "sample_run"
 

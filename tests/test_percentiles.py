@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.checker.percentiles import percentile, percentiles
 from harness.evaluate import evaluate
-from harness.history import ops_by_workload, pair_ops, read_events
-from harness.percentiles import percentile, percentiles
+from harness.history.events import ops_by_workload, pair_ops, read_events
 from harness.report.stats import latency_ms
 
 RUN = Path(__file__).parent / "data" / "local_role_update_valid"

@@ -1,4 +1,4 @@
-"""The prepared client (harness/prepared.py) classifies exactly like the SDK client, against DynamoDB Local."""
+"""The prepared client (harness/clients/prepared.py) classifies exactly like the SDK client, against DynamoDB Local."""
 
 from __future__ import annotations
 
@@ -18,14 +18,15 @@ import botocore.session
 import botocore.utils
 import pytest
 
-from harness import backends
-from harness.backends import Endpoint
-from harness.client import DynamoClient, Outcome, Request, make_client
-from harness.history import CONDITIONAL_FAILED, HistoryWriter, pair_ops, read_events
-from harness.items import typed_item
-from harness.prepared import Connection, PreparedClient, Response, outcome_of
-from harness.runner import Pace, StepRunner, create_table, delete_table, table_name
-from harness.sigv4 import Credentials, Signer
+from harness.backends.endpoint import FAKE_CREDENTIALS, Endpoint
+from harness.backends.process import free_port
+from harness.clients.choose import make_client
+from harness.clients.items import typed_item
+from harness.clients.prepared import Connection, PreparedClient, Response, outcome_of
+from harness.clients.sdk import DynamoClient, Outcome, Request
+from harness.clients.sigv4 import Credentials, Signer
+from harness.engine.runner import Pace, StepRunner, create_table, delete_table, table_name
+from harness.history.events import CONDITIONAL_FAILED, HistoryWriter, pair_ops, read_events
 from workloads import BUILTIN, get_workload
 from workloads.base import Step, WorkloadConfig
 from workloads.registration import Registration
@@ -111,9 +112,9 @@ async def test_get_item_returns_the_item(local_endpoint: Endpoint) -> None:
 
 
 async def test_connection_refused_is_indeterminate() -> None:
-    port = backends.free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     endpoint = Endpoint("endpoint", f"http://127.0.0.1:{port}", "us-east-1", "none",
-                        dict(backends.FAKE_CREDENTIALS))
+                        dict(FAKE_CREDENTIALS))
     for kind in ("sdk", "prepared"):
         async with make_client(kind, endpoint, pool=2, timeout_s=2.0) as client:
             request = _register("refused", "erin", "w1")
@@ -130,7 +131,7 @@ async def test_silent_server_times_out_as_indeterminate() -> None:
     server = await asyncio.start_server(swallow, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     endpoint = Endpoint("endpoint", f"http://127.0.0.1:{port}", "us-east-1", "none",
-                        dict(backends.FAKE_CREDENTIALS))
+                        dict(FAKE_CREDENTIALS))
     try:
         async with PreparedClient(endpoint, pool=1, timeout_s=0.3) as client:
             request = _register("silent", "frank", "w1")
@@ -163,7 +164,7 @@ async def test_two_hundred_way_race_has_exactly_one_winner(local_endpoint: Endpo
 
 
 def test_retries_need_the_sdk_client() -> None:
-    endpoint = Endpoint("endpoint", "http://127.0.0.1:1", "us-east-1", "none", dict(backends.FAKE_CREDENTIALS))
+    endpoint = Endpoint("endpoint", "http://127.0.0.1:1", "us-east-1", "none", dict(FAKE_CREDENTIALS))
     with pytest.raises(ValueError, match="--client sdk"):
         PreparedClient(endpoint, pool=1, retries=2)
 
@@ -214,7 +215,7 @@ def test_bodies_are_what_botocore_serializes() -> None:
     model = botocore.session.get_session().get_service_model("dynamodb")
     stock = botocore.serialize.create_serializer("json", include_validation=False)
     client = PreparedClient(Endpoint("endpoint", "http://127.0.0.1:1", "us-east-1", "none",
-                                     dict(backends.FAKE_CREDENTIALS)), pool=1)
+                                     dict(FAKE_CREDENTIALS)), pool=1)
     calls = _workload_calls()
     assert {name for name, _ in calls} == set(BUILTIN)
     for _, request in calls:
@@ -287,7 +288,7 @@ async def test_server_closed_idle_connections_are_replaced() -> None:
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     endpoint = Endpoint("endpoint", f"http://127.0.0.1:{port}", "us-east-1", "none",
-                        dict(backends.FAKE_CREDENTIALS))
+                        dict(FAKE_CREDENTIALS))
     try:
         async with PreparedClient(endpoint, pool=2, timeout_s=2.0) as client:
             await asyncio.sleep(1.5)
@@ -305,7 +306,7 @@ async def test_a_response_for_a_request_cancelled_mid_callback_is_dropped_quietl
     """Ctrl-C's SIGINT handler can cancel a request's future between data_received's ``done()`` check and its
     ``set_result`` (an InvalidStateError traceback on an interrupted run, seen in CI). Simulated here by
     cancelling the future from inside the framing step."""
-    from harness import prepared
+    from harness.clients import prepared
 
     conn = prepared.Connection()
     waiter = asyncio.get_running_loop().create_future()

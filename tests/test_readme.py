@@ -45,7 +45,10 @@ from pathlib import Path
 import boto3
 import pytest
 
-from harness import backends, local_install
+from harness.backends import local_install
+from harness.backends import servers as backends
+from harness.backends.endpoint import Endpoint
+from harness.backends.process import free_port
 from tests.conftest import REPO
 from tests.readme_commands import block_commands, inline_commands, readme_commands
 from tests.test_aws import FAKE_ENV, SECRET
@@ -150,9 +153,9 @@ class Checkout:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.reports = root / "reports"
-        self.port = backends.free_port()
+        self.port = free_port()
         self.moto: backends.MotoServer | None = None
-        self.moto_endpoint: backends.Endpoint | None = None
+        self.moto_endpoint: Endpoint | None = None
         self.valid_runs: list[Path] = []
 
     @property

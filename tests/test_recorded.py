@@ -56,8 +56,8 @@ def test_moto_recording_shows_the_double_cas_winner(tmp_path):
 
 
 def test_linearizability_alone_finds_the_moto_lost_update():
-    from harness.history import pair_ops, read_events
-    from harness.linearizability import check_linearizable
+    from harness.checker.linearizability import check_linearizable
+    from harness.history.events import pair_ops, read_events
 
     ops = [op for op in pair_ops(read_events(MOTO / "history.jsonl")) if op.f in ("cas", "read")]
     verdict = check_linearizable(ops, model="cas-register", initial="member")

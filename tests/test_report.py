@@ -206,7 +206,7 @@ def _workload_summary(
     violations: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """A verdict.json workload entry computed the simple way from the events."""
-    from harness.history import pair_ops
+    from harness.history.events import pair_ops
 
     ops = [op for op in pair_ops(events) if op.workload == name]
     counts = {
@@ -365,7 +365,7 @@ def _expected_pngs() -> set[str]:
 
 
 def test_sample_history_is_realistic(tmp_path: Path) -> None:
-    from harness.history import fault_events, pair_ops, read_events
+    from harness.history.events import fault_events, pair_ops, read_events
 
     events = read_events(write_sample_run(tmp_path / "run") / "history.jsonl")
     ops = pair_ops(events)
@@ -459,7 +459,7 @@ def test_committed_sample_run_matches_generator_and_renders(tmp_path: Path) -> N
 
 
 def test_big_race_stays_small(tmp_path: Path) -> None:
-    from harness.history import pair_ops, read_events
+    from harness.history.events import pair_ops, read_events
     from harness.report.timeline import Race, plot_race_timeline
 
     run_dir = write_sample_run(tmp_path / "run", workers=450, keys=1)
@@ -470,7 +470,7 @@ def test_big_race_stays_small(tmp_path: Path) -> None:
 
 
 def test_race_timeline_marks_faults_inside_the_race(tmp_path: Path) -> None:
-    from harness.history import pair_ops, read_events
+    from harness.history.events import pair_ops, read_events
     from harness.report.faults import FaultSpan
     from harness.report.timeline import Race, plot_race_timeline
 
@@ -505,7 +505,7 @@ def test_fault_spans() -> None:
 
 
 def test_percentiles_and_bins() -> None:
-    from harness.percentiles import percentiles
+    from harness.checker.percentiles import percentiles
     from harness.report.throughput import bin_width_s
 
     pct = percentiles([float(i) for i in range(1, 1001)])

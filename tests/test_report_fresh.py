@@ -47,7 +47,7 @@ def test_stale_valid_verdict_json_renders_invalid(stale_run: Path) -> None:
 def test_stress_report_agrees_with_stress_check(stale_run: Path) -> None:
     from typer.testing import CliRunner
 
-    from harness.cli import app
+    from harness.cli.app import app
 
     runner = CliRunner()
     checked = runner.invoke(app, ["check", str(stale_run), "--json"])

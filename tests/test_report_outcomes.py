@@ -33,7 +33,7 @@ def _green_rows(path: Path) -> int:
 
 
 def test_one_winner_among_200_is_visible(tmp_path: Path) -> None:
-    from harness.history import pair_ops, read_events
+    from harness.history.events import pair_ops, read_events
     from harness.report.outcomes import plot_outcomes_per_key
 
     run_dir = write_sample_run(tmp_path / "run", workers=200, keys=2)
@@ -46,7 +46,7 @@ def test_one_winner_among_200_is_visible(tmp_path: Path) -> None:
 def test_many_keys_are_thinned_but_violations_labelled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import matplotlib.axes
 
-    from harness.history import pair_ops, read_events
+    from harness.history.events import pair_ops, read_events
     from harness.report import outcomes
 
     run_dir = write_sample_run(tmp_path / "run", workers=4, keys=60)
@@ -67,7 +67,7 @@ def test_many_keys_are_thinned_but_violations_labelled(tmp_path: Path, monkeypat
 
 
 def test_no_winners_axis_for_batch_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness.history import pair_ops, read_events
+    from harness.history.events import pair_ops, read_events
     from harness.report import outcomes
 
     run_dir = write_sample_run(tmp_path / "run", workers=4, keys=2)

@@ -83,7 +83,7 @@ def test_every_image_is_embedded_png(sample: Path) -> None:
 
 
 def _options() -> Any:
-    from harness.run import RunOptions
+    from harness.engine.run import RunOptions
 
     return RunOptions(workloads=["registration", "inventory"], workers=37, keys=3, rounds=4, duration=30.0,
                       rate=250.0, seed=None, retries=2, timeout=2.5, backend="moto", client="sdk",
@@ -91,7 +91,7 @@ def _options() -> Any:
 
 
 def _config(options: Any, seed: int) -> dict[str, Any]:
-    """run.json's config as `stress run` writes it (harness.run.Run): the options, the seed, rounds per workload."""
+    """run.json's config as `stress run` writes it (engine.run.Run): the options, the seed, rounds per workload."""
     from workloads import get_workload
 
     rounds = {get_workload(w).name: options.rounds or get_workload(w).default_rounds for w in options.workloads}
@@ -103,7 +103,7 @@ def _parse_run(args: list[str]) -> dict[str, Any]:
     """What `stress run` makes of ``args`` (parsed by its click command, nothing run)."""
     import typer.main
 
-    from harness.cli import app
+    from harness.cli.app import app
 
     assert args[:2] == ["stress", "run"]
     command = typer.main.get_command(app).commands["run"]
@@ -125,8 +125,8 @@ def test_reproduce_command_parses_back_to_the_run(tmp_path: Path) -> None:
 
 
 def test_defaults_are_left_out_but_seed_and_backend_stated() -> None:
+    from harness.engine.run import RunOptions
     from harness.report.runconfig import reproduce_args
-    from harness.run import RunOptions
 
     args = reproduce_args(_config(RunOptions(), seed=7))
     assert args == ["stress", "run", "--workers", "200", "--keys", "20", "--seed", "7", "--backend", "local"]

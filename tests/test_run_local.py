@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.history import pair_ops, read_events
-from harness.summary import max_in_flight
+from harness.checker.summary import max_in_flight
+from harness.history.events import pair_ops, read_events
 from tests.conftest import run_stress
 
 pytestmark = pytest.mark.slow
@@ -135,7 +135,7 @@ def test_rate_limited_run_measures_latency_from_the_intended_start(local_endpoin
 def test_managed_local_heap_grows_with_the_workers(monkeypatch, tmp_path):
     import shutil
 
-    from harness import backends
+    from harness.backends import servers as backends
 
     monkeypatch.delenv("DDB_STRESS_LOCAL_JAVA_OPTS", raising=False)
     assert backends.local_java_opts()[0] == "-Xmx1024m"

@@ -1,4 +1,4 @@
-"""The saturation sampler (harness/saturation.py): loop lag, client CPU, and the bottleneck note."""
+"""The saturation sampler (harness/engine/saturation.py): loop lag, client CPU, and the bottleneck note."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from harness.percentiles import percentile
-from harness.saturation import SaturationSampler, judge, summarise
+from harness.checker.percentiles import percentile
+from harness.engine.saturation import SaturationSampler, judge, summarise
 
 
 async def test_idle_loop_is_not_the_bottleneck() -> None:

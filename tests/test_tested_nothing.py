@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.evaluate import RUN_FORMAT, evaluate
+from harness.evaluate import evaluate
+from harness.history.rundir import RUN_FORMAT
 
 
 def write_run(run_dir: Path, error: str) -> Path:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.history import CONDITIONAL_FAILED, TRANSACTION_CANCELED, pair_ops, read_events
-from harness.verdict import EXIT_CODES, INVALID, UNKNOWN, VALID
+from harness.checker.verdict import EXIT_CODES, INVALID, UNKNOWN, VALID
+from harness.history.events import CONDITIONAL_FAILED, TRANSACTION_CANCELED, pair_ops, read_events
 from tests.histories import HistoryBuilder
 from workloads import get_workload
 from workloads.inventory import Inventory
@@ -275,7 +275,7 @@ E2E_WORKLOADS = ("inventory", "unique-email", "registration", "role-update")
 def _run(endpoint, reports: Path, unsafe: bool = False) -> tuple[int, dict]:
     """One run of all four workloads, in-process like `stress run --json` but without the report's plots
     (rendering 16 PNGs would take longer than the races; tests/test_report.py covers the report)."""
-    from harness import run as run_module
+    from harness.engine import run as run_module
 
     options = run_module.RunOptions(workloads=list(E2E_WORKLOADS), workers=200, keys=2, rounds=1, timeout=30,
                                     backend="endpoint", endpoint_url=endpoint.url, reports_dir=reports, unsafe=unsafe)

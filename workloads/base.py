@@ -17,15 +17,15 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from harness.checker.verdict import Verdict
+from harness.clients.items import plain_item
+from harness.clients.outcome import Outcome, Request
 from harness.errors import UsageError
-from harness.history import Op
-from harness.items import plain_item
-from harness.outcome import Outcome, Request
-from harness.verdict import Verdict
+from harness.history.events import Op
 from workloads.contract import Contract, contract_message, contract_problems, declared_contracts
 
 if TYPE_CHECKING:  # only a type here: checkers and `stress check` must not need the AWS SDK
-    from harness.client import DynamoClient
+    from harness.clients.sdk import DynamoClient
 
 
 @dataclass(frozen=True)

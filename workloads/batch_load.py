@@ -36,10 +36,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.history import CONDITIONAL_FAILED, INFO, OK, TRANSACTION_CANCELED, Op
-from harness.items import plain_item, typed_item
-from harness.outcome import Outcome, Request
-from harness.verdict import Verdict
+from harness.checker.verdict import Verdict
+from harness.clients.items import plain_item, typed_item
+from harness.clients.outcome import Outcome, Request
+from harness.history.events import CONDITIONAL_FAILED, INFO, OK, TRANSACTION_CANCELED, Op
 from workloads.base import Call, Step, Workload
 
 RECORDS_PER_KEY = 2

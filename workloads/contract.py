@@ -21,7 +21,7 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from harness.items import plain_item
+from harness.clients.items import plain_item
 
 if TYPE_CHECKING:
     from workloads.base import Call, Step, Workload

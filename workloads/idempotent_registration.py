@@ -24,10 +24,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.history import FAIL, INFO, OK, Op
-from harness.items import typed_item
-from harness.outcome import Outcome, Request
-from harness.verdict import Verdict
+from harness.checker.verdict import Verdict
+from harness.clients.items import typed_item
+from harness.clients.outcome import Outcome, Request
+from harness.history.events import FAIL, INFO, OK, Op
 from workloads.base import Call, Step, Workload
 
 MAX_TRIES = 4

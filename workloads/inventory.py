@@ -21,10 +21,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from harness.history import CONDITIONAL_FAILED, FAIL, INFO, OK, Op
-from harness.items import typed_item
-from harness.outcome import Outcome, Request
-from harness.verdict import Verdict
+from harness.checker.verdict import Verdict
+from harness.clients.items import typed_item
+from harness.clients.outcome import Outcome, Request
+from harness.history.events import CONDITIONAL_FAILED, FAIL, INFO, OK, Op
 from workloads.base import Call, Step, Workload
 
 STOCK = "Stock"

@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
-from harness.history import CONDITIONAL_FAILED, FAIL, INFO, OK, Op
-from harness.items import typed_item
-from harness.linearizability import check_linearizable
-from harness.outcome import Outcome, Request
-from harness.verdict import Verdict
+from harness.checker.linearizability import check_linearizable
+from harness.checker.verdict import Verdict
+from harness.clients.items import typed_item
+from harness.clients.outcome import Outcome, Request
+from harness.history.events import CONDITIONAL_FAILED, FAIL, INFO, OK, Op
 from workloads.base import Call, Step, Workload
 from workloads.contract import CasContract, declare
 

@@ -26,10 +26,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from harness.history import FAIL, INFO, OK, TRANSACTION_CANCELED, Op
-from harness.items import plain_item, typed_item
-from harness.outcome import Outcome, Request
-from harness.verdict import Verdict
+from harness.checker.verdict import Verdict
+from harness.clients.items import plain_item, typed_item
+from harness.clients.outcome import Outcome, Request
+from harness.history.events import FAIL, INFO, OK, TRANSACTION_CANCELED, Op
 from workloads.base import Call, Step, Workload
 
 PK = "pk"

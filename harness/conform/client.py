@@ -12,10 +12,10 @@ from typing import Any
 
 import botocore.exceptions
 
-from harness.aws import table_tags
-from harness.backends import Endpoint
-from harness.client import DynamoClient
-from harness.runner import create_table, delete_table, table_name
+from harness.backends.aws import table_tags
+from harness.backends.endpoint import Endpoint
+from harness.clients.sdk import DynamoClient
+from harness.engine.runner import create_table, delete_table, table_name
 
 # Enough connections that 200 concurrent calls (the counter probe) are all on the wire at once.
 POOL = 256

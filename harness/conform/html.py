@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from harness.conform.probe import CONFORMS, DIFFERS, INCONCLUSIVE
+from harness.engine.series import parse_backends
 from harness.errors import UsageError
-from harness.multirun import parse_backends
 from harness.report.html import BADGE_COLORS, CSS, compact, e
 
 STATUS_COLORS = {CONFORMS: BADGE_COLORS["valid"], DIFFERS: BADGE_COLORS["invalid"],

@@ -11,16 +11,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness import backends
+from harness.backends import servers as backends
+from harness.backends.endpoint import BACKEND_KINDS, Endpoint, redact_url
+from harness.checker.verdict import EXIT_CODES, INVALID, UNKNOWN, VALID
 from harness.conform.client import ConformClient, ProbeError
 from harness.conform.probe import CONFORMS, DIFFERS, INCONCLUSIVE, Cell, Probe
 from harness.conform.probes import DOCUMENTED_ONLY, PROBES
+from harness.engine.run import new_run_id, sigterm_as_interrupt, versions
+from harness.engine.runner import event_loop_factory
+from harness.engine.series import BackendChoice
 from harness.errors import UsageError
-from harness.history import write_json
-from harness.multirun import BackendChoice
-from harness.run import new_run_id, sigterm_as_interrupt, versions
-from harness.runner import event_loop_factory
-from harness.verdict import EXIT_CODES, INVALID, UNKNOWN, VALID
+from harness.history.events import write_json
 
 JSON_NAME = "conform.json"
 HTML_NAME = "conform.html"
@@ -29,7 +30,7 @@ NAMED_KINDS = ("local", "moto", "dynalite", "aws")
 _VERDICTS = {CONFORMS: VALID, DIFFERS: INVALID, INCONCLUSIVE: UNKNOWN}
 
 OnCell = Callable[[str, type[Probe], Cell], None]
-OnBackend = Callable[[str, backends.Endpoint], None]
+OnBackend = Callable[[str, Endpoint], None]
 
 
 def parse_backends(text: str) -> list[BackendChoice]:
@@ -41,9 +42,9 @@ def parse_backends(text: str) -> list[BackendChoice]:
             url = part.partition("=")[2]
             if not url.startswith(("http://", "https://")):
                 raise UsageError(f"--backends: {part!r} needs an http(s) URL after endpoint=")
-            choice = BackendChoice(f"endpoint {backends.redact_url(url)}", "endpoint", url)
+            choice = BackendChoice(f"endpoint {redact_url(url)}", "endpoint", url)
         elif part in NAMED_KINDS:
-            if part not in backends.BACKEND_KINDS:
+            if part not in BACKEND_KINDS:
                 raise UsageError(f"--backends: {part} is not available in this version of the harness")
             choice = BackendChoice(part, part)
         else:
@@ -136,7 +137,7 @@ def run_matrix(choices: list[BackendChoice], probes: list[type[Probe]], *, regio
 
 def command_line(choices: list[BackendChoice], probes: list[type[Probe]], region: str | None) -> str:
     """``stress conform --backends …`` for these backends and probes (endpoint credentials redacted)."""
-    spec = ",".join(f"endpoint={backends.redact_url(c.endpoint_url)}" if c.endpoint_url else c.kind for c in choices)
+    spec = ",".join(f"endpoint={redact_url(c.endpoint_url)}" if c.endpoint_url else c.kind for c in choices)
     words = ["stress", "conform", "--backends", spec]
     if region:
         words += ["--region", region]
@@ -163,7 +164,7 @@ def _run_column(run_id: str, choice: BackendChoice, probes: list[type[Probe]], r
     return column
 
 
-async def _run_probes(endpoint: backends.Endpoint, run_id: str, probes: list[type[Probe]], column: Column,
+async def _run_probes(endpoint: Endpoint, run_id: str, probes: list[type[Probe]], column: Column,
                       on_cell: OnCell | None) -> None:
     async with ConformClient(endpoint, run_id) as client:
         for probe in probes:

@@ -11,11 +11,11 @@ from pathlib import Path
 from harness.report.faults import fault_spans
 from harness.report.html import render_html
 from harness.report.plots import PlotRef, draw_all, workload_plot_jobs
-from harness.report.rundata import RunData, load_run
+from harness.report.rundata import RunData, read_run_data
 
 REPORT_HTML = "report.html"
 
-__all__ = ["REPORT_HTML", "PlotRef", "RunData", "load_run", "render_report"]
+__all__ = ["REPORT_HTML", "PlotRef", "RunData", "read_run_data", "render_report"]
 
 
 def render_report(run_dir: Path) -> Path:
@@ -24,9 +24,9 @@ def render_report(run_dir: Path) -> Path:
     Needs only the files of the run directory (history.jsonl is required; run.json and
     final_state.json are used when present). The verdict is checked afresh from them, as
     `stress check` does; verdict.json is read only when that fails. Raises
-    ``harness.history.HistoryError`` when the history is missing or unreadable.
+    ``harness.history.events.HistoryError`` when the history is missing or unreadable.
     """
-    data = load_run(Path(run_dir))
+    data = read_run_data(Path(run_dir))
     spans = fault_spans(data.faults, data.t_end)
     jobs = [job for workload in data.workload_names() for job in workload_plot_jobs(data, workload, spans)]
     draw_all([draw for _, draw in jobs])

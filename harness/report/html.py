@@ -13,19 +13,12 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from harness.history import Op
-from harness.percentiles import percentiles
+from harness.checker.percentiles import percentiles
+from harness.history.events import Op
+from harness.history.rundir import FINAL_STATE, HISTORY, RUN_JSON, VERDICT_JSON
 from harness.report.plots import PlotRef, race_filename, violation_race
 from harness.report.runconfig import config_items, reproduce_command
-from harness.report.rundata import (
-    FINAL_STATE,
-    HISTORY,
-    RUN_JSON,
-    VERDICT_FRESH,
-    VERDICT_JSON,
-    VERDICT_SAVED,
-    RunData,
-)
+from harness.report.rundata import VERDICT_FRESH, VERDICT_SAVED, RunData
 from harness.report.stats import has_races, latency_ms, outcome_counts, winners_range
 from harness.report.style import slug
 from harness.report.throughput import in_flight_steps

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.ticker import FuncFormatter
 
-from harness.history import Op
-from harness.percentiles import percentiles
+from harness.checker.percentiles import percentiles
+from harness.history.events import Op
 from harness.report import style
 from harness.report.stats import latency_ms
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from harness.history import pair_ops, read_events
-from harness.percentiles import percentiles
+from harness.checker.percentiles import percentiles
+from harness.history.events import pair_ops, read_events
 from harness.report.html import BADGE_COLORS, CSS, e
 from harness.report.stats import latency_ms
 from harness.report.style import new_figure, save, slug

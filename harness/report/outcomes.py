@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from harness.history import Op
+from harness.history.events import Op
 from harness.report import style
 from harness.report.stats import max_winners_per_key, outcome_counts
 

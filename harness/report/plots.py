@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from harness.history import Op
+from harness.history.events import Op
 from harness.report import style
 from harness.report.faults import FaultSpan
 from harness.report.latency import plot_latency

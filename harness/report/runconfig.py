@@ -24,7 +24,7 @@ def _run_params() -> list[Any]:
     """The click parameters of `stress run`, so the command uses exactly its flags and defaults."""
     import typer.main
 
-    from harness.cli import app  # imported here: the CLI imports the report lazily, keep it one-way
+    from harness.cli.app import app  # imported here: the CLI imports the report lazily, keep it one-way
 
     return list(typer.main.get_command(app).commands["run"].params)
 

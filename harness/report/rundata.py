@@ -6,17 +6,12 @@ report can never disagree with `stress check`; verdict.json is only read when th
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.history import Op, fault_events, ops_by_workload, pair_ops, read_events
-
-RUN_JSON = "run.json"
-HISTORY = "history.jsonl"
-FINAL_STATE = "final_state.json"
-VERDICT_JSON = "verdict.json"
+from harness.history.events import Op, fault_events, ops_by_workload, pair_ops, read_events
+from harness.history.rundir import FINAL_STATE, HISTORY, RUN_JSON, VERDICT_JSON, read_json_object
 
 # Where RunData.verdict came from.
 VERDICT_FRESH = "checked"  # evaluate() on the history, now
@@ -75,22 +70,6 @@ class RunData:
         return None if t_ns is None else (t_ns - self.t0) / 1e6
 
 
-def _read_json(path: Path, problems: list[str]) -> dict[str, Any]:
-    """A JSON object from ``path``; missing or broken files give ``{}`` and a problem note."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        problems.append(f"{path.name} is missing")
-        return {}
-    except (OSError, ValueError) as exc:
-        problems.append(f"{path.name} cannot be read: {exc}")
-        return {}
-    if not isinstance(data, dict):
-        problems.append(f"{path.name} is not a JSON object")
-        return {}
-    return data
-
-
 def check_run(run_dir: Path, problems: list[str]) -> tuple[dict[str, Any], str]:
     """The verdict of ``run_dir`` and where it came from (``VERDICT_FRESH``, ``_SAVED`` or ``_NONE``).
 
@@ -102,7 +81,7 @@ def check_run(run_dir: Path, problems: list[str]) -> tuple[dict[str, Any], str]:
     from harness.evaluate import evaluate  # imports every workload: only when a report is drawn
 
     saved_problems: list[str] = []
-    saved = _read_json(run_dir / VERDICT_JSON, saved_problems)
+    saved = read_json_object(run_dir / VERDICT_JSON, saved_problems)
     try:
         fresh = evaluate(run_dir)
     except Exception as exc:  # any failure of the checkers must still leave a report to look at
@@ -121,10 +100,10 @@ def check_run(run_dir: Path, problems: list[str]) -> tuple[dict[str, Any], str]:
     return fresh, VERDICT_FRESH
 
 
-def load_run(run_dir: Path) -> RunData:
+def read_run_data(run_dir: Path) -> RunData:
     """Read run.json, history.jsonl and final_state.json from ``run_dir`` and check the history.
 
-    Only the history is required (raises ``harness.history.HistoryError``); the other files
+    Only the history is required (raises ``harness.history.events.HistoryError``); the other files
     are optional and their absence is listed in ``RunData.problems``. The verdict comes from
     ``check_run``.
     """
@@ -136,8 +115,8 @@ def load_run(run_dir: Path) -> RunData:
     for op in ops:  # plots sort and name files by these: keep them strings
         op.key = op.key if isinstance(op.key, str) else ("" if op.key is None else str(op.key))
         op.workload = op.workload if isinstance(op.workload, str) else str(op.workload or "")
-    run = _read_json(run_dir / RUN_JSON, problems)
-    final_state = _read_json(run_dir / FINAL_STATE, problems)
+    run = read_json_object(run_dir / RUN_JSON, problems)
+    final_state = read_json_object(run_dir / FINAL_STATE, problems)
     verdict, source = check_run(run_dir, problems)
     return RunData(
         run_dir=run_dir,

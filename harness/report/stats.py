@@ -1,5 +1,5 @@
 """Numbers the report computes from ops: outcome counts, latencies, winners per race (percentiles come
-from harness.percentiles)."""
+from harness.checker.percentiles)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from harness.history import Op
+from harness.checker.summary import READ_FUNCTIONS, winners_per_race
+from harness.history.events import Op
 from harness.report.style import OUTCOMES
-from harness.summary import READ_FUNCTIONS, winners_per_race
 
 
 def outcome_counts(ops: Iterable[Op]) -> dict[str, int]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.history import Op
+from harness.history.events import Op
 from harness.report import style
 from harness.report.faults import FaultSpan, shade_faults
 

@@ -10,7 +10,7 @@ from typing import Any
 from matplotlib import patheffects
 from matplotlib.lines import Line2D
 
-from harness.history import Op
+from harness.history.events import Op
 from harness.report import style
 from harness.report.faults import FaultSpan, shade_faults
 from harness.report.stats import is_write, race_id, winners

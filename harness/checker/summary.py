@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
-from harness.history import INFO, OK, Op
-from harness.outcome import THROTTLING_CODES
-from harness.percentiles import percentiles
-from harness.verdict import Verdict
+from harness.checker.percentiles import percentiles
+from harness.checker.verdict import Verdict
+from harness.clients.outcome import THROTTLING_CODES
+from harness.history.events import INFO, OK, Op
 
 OUTCOMES = ("ok", "conditional_failed", "indeterminate", "error")
 READ_FUNCTIONS = frozenset({"read"})

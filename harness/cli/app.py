@@ -22,20 +22,21 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from harness import local_install
+from harness.backends import local_install
+from harness.backends.endpoint import FAKE_CREDENTIALS, Endpoint
+from harness.backends.process import port_in_use, stop_pid
+from harness.checker.verdict import EXIT_CODES, EXIT_USAGE, combine
+from harness.cli.output import print_summary
 from harness.errors import UsageError
 from harness.evaluate import evaluate
-from harness.history import write_json
-from harness.output import print_summary
-from harness.verdict import EXIT_CODES, EXIT_USAGE, combine
+from harness.history.events import write_json
 from workloads import BUILTIN, DEFAULT_WORKLOADS
 
 # The commands that only read a run directory (check, report, export) must work without the AWS SDK:
 # everything that talks to a backend is imported inside the commands that need it.
 if TYPE_CHECKING:
-    from harness import backends
-    from harness.aws import Orphan, Plan
-    from harness.run import RunOptions
+    from harness.backends.aws import Orphan, Plan
+    from harness.engine.run import RunOptions
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Stress-test DynamoDB conditional writes under real contention.")
@@ -141,7 +142,7 @@ def run(
       stress run --fault lost-ack:0.05 --retries 2
       stress run --unsafe --json
     """
-    from harness.run import RunOptions
+    from harness.engine.run import RunOptions
 
     options = RunOptions(
         workloads=list(workload) if workload else RunOptions().workloads, workers=workers, keys=keys,
@@ -185,12 +186,12 @@ def _confirm_plan(yes: bool) -> Callable[[Plan], None]:
 
 def _one_run(options: RunOptions, json_output: bool, emit: bool, yes: bool = False) -> dict:
     """One run with its progress bar and summary; returns the verdict object."""
-    from harness.run import Run
+    from harness.engine.run import Run
 
     the_run = Run(options)
     workers = options.workers
 
-    def announce(endpoint: backends.Endpoint) -> None:
+    def announce(endpoint: Endpoint) -> None:
         if not json_output:
             stderr.print(f"run {the_run.run_id}: {', '.join(w.name for w in the_run.workloads)} × {workers} "
                          f"workers on {endpoint.version} at {endpoint.describe()['endpoint'] or endpoint.region} "
@@ -236,8 +237,8 @@ def compare(
       stress compare --backends local,endpoint=http://127.0.0.1:8000
       stress compare --backends local,aws --region eu-west-1 --yes
     """
-    from harness.multirun import compare_variants, parse_backends
-    from harness.run import RunOptions
+    from harness.engine.run import RunOptions
+    from harness.engine.series import compare_variants, parse_backends
 
     base = RunOptions(workloads=list(workload) if workload else RunOptions().workloads, workers=workers,
                       keys=keys, rounds=rounds, duration=duration, rate=rate, seed=seed, retries=retries,
@@ -289,8 +290,8 @@ def sweep(
       stress sweep --workers 1,10,50,200,1000
       stress sweep --workers 10,100 --workload registration --keys 5
     """
-    from harness.multirun import parse_levels, sweep_variants
-    from harness.run import RunOptions
+    from harness.engine.run import RunOptions
+    from harness.engine.series import parse_levels, sweep_variants
 
     base = RunOptions(workloads=list(workload) if workload else RunOptions().workloads, keys=keys, rounds=rounds,
                       duration=duration, rate=rate, seed=seed, retries=retries, timeout=timeout, backend=backend,
@@ -300,7 +301,7 @@ def sweep(
 
 
 def _series(kind: str, base: RunOptions, variants: list, json_output: bool, yes: bool) -> int:
-    from harness.multirun import run_series, write_series
+    from harness.engine.series import run_series, write_series
 
     for _, options in variants:
         options.validate()
@@ -352,7 +353,7 @@ def conform(
     check_options(choices, yes=yes, region=region)
     probes = select_probes(probe)
 
-    def announce(label: str, endpoint: backends.Endpoint) -> None:
+    def announce(label: str, endpoint: Endpoint) -> None:
         if not json_output:
             stderr.print(f"conform: {len(probes)} probes on {label} ({endpoint.version} at "
                          f"{endpoint.describe()['endpoint'] or endpoint.region})", highlight=False)
@@ -405,7 +406,7 @@ def report(run_dir: Annotated[Path, typer.Argument(help="A run directory (report
     Examples:
       stress report reports/<run-id>
     """
-    from harness.history import HistoryError
+    from harness.history.events import HistoryError
     from harness.report import render_report
 
     if not (run_dir / "history.jsonl").exists():
@@ -429,7 +430,7 @@ def export_cmd(
       stress export reports/<run-id> --output history.json
       stress export reports/<run-id> --format edn --output history.edn
     """
-    from harness.export import FORMATS, export_history
+    from harness.history.export import FORMATS, export_history
 
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
@@ -466,8 +467,8 @@ def cleanup(
     import boto3
     import botocore.exceptions
 
-    from harness import backends
-    from harness.aws import describe_error, find_orphans, parse_age
+    from harness.backends import servers as backends
+    from harness.backends.aws import describe_error, find_orphans, parse_age
 
     age = parse_age(older_than)
     # --endpoint-url alone means that endpoint, as in `stress run`.
@@ -494,7 +495,7 @@ def _clean_orphans(client: Any, orphans: list[Orphan], yes: bool, older_than: st
     """Print what happens to each orphan and delete the provably ours with --yes; exit 2 if a delete failed."""
     import botocore.exceptions
 
-    from harness.aws import describe_error
+    from harness.backends.aws import describe_error
 
     untaggable = next((o.tags_error for o in orphans if o.tags_error), None)
     if untaggable:
@@ -547,7 +548,7 @@ def local_start(port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 
       stress local start
       stress local start --port 8001
     """
-    from harness import backends
+    from harness.backends import servers as backends
 
     home = local_install.find_jar_home() or local_install.install()
     server = backends.LocalServer(home, port, tied_to_parent=False)
@@ -560,7 +561,7 @@ def local_start(port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 
     local_install.write_state(port, server.process.pid, endpoint.version, server.workdir)
     stdout.print(f"{endpoint.version} running (pid {server.process.pid})")
     stdout.print(f"endpoint: {endpoint.url}  region: {endpoint.region}  access key: "
-                 f"{backends.FAKE_CREDENTIALS['aws_access_key_id']}")
+                 f"{FAKE_CREDENTIALS['aws_access_key_id']}")
     stdout.print(f"run against it: stress run --endpoint-url {endpoint.url}", highlight=False)
     stdout.print(f"e.g. aws dynamodb list-tables --endpoint-url {endpoint.url}")
 
@@ -574,14 +575,13 @@ def local_stop(port: Annotated[int, typer.Option(help="Port it was started on.")
       stress local stop
       stress local stop --port 8001
     """
-    from harness import backends
 
     state = local_install.read_state(port)
     local_install.state_file(port).unlink(missing_ok=True)  # an unreadable one is of no use either
     if state is None:
         raise UsageError(f"no DynamoDB Local started by `stress local start` on port {port}")
     pid = state["pid"]
-    stopped = backends.stop_pid(pid) if local_install.is_dynamodb_local(pid) else False
+    stopped = stop_pid(pid) if local_install.is_dynamodb_local(pid) else False
     local_install.remove_workdir(state.get("workdir"))
     stdout.print(f"stopped pid {pid}" if stopped else f"pid {pid} was no longer running")
 
@@ -595,10 +595,9 @@ def local_status(port: Annotated[int, typer.Option(help="Port it was started on.
       stress local status
       stress local status --port 8001
     """
-    from harness import backends
 
     info = local_install.running_local(port)
-    if info and backends.port_in_use(port):
+    if info and port_in_use(port):
         stdout.print(f"running: {info['version']} pid {info['pid']} endpoint http://127.0.0.1:{port}")
     else:
         stdout.print(f"not running on port {port}")

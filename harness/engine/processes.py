@@ -1,5 +1,5 @@
 """Races spread over several OS processes: ``stress run --processes P`` (the transport of
-``harness.executor.Processes``).
+``harness.engine.executor.Processes``).
 
 The parent (the ``stress run`` process, running the engine) keeps everything that happens once: the
 backend, tables, ``setup``, faults, the final read, table deletion and the verdict. P children,
@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import heapq
 import multiprocessing
 import os
@@ -51,13 +50,15 @@ from typing import Any
 
 import orjson
 
-from harness.backends import Endpoint
-from harness.client import DynamoClient, make_client
+from harness.backends.endpoint import Endpoint
+from harness.backends.process import die_with_parent
+from harness.checker.percentiles import percentiles
+from harness.clients.choose import make_client
+from harness.clients.sdk import DynamoClient
+from harness.engine.runner import Pace, StepRunner, event_loop_factory
+from harness.engine.saturation import SaturationSampler
 from harness.errors import UsageError
-from harness.history import INVOKE, HistoryWriter
-from harness.percentiles import percentiles
-from harness.runner import Pace, StepRunner, event_loop_factory
-from harness.saturation import SaturationSampler
+from harness.history.events import INVOKE, HistoryWriter
 from workloads import get_workload
 from workloads.base import Step, Workload, WorkloadConfig
 
@@ -66,7 +67,6 @@ STOP = "stop"
 GUNS = 2  # gun pipes, alternating between races
 MAX_JOBS = 10_000  # a child serves at most this many workloads (bounds its loop)
 EXIT_WAIT_S = 10.0  # a child that has not exited this long after "exit" is terminated
-_PR_SET_PDEATHSIG = 1
 
 
 # --------------------------------------------------------------------------- configuration
@@ -174,7 +174,7 @@ def _resolve(future: asyncio.Future[int], fd: int) -> None:
 
 def child_main(config: ChildConfig, conn: Connection, guns: Sequence[Connection]) -> None:
     """Entry point of a child process: serve jobs until told to exit."""
-    _die_with_parent(config.parent_pid)
+    die_with_parent(config.parent_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops the children
     channel = Channel(conn)
     try:
@@ -186,15 +186,6 @@ def child_main(config: ChildConfig, conn: Connection, guns: Sequence[Connection]
         with contextlib.suppress(OSError):
             channel.send(("error", f"{type(exc).__name__}: {exc}"))
         sys.exit(1)
-
-
-def _die_with_parent(parent_pid: int) -> None:
-    """Ask Linux to SIGKILL this process when the parent dies; exit if it already has."""
-    if sys.platform == "linux":
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent_pid:
-        os._exit(1)
 
 
 async def _serve(config: ChildConfig, channel: Channel, guns: Sequence[Connection],

@@ -21,7 +21,7 @@ import time
 from array import array
 from typing import Any
 
-from harness.percentiles import percentile
+from harness.checker.percentiles import percentile
 
 INTERVAL_S = 0.010
 LAG_P99_LIMIT_MS = 50.0

@@ -21,8 +21,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from harness.evaluate import load_run
-from harness.history import INVOKE, NEMESIS
+from harness.history.events import INVOKE, NEMESIS
+from harness.history.rundir import load_run
 
 FORMATS = ("jepsen-json", "edn")
 KEYWORD = re.compile(r"^[A-Za-z_*!?][A-Za-z0-9_*!?+<>=.\-]*$")

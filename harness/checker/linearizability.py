@@ -1,6 +1,6 @@
 """A pure-Python linearizability checker for single-object histories (no network).
 
-Input is a list of :class:`harness.history.Op` (invoke already paired with its completion):
+Input is a list of :class:`harness.history.events.Op` (invoke already paired with its completion):
 
 * ``fail`` ops definitely did not happen and are dropped;
 * ``ok`` ops happened at some instant between their invoke and completion times;
@@ -44,8 +44,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from harness.history import FAIL, OK, Op
-from harness.verdict import INVALID, UNKNOWN, VALID, Verdict
+from harness.checker.verdict import INVALID, UNKNOWN, VALID, Verdict
+from harness.history.events import FAIL, OK, Op
 
 INF = float("inf")
 MAX_UNKNOWN_MESSAGES = 20
@@ -655,7 +655,7 @@ def check_linearizable(
 ) -> Verdict:
     """Check that ``ops`` are linearizable with respect to ``model``, key by key.
 
-    Pass one workload's ops (see ``harness.history.ops_by_workload``): keys are not qualified
+    Pass one workload's ops (see ``harness.history.events.ops_by_workload``): keys are not qualified
     by workload. ``initial`` is every key's initial state (``None`` = absent item) unless ``initial_by_key``
     names one. ``time_limit_s`` bounds the whole check and ``max_steps`` each key's search;
     keys that run out of budget make the verdict ``unknown``. ``fast_path=False`` forces the

@@ -1,4 +1,4 @@
-"""The SDK client: sends one DynamoDB call through aioboto3 and classifies what happened (``harness.outcome``
+"""The SDK client: sends one DynamoDB call through aioboto3 and classifies what happened (``harness.clients.outcome``
 says what ``ok`` / ``fail`` / ``info`` mean)."""
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ import aioboto3
 import botocore.exceptions
 from aiobotocore.config import AioConfig
 
-from harness.backends import Endpoint
-from harness.items import plain_item
-from harness.outcome import CLIENT_KINDS, THROTTLING_CODES, Outcome, Request, classify_client_error
+from harness.backends.endpoint import Endpoint
+from harness.clients.items import plain_item
+from harness.clients.outcome import CLIENT_KINDS, THROTTLING_CODES, Outcome, Request, classify_client_error
 
-# The classification lives in harness.outcome (no SDK there); these names stay importable from here, where
+# The classification lives in harness.clients.outcome (no SDK there); these names stay importable from here, where
 # custom workloads and tests have always found them.
-__all__ = ["CLIENT_KINDS", "THROTTLING_CODES", "DynamoClient", "Outcome", "Request", "classify_client_error",
-           "make_client"]
+__all__ = ["CLIENT_KINDS", "THROTTLING_CODES", "DynamoClient", "Outcome", "Request", "classify_client_error"]
 
 _attempts: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("attempts", default=None)
 
@@ -63,7 +62,7 @@ class DynamoClient:
         return 0
 
     def prepare(self, request: Request) -> Any:
-        """Work done before the starting gun (nothing for the SDK path; see harness.prepared)."""
+        """Work done before the starting gun (nothing for the SDK path; see harness.clients.prepared)."""
         return None
 
     async def send(self, request: Request, prepared: Any = None) -> Outcome:
@@ -87,15 +86,3 @@ class DynamoClient:
             _attempts.reset(token)
         item = response.get("Attributes") or response.get("Item")
         return Outcome("ok", attempts=max(counter[0], 1), item=plain_item(item))
-
-
-def make_client(kind: str, endpoint: Endpoint, *, pool: int, retries: int = 0, timeout_s: float = 10.0) -> DynamoClient:
-    """``sdk``: every call through aioboto3 (exercises the SDK's retries); ``prepared``: requests
-    serialised and signed before the starting gun and written on pre-opened connections."""
-    if kind == "sdk":
-        return DynamoClient(endpoint, pool=pool, retries=retries, timeout_s=timeout_s)
-    if kind == "prepared":
-        from harness.prepared import PreparedClient
-
-        return PreparedClient(endpoint, pool=pool, retries=retries, timeout_s=timeout_s)
-    raise ValueError(f"unknown client {kind!r}")

@@ -18,15 +18,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness import aws, backends
-from harness.client import CLIENT_KINDS, DynamoClient
+from harness.backends import aws
+from harness.backends import servers as backends
+from harness.backends.endpoint import BACKEND_KINDS, LOCAL_REGION, Endpoint, redact_url
+from harness.clients.sdk import CLIENT_KINDS, DynamoClient
+from harness.engine.executor import Executor, InProcess, Processes
+from harness.engine.pacing import rate_slice
+from harness.engine.runner import Pace, create_table, delete_table, event_loop_factory, table_name
 from harness.errors import UsageError
-from harness.evaluate import RUN_FORMAT, evaluate
-from harness.executor import Executor, InProcess, Processes
-from harness.fault_cover import FaultCover
-from harness.faults import CRASH, FaultProxy, FaultSpec, fault_event, parse_faults
-from harness.history import HistoryWriter, write_json
-from harness.runner import Pace, create_table, delete_table, event_loop_factory, table_name
+from harness.evaluate import evaluate
+from harness.history.events import HistoryWriter, write_json
+from harness.history.rundir import RUN_FORMAT
+from harness.nemesis.cover import FaultCover
+from harness.nemesis.crash import CrashLoop
+from harness.nemesis.proxy import FaultProxy
+from harness.nemesis.spec import CRASH, FaultSpec, fault_event, parse_faults
 from workloads import DEFAULT_WORKLOADS, get_workload
 from workloads.base import Workload, WorkloadConfig
 
@@ -55,7 +61,7 @@ class RunOptions:
     region: str | None = None
     local_jar: str | None = None
     reports_dir: Path = Path("reports")
-    processes: int = 1  # OS processes the workers of every race are spread over (harness.multiproc)
+    processes: int = 1  # OS processes the workers of every race are spread over (harness.engine.processes)
 
     def validate(self) -> None:
         """Reject impossible values, and options that would do nothing on the chosen backend, with one-line
@@ -74,8 +80,8 @@ class RunOptions:
              f"--processes {self.processes} is more than --workers {self.workers}: every process needs a worker"),
             (self.client in (*CLIENT_KINDS, "auto"),
              f"unknown client {self.client!r}: choose one of auto, {', '.join(CLIENT_KINDS)}"),
-            (self.backend in backends.BACKEND_KINDS,
-             f"unknown backend {self.backend!r}: choose one of {', '.join(backends.BACKEND_KINDS)}"),
+            (self.backend in BACKEND_KINDS,
+             f"unknown backend {self.backend!r}: choose one of {', '.join(BACKEND_KINDS)}"),
         ]
         # --endpoint-url with the default backend means that endpoint (as backends.open_backend decides).
         backend = "endpoint" if self.endpoint_url and self.backend == "local" else self.backend
@@ -86,7 +92,7 @@ class RunOptions:
             (not self.persist or backend == "local",
              f"--persist only applies to --backend local (the managed DynamoDB Local), not {backend}"),
             (self.region is None or backend not in ("local", "moto", "dynalite"),
-             f"--region does not apply to --backend {backend}: the managed server runs in {backends.LOCAL_REGION}"),
+             f"--region does not apply to --backend {backend}: the managed server runs in {LOCAL_REGION}"),
             (self.endpoint_url is None or self.backend not in ("moto", "dynalite"),
              f"--endpoint-url does not apply to --backend {self.backend} (the harness starts its own server): "
              f"drop --backend {self.backend} to race that endpoint"),
@@ -201,15 +207,18 @@ class Run:
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "command": "stress " + " ".join(_redact_argv(sys.argv[1:])),
             "config": {**asdict(options), "reports_dir": str(options.reports_dir),
-                       "endpoint_url": backends.redact_url(options.endpoint_url) if options.endpoint_url else None,
+                       "endpoint_url": redact_url(options.endpoint_url) if options.endpoint_url else None,
                        "workloads": list(options.workloads), "seed": self.seed,
                        "rounds": {w.name: w.rounds for w in self.workloads}},
             "backend": {"kind": options.backend},
             "versions": versions(),
         }
+        if options.rate:
+            per_slice, slice_s = rate_slice(options.rate)
+            self.meta["pacing"] = {"per_slice": per_slice, "slice_ms": round(slice_s * 1000, 3)}
         write_json(self.run_dir / "run.json", self.meta)
 
-    def plan(self, endpoint: backends.Endpoint) -> aws.Plan:
+    def plan(self, endpoint: Endpoint) -> aws.Plan:
         """What this run would do to an AWS account (one STS call, nothing else)."""
         requests: Counter[str] = Counter()
         for workload in self.workloads:
@@ -218,7 +227,7 @@ class Run:
         return aws.Plan(aws.caller_account(endpoint), endpoint.region, tables, requests)
 
     def execute(self, on_step: Callable[[], None] | None = None,
-                on_ready: Callable[[backends.Endpoint], None] | None = None,
+                on_ready: Callable[[Endpoint], None] | None = None,
                 confirm: Callable[[aws.Plan], None] | None = None,
                 on_phase: Callable[[str, int | None], None] | None = None) -> dict[str, Any]:
         """Start the backend, run every workload, then check; returns the verdict.json object.
@@ -271,7 +280,7 @@ class Run:
         self.report_path = write_report(self.run_dir)
         return summary
 
-    async def _run_all(self, endpoint: backends.Endpoint, history: HistoryWriter,
+    async def _run_all(self, endpoint: Endpoint, history: HistoryWriter,
                        on_step: Callable[[], None] | None) -> None:
         # Inside the loop SIGTERM cancels the main task, so every cleanup runs as on Ctrl-C (not by
         # re-sending SIGINT: a process started in the background by a shell has SIGINT ignored).
@@ -288,7 +297,7 @@ class Run:
         if main is not None:
             main.cancel()
 
-    async def _run_workloads(self, endpoint: backends.Endpoint, history: HistoryWriter,
+    async def _run_workloads(self, endpoint: Endpoint, history: HistoryWriter,
                              on_step: Callable[[], None] | None) -> None:
         """The one run loop, whatever the executor: faults, warm-up, then every workload's races."""
         opts = self.options
@@ -317,7 +326,7 @@ class Run:
                 async with self.workload_table(admin, workload):
                     await self._race_workload(workload, spec, admin, executor, pace, on_step, proxy, nemesis)
 
-    def _executor(self, target: backends.Endpoint, history: HistoryWriter) -> Executor:
+    def _executor(self, target: Endpoint, history: HistoryWriter) -> Executor:
         """In this process, or spread over ``--processes`` children: the same races either way."""
         opts = self.options
         if opts.processes > 1:
@@ -419,49 +428,6 @@ async def check_existing_table(client: DynamoClient, workload: Workload) -> None
                          f"the string hash key {workload.key_attribute!r}")
 
 
-class CrashLoop:
-    """Every ``interval_s`` while a workload races: SIGKILL the managed DynamoDB Local and start it again
-    on the same disk. Races wait (``wait_until_up``) while it restarts: the nemesis tells the generator."""
-
-    def __init__(self, server: backends.LocalServer, interval_s: float, history: HistoryWriter) -> None:
-        self.server, self.interval_s, self.history = server, interval_s, history
-        self.crashes = 0
-        self._up = asyncio.Event()
-        self._up.set()
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    async def wait_until_up(self) -> None:
-        """Return once the server is not being restarted."""
-        await self._up.wait()
-
-    async def __aenter__(self) -> CrashLoop:
-        self._task = asyncio.create_task(self._loop())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._task:
-            await self._task  # lets a restart in progress finish: the final read needs the server
-
-    async def _loop(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.interval_s)
-                return
-            self._up.clear()
-            self.crashes += 1
-            self._record("start", "SIGKILL")
-            try:
-                await asyncio.to_thread(self.server.restart)
-            finally:
-                self._record("stop", "restarted")
-                self._up.set()
-
-    def _record(self, phase: str, action: str) -> None:
-        self.history.append(fault_event(CRASH, {"time": time.monotonic_ns(), "phase": phase, "action": action}))
-
-
 def write_report(run_dir: Path) -> Path | None:
     """Plots and report.html; a broken report never changes the verdict, it only warns."""
     try:
@@ -474,4 +440,4 @@ def write_report(run_dir: Path) -> Path | None:
 
 
 def _redact_argv(argv: list[str]) -> list[str]:
-    return [backends.redact_url(arg) if "://" in arg else arg for arg in argv]
+    return [redact_url(arg) if "://" in arg else arg for arg in argv]

@@ -1,11 +1,11 @@
-"""Executors: where a workload's races run. The engine (``harness.run``) is the one run loop — backend,
+"""Executors: where a workload's races run. The engine (``harness.engine.run``) is the one run loop — backend,
 tables, seeding, faults, warm-up, rounds until every fault fired, the final read, the verdict — and it
 asks an executor to race a workload's steps on the run's workers; history events come back into the
 run's ``history.jsonl``. Only the transport differs, as with Locust's Local/Master/Worker runners:
 
 * :class:`InProcess` — every worker is a task of this process's event loop (``StepRunner``);
 * :class:`Processes` — the workers of every race spread over P spawned processes released by one
-  shared gun (``harness.multiproc``), their histories merged by the system-wide monotonic clock.
+  shared gun (``harness.engine.processes``), their histories merged by the system-wide monotonic clock.
 
 The interface is what a cluster executor plugs into: workers that live elsewhere (``begin``/``race``
 say what to race, never how), a gate the engine can hold (a crashed server restarting), histories that
@@ -22,11 +22,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.backends import Endpoint
-from harness.client import DynamoClient, make_client
-from harness.history import HistoryWriter
-from harness.runner import Pace, StepRunner
-from harness.saturation import SaturationSampler
+from harness.backends.endpoint import Endpoint
+from harness.clients.choose import make_client
+from harness.clients.sdk import DynamoClient
+from harness.engine.runner import Pace, StepRunner
+from harness.engine.saturation import SaturationSampler
+from harness.history.events import HistoryWriter
 from workloads.base import Workload
 
 Gate = Callable[[], Awaitable[None]]
@@ -105,12 +106,12 @@ class InProcess(Executor):
 
 
 class Processes(Executor):
-    """The workers of every race spread over P spawned processes (see ``harness.multiproc``)."""
+    """The workers of every race spread over P spawned processes (see ``harness.engine.processes``)."""
 
     def __init__(self, target: Endpoint, client_kind: str, workers: int, processes: int, retries: int,
                  timeout_s: float, rate: float | None, run_dir: Path, history: HistoryWriter,
                  meta: dict[str, Any]) -> None:
-        from harness.multiproc import child_configs
+        from harness.engine.processes import child_configs
 
         self.configs = child_configs(target, client_kind, workers, processes, retries, timeout_s, run_dir)
         self.rate, self.history, self.meta = rate, history, meta
@@ -119,7 +120,7 @@ class Processes(Executor):
         self._jobs: dict[str, dict[str, Any]] = {}
 
     async def __aenter__(self) -> Processes:
-        from harness.multiproc import ProcessPool, merge_into_run
+        from harness.engine.processes import ProcessPool, merge_into_run
 
         paths = [Path(config.history_path) for config in self.configs]
         # Exits run last-in first-out: the children are gone before their histories are merged.
@@ -136,7 +137,7 @@ class Processes(Executor):
         await self._stack.__aexit__(*exc)
 
     async def warm_up(self, workload: Workload) -> int:
-        from harness.multiproc import Job
+        from harness.engine.processes import Job
 
         job = Job(workload.name, workload.table, workload.config, recorded=False)
         reports = await self.pool.run_job(job, sum(1 for _ in workload.steps()), Pace(), None)
@@ -148,7 +149,7 @@ class Processes(Executor):
                                      "parent_cpu": time.process_time()}
 
     async def race(self, workload: Workload, rounds: Sequence[int] | None = None) -> None:
-        from harness.multiproc import Job
+        from harness.engine.processes import Job
 
         state = self._jobs[workload.name]
         job = Job(state["spec"], workload.table, workload.config, rate=self.rate,
@@ -157,7 +158,7 @@ class Processes(Executor):
         state["reports"].append(await self.pool.run_job(job, races, state["pace"], state["on_step"], state["gate"]))
 
     def end(self, workload: Workload) -> dict[str, Any]:
-        from harness.multiproc import combine_reports, sum_job_reports
+        from harness.engine.processes import combine_reports, sum_job_reports
 
         state = self._jobs.pop(workload.name)
         return combine_reports(sum_job_reports(state["reports"]), time.process_time() - state["parent_cpu"])

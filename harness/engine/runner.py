@@ -12,9 +12,9 @@ from typing import Any
 
 from asyncio_throttle import Throttler
 
-from harness.client import DynamoClient, Outcome
-from harness.history import HistoryWriter
-from harness.pacing import rate_slice
+from harness.clients.sdk import DynamoClient, Outcome
+from harness.engine.pacing import rate_slice
+from harness.history.events import HistoryWriter
 from workloads.base import Call, Step, Workload
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 
-from harness.faults import CRASH, FaultSpec
+from harness.nemesis.spec import CRASH, FaultSpec
 
 # How long a workload may race beyond its planned rounds while waiting for a fault to fire: a minute,
 # plus twice the longest crash interval (a crash timer restarts with every workload).

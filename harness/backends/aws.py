@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import botocore.exceptions
 
-from harness.backends import Endpoint
+from harness.backends.endpoint import Endpoint
 from harness.errors import UsageError
 
 # On-demand prices, us-east-1, USD, as published by AWS for DynamoDB Standard tables, taken

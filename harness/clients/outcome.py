@@ -10,7 +10,7 @@ Outcomes follow Jepsen:
   item returned with ``ALL_OLD`` carries this op's own token, the earlier attempt provably won and
   the outcome is resolved to ``ok`` (``raw`` keeps what the SDK said).
 
-The clients that send calls (``harness.client`` through aioboto3, ``harness.prepared`` on raw
+The clients that send calls (``harness.clients.sdk`` through aioboto3, ``harness.clients.prepared`` on raw
 connections) build these; everything downstream of the history only reads them.
 """
 
@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from harness.history import CONDITIONAL_FAILED, TRANSACTION_CANCELED
-from harness.items import plain_item
+from harness.clients.items import plain_item
+from harness.history.events import CONDITIONAL_FAILED, TRANSACTION_CANCELED
 
 THROTTLING_CODES = frozenset({"ProvisionedThroughputExceededException", "ThrottlingException",
                               "RequestLimitExceeded", "ThrottlingError"})
@@ -75,9 +75,6 @@ def classify_client_error(response: dict[str, Any], attempts: int,
     # Only retryable errors (throttling) get here after a retry, and the earlier attempt may have been
     # applied (e.g. its response was lost): like a cancelled transaction, that is indeterminate.
     return Outcome("fail" if attempts == 1 else "info", error=code, attempts=attempts)
-
-
-CLIENT_KINDS = ("sdk", "prepared")
 
 
 CLIENT_KINDS = ("sdk", "prepared")

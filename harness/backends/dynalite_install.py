@@ -2,7 +2,7 @@
 
 It is installed with ``npm install --prefix <cache>/dynalite/<version>`` (no global install, no install
 scripts: in memory it needs no native module) on first use, or ahead of time with
-``python -m harness.dynalite_install`` (``make setup`` does).
+``python -m harness.backends.dynalite_install`` (``make setup`` does).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import local_install
+from harness.backends import local_install
 from harness.errors import UsageError
 
 NPM_PACKAGE = "dynalite"
@@ -91,7 +91,7 @@ def require_node() -> tuple[str, str]:
     return node, version
 
 
-if __name__ == "__main__":  # python -m harness.dynalite_install [--force]
+if __name__ == "__main__":  # python -m harness.backends.dynalite_install [--force]
     try:
         print(f"dynalite {NPM_VERSION}: {install(force='--force' in sys.argv[1:])}")
     except UsageError as exc:

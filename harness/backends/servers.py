@@ -9,34 +9,34 @@ the children also get ``PR_SET_PDEATHSIG`` so they die with the harness even aft
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import re
 import shlex
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import boto3
 import botocore.config
 import botocore.exceptions
 
-from harness import dynalite_install, local_install
+from harness.backends import dynalite_install, local_install
+from harness.backends.endpoint import (
+    BACKEND_KINDS,
+    FAKE_CREDENTIALS,
+    LOCAL_REGION,
+    UNKNOWN_ENDPOINT_VERSION,
+    Endpoint,
+    configured_endpoint_url,
+    redact_url,
+)
+from harness.backends.process import ManagedProcess, free_port, port_in_use
 from harness.errors import UsageError
 
-BACKEND_KINDS = ("local", "moto", "dynalite", "endpoint", "aws")
-LOCAL_REGION = "us-east-1"
-# DynamoDB Local keeps one database per access key + region: every client must use the same pair.
-FAKE_CREDENTIALS = {"aws_access_key_id": "ddbstress", "aws_secret_access_key": "ddbstress"}
 # The managed JVM's options. C1 only and the serial collector: at full speed ~2 s after start (a default
 # tiered JVM needed ~45 s of load to get there, so a 20 s run measured a JVM still warming up) and ready
 # ~1 s sooner, for ~25 % less peak throughput on long runs (measured on 2 cores; see README).
@@ -52,118 +52,7 @@ def local_heap_mb(workers: int = 0) -> int:
 
 
 STARTUP_TIMEOUT_S = 90.0
-UNKNOWN_ENDPOINT_VERSION = "DynamoDB-compatible endpoint (version unknown)"
 
-
-@dataclass
-class Endpoint:
-    """How clients reach the backend under test."""
-
-    kind: str
-    url: str | None
-    region: str
-    version: str
-    credentials: dict[str, str] | None = None
-    details: dict[str, object] = field(default_factory=dict)
-    server: Any = field(default=None, repr=False)  # the managed server, for crash faults
-    sts_url: str | None = field(default=None, repr=False)  # aws: where STS is asked for the account
-
-    def via(self, url: str) -> Endpoint:
-        """The same backend reached through another URL (the fault proxy)."""
-        return replace(self, url=url)
-
-    def describe(self) -> dict[str, object]:
-        """The run.json / --json description (no credentials, userinfo redacted)."""
-        return {"kind": self.kind, "endpoint": redact_url(self.url) if self.url else None,
-                "version": self.version, "region": self.region, **self.details}
-
-    def client_kwargs(self) -> dict[str, object]:
-        """Keyword arguments for boto3/aioboto3 ``client("dynamodb", ...)``."""
-        kwargs: dict[str, object] = {"region_name": self.region}
-        if self.url:
-            kwargs["endpoint_url"] = self.url
-        if self.credentials:
-            kwargs.update(self.credentials)
-        return kwargs
-
-
-def redact_url(url: str) -> str:
-    """Drop user:password@ from a URL so it can be logged."""
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
-
-
-def free_port() -> int:
-    """A currently free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def port_in_use(port: int) -> bool:
-    """True when something already listens on 127.0.0.1:port."""
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _die_with_parent() -> None:
-    """preexec_fn: ask Linux to SIGKILL this child when the harness dies."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
-class ManagedProcess:
-    """A child server process with its output in a log file; stop() ends it and only it."""
-
-    def __init__(self, argv: list[str], cwd: Path, log_path: Path, *, tied_to_parent: bool = True) -> None:
-        self.log_path = log_path
-        with open(log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True,  # Ctrl-C in the terminal reaches the harness, which stops us
-                preexec_fn=_die_with_parent if tied_to_parent and sys.platform == "linux" else None,
-            )
-
-    @property
-    def pid(self) -> int:
-        """The child's process id."""
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        """True while the child runs."""
-        return self.proc.poll() is None
-
-    def log_tail(self, lines: int = 3) -> str:
-        """The last lines the child printed (for error messages)."""
-        try:
-            text = self.log_path.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            return ""
-        return " | ".join(text[-lines:])
-
-    def stop(self, grace_s: float = 5.0) -> None:
-        """SIGTERM, then SIGKILL after the grace period; always reaps the child."""
-        if self.proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.kill()
-            self.proc.wait(10)
-
-    def kill(self) -> None:
-        """SIGKILL at once (crash injection)."""
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.kill()
-        self.proc.wait(10)
 
 
 class NotDynamoDB(botocore.exceptions.BotoCoreError):
@@ -418,15 +307,6 @@ def _aws_endpoint(endpoint_url: str | None, region: str | None) -> Endpoint:
                     sts_url=sts_url)
 
 
-def configured_endpoint_url(service: str, *, general: bool = True) -> str | None:
-    """The endpoint the AWS SDKs take from the environment: ``AWS_ENDPOINT_URL_<SERVICE>``, else (with
-    ``general``) ``AWS_ENDPOINT_URL``; none when ``AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`` is true."""
-    if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").strip().lower() == "true":
-        return None
-    names = [f"AWS_ENDPOINT_URL_{service.upper()}"] + (["AWS_ENDPOINT_URL"] if general else [])
-    return next((os.environ[name] for name in names if os.environ.get(name)), None)
-
-
 def identify_local_start(endpoint: Endpoint) -> None:
     """Name the server behind a loopback URL when `stress local start` left a DynamoDB Local on its port
     (its state file says which version, and the pid still runs the jar)."""
@@ -443,19 +323,3 @@ def identify_local_start(endpoint: Endpoint) -> None:
         endpoint.details = {"started_by": "stress local start", "pid": state["pid"]}
 
 
-def stop_pid(pid: int, grace_s: float = 5.0) -> bool:
-    """SIGTERM a process we started earlier (stress local stop); SIGKILL after the grace period."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
-    return True

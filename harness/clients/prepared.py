@@ -1,12 +1,12 @@
 """The prepared client: requests serialised and signed before the starting gun, sent on raw sockets.
 
-The SDK path (``harness.client.DynamoClient``) spends 1.3–2 ms of client CPU per call inside
+The SDK path (``harness.clients.sdk.DynamoClient``) spends 1.3–2 ms of client CPU per call inside
 aioboto3, so 200 workers leave the client as a trickle and the harness — not the server — sets the
 latencies. This client moves all of that before the gun:
 
 * ``prepare`` (before the gun) serialises the call with orjson (the same JSON document botocore's
   serializer produces; binary attributes and other non-JSON types go through botocore's serializer)
-  and signs it with ``harness.sigv4.Signer`` (a cut-down SigV4 for this one request shape, tested byte
+  and signs it with ``harness.clients.sigv4.Signer`` (a cut-down SigV4 for this one request shape, tested byte
   for byte against botocore's ``SigV4Auth``, caching what is the same for every request: the derived
   key, Host, canonical path), then frames the raw HTTP/1.1 bytes. A SigV4 signature stays valid for
   5 minutes (DynamoDB accepts 15 minutes of clock skew), so preparing just before the gun is safe.
@@ -54,11 +54,12 @@ import botocore.serialize
 import botocore.utils
 import orjson
 
-from harness.backends import Endpoint
-from harness.client import DynamoClient
-from harness.items import plain_item
-from harness.outcome import Outcome, Request, classify_client_error
-from harness.sigv4 import Credentials, Signer
+from harness.backends.endpoint import Endpoint
+from harness.clients.http1 import BadMessage, content_length, is_chunked, keep_alive, parse_head
+from harness.clients.items import plain_item
+from harness.clients.outcome import Outcome, Request, classify_client_error
+from harness.clients.sdk import DynamoClient
+from harness.clients.sigv4 import Credentials, Signer
 
 log = logging.getLogger(__name__)
 
@@ -92,33 +93,19 @@ class Response:
     crc32: int | None
 
 
-class ProtocolError(Exception):
-    """The server sent bytes that are not an HTTP/1.1 response we can frame."""
-
-
-def _parse_head(head: bytes) -> tuple[int, int | None, bool, int | None, bool]:
+def _parse_head(raw: bytes) -> tuple[int, int | None, bool, int | None, bool]:
     """Status, Content-Length, chunked?, x-amz-crc32, keep-alive? of a response head."""
-    lines = head.split(b"\r\n")
-    status_line = lines[0]
-    if not status_line.startswith(b"HTTP/1."):
-        raise ProtocolError(f"not an HTTP response: {status_line[:40]!r}")
-    status = int(status_line[9:12])
-    keep_alive = status_line.startswith(b"HTTP/1.1")
-    length: int | None = None
-    chunked = False
-    crc: int | None = None
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"content-length":
-            length = int(value)
-        elif name == b"x-amz-crc32":
-            crc = int(value)
-        elif name == b"transfer-encoding":
-            chunked = b"chunked" in value.lower()
-        elif name == b"connection":
-            keep_alive = b"close" not in value.lower()
-    return status, length, chunked, crc, keep_alive
+    head = parse_head(raw)
+    if not head.start[0].startswith(b"HTTP/1."):
+        raise BadMessage(f"not an HTTP response: {head.start[0][:40]!r}")
+    try:
+        status = int(head.start[1])
+        crc = head.headers.get(b"x-amz-crc32")
+        crc_value = None if crc is None else int(crc)
+    except ValueError:
+        raise BadMessage(f"bad status line or checksum in {raw[:80]!r}") from None
+    return (status, content_length(head.headers), is_chunked(head.headers), crc_value,
+            keep_alive(head.start[0], head.headers))
 
 
 def _dechunk(buf: bytearray, start: int) -> tuple[bytes, int] | None:
@@ -164,8 +151,8 @@ class Connection(asyncio.Protocol):
             return
         try:
             response = self._frame()
-        except (ProtocolError, ValueError) as exc:
-            _settle(waiter, exception=ProtocolError(str(exc)))
+        except (BadMessage, ValueError) as exc:
+            _settle(waiter, exception=BadMessage(str(exc)))
             self.abort()
             return
         if response is not None:
@@ -177,7 +164,7 @@ class Connection(asyncio.Protocol):
         head_end = self.buf.find(b"\r\n\r\n")
         if head_end < 0:
             return None
-        status, length, chunked, crc, keep_alive = _parse_head(bytes(self.buf[:head_end]))
+        status, length, chunked, crc, reusable = _parse_head(bytes(self.buf[:head_end + 4]))
         start = head_end + 4
         if length is None and not chunked and (status in (204, 304) or status < 200):
             length = 0
@@ -188,13 +175,13 @@ class Connection(asyncio.Protocol):
             body, end = found
         else:
             if length is None:
-                raise ProtocolError("response without Content-Length or chunked encoding")
+                raise BadMessage("response without Content-Length or chunked encoding")
             end = start + length
             if len(self.buf) < end:
                 return None
             body = bytes(self.buf[start:end])
         del self.buf[:end]
-        self.keep_alive = keep_alive
+        self.keep_alive = reusable
         return Response(status, body, crc)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -463,7 +450,7 @@ class PreparedClient(DynamoClient):
                 return conn
             try:
                 response = await self._exchange(conn, prepared.wire)
-            except (OSError, TimeoutError, ProtocolError, EOFError) as exc:
+            except (OSError, TimeoutError, BadMessage, EOFError) as exc:
                 conn.abort()
                 if conn.written or isinstance(exc, TimeoutError):
                     return Outcome("info", error=type(exc).__name__)

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.checker.verdict import combine
+from harness.engine.run import RunOptions, new_run_id, write_json
 from harness.errors import UsageError
-from harness.run import RunOptions, new_run_id, write_json
-from harness.verdict import combine
 
 
 @dataclass
