@@ -33,8 +33,23 @@ from harness.nemesis.cover import FaultCover
 from harness.nemesis.crash import CrashLoop
 from harness.nemesis.proxy import FaultProxy
 from harness.nemesis.spec import CRASH, FaultSpec, fault_event, parse_faults
-from workloads import DEFAULT_WORKLOADS, get_workload
-from workloads.base import Workload, WorkloadConfig
+from workloads import BUILTIN, DEFAULT_WORKLOADS, get_workload
+from workloads.base import (
+    BURST,
+    DEFAULT_PER_KEY,
+    DEFAULT_SUSTAIN_S,
+    PATTERNS,
+    SUSTAINED,
+    Workload,
+    WorkloadConfig,
+)
+
+DEFAULT_WORKERS = 200
+
+
+def sustained_workloads() -> list[str]:
+    """The built-in workloads with a sustained pattern."""
+    return [name for name, cls in BUILTIN.items() if cls.supports_sustained]
 
 
 @dataclass
@@ -42,7 +57,7 @@ class RunOptions:
     """Everything `stress run` takes."""
 
     workloads: list[str] = field(default_factory=lambda: list(DEFAULT_WORKLOADS))
-    workers: int = 200
+    workers: int | None = None  # burst: 200; sustained: keys × per_key (set in __post_init__)
     keys: int = 20
     rounds: int | None = None
     duration: float | None = None
@@ -62,6 +77,17 @@ class RunOptions:
     local_jar: str | None = None
     reports_dir: Path = Path("reports")
     processes: int = 1  # OS processes the workers of every race are spread over (harness.engine.processes)
+    pattern: str = BURST
+    per_key: int = DEFAULT_PER_KEY
+
+    def __post_init__(self) -> None:
+        self._workers_given = self.workers is not None
+        if self.workers is None:
+            self.workers = self.keys * self.per_key if self.pattern == SUSTAINED else DEFAULT_WORKERS
+
+    def sustain_s(self) -> float:
+        """How long each sustained round loops: --duration, else ``DEFAULT_SUSTAIN_S``."""
+        return self.duration or DEFAULT_SUSTAIN_S
 
     def validate(self) -> None:
         """Reject impossible values, and options that would do nothing on the chosen backend, with one-line
@@ -82,6 +108,13 @@ class RunOptions:
              f"unknown client {self.client!r}: choose one of auto, {', '.join(CLIENT_KINDS)}"),
             (self.backend in BACKEND_KINDS,
              f"unknown backend {self.backend!r}: choose one of {', '.join(BACKEND_KINDS)}"),
+            (self.pattern in PATTERNS, f"unknown pattern {self.pattern!r}: choose one of {', '.join(PATTERNS)}"),
+            (self.per_key >= 1, f"--per-key must be at least 1 (got {self.per_key})"),
+            (self.pattern == SUSTAINED or self.per_key == DEFAULT_PER_KEY,
+             "--per-key applies to --pattern sustained (a burst races every worker on each key)"),
+            (self.pattern != SUSTAINED or not self._workers_given or self.workers == self.keys * self.per_key,
+             "--pattern sustained runs --per-key workers on each of --keys keys: drop --workers "
+             f"(this run would have {self.keys} × {self.per_key} = {self.keys * self.per_key})"),
         ]
         # --endpoint-url with the default backend means that endpoint (as backends.open_backend decides).
         backend = "endpoint" if self.endpoint_url and self.backend == "local" else self.backend
@@ -104,6 +137,9 @@ class RunOptions:
             cls = get_workload(name)
             if self.unsafe and not cls.supports_unsafe:
                 raise UsageError(f"workload {name!r} has no --unsafe variant")
+            if self.pattern == SUSTAINED and not cls.supports_sustained:
+                raise UsageError(f"workload {name!r} has no sustained pattern (those that do: "
+                                 f"{', '.join(sustained_workloads())})")
         try:
             specs = parse_faults(self.faults)
         except ValueError as exc:
@@ -191,7 +227,8 @@ class Run:
         self.seed = options.seed if options.seed is not None else secrets.randbelow(2**31)
         self.run_id = new_run_id()
         config = WorkloadConfig(options.workers, options.keys, options.rounds, self.seed, self.run_id,
-                                unsafe=options.unsafe, key_prefix=f"ddbstress-{self.run_id}-" if options.table else "")
+                                unsafe=options.unsafe, key_prefix=f"ddbstress-{self.run_id}-" if options.table else "",
+                                pattern=options.pattern, per_key=options.per_key, sustain_s=options.sustain_s())
         self.workloads: list[Workload] = [
             get_workload(name)(config, options.table or table_name(self.run_id, get_workload(name).name))
             for name in options.workloads
@@ -222,7 +259,7 @@ class Run:
         """What this run would do to an AWS account (one STS call, nothing else)."""
         requests: Counter[str] = Counter()
         for workload in self.workloads:
-            requests.update(workload.planned_requests())
+            requests.update(workload.planned_requests(self.options.rate))
         tables = sorted({w.table for w in self.workloads})
         return aws.Plan(aws.caller_account(endpoint), endpoint.region, tables, requests)
 
@@ -301,7 +338,8 @@ class Run:
                              on_step: Callable[[], None] | None) -> None:
         """The one run loop, whatever the executor: faults, warm-up, then every workload's races."""
         opts = self.options
-        deadline = time.monotonic() + opts.duration if opts.duration else None
+        # A sustained round loops for the duration itself; a burst run stops racing when it is up.
+        deadline = time.monotonic() + opts.duration if opts.duration and opts.pattern != SUSTAINED else None
         pace = Pace(rate=opts.rate, deadline=deadline)
         faults = opts.fault_specs()
         async with contextlib.AsyncExitStack() as stack:
