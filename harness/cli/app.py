@@ -37,7 +37,7 @@ from workloads.base import BURST, DEFAULT_PER_KEY
 # everything that talks to a backend is imported inside the commands that need it.
 if TYPE_CHECKING:
     from harness.backends.aws import Orphan, Plan
-    from harness.engine.run import RunOptions
+    from harness.engine.options import RunOptions
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Stress-test DynamoDB conditional writes under real contention.")
@@ -152,7 +152,7 @@ def run(
       stress run --unsafe --json
       stress run --pattern sustained --duration 20
     """
-    from harness.engine.run import RunOptions
+    from harness.engine.options import RunOptions
 
     options = RunOptions(
         workloads=list(workload) if workload else RunOptions().workloads, workers=workers, keys=keys,
@@ -247,7 +247,7 @@ def compare(
       stress compare --backends local,endpoint=http://127.0.0.1:8000
       stress compare --backends local,aws --region eu-west-1 --yes
     """
-    from harness.engine.run import RunOptions
+    from harness.engine.options import RunOptions
     from harness.engine.series import compare_variants, parse_backends
 
     base = RunOptions(workloads=list(workload) if workload else RunOptions().workloads, workers=workers,
@@ -300,7 +300,7 @@ def sweep(
       stress sweep --workers 1,10,50,200,1000
       stress sweep --workers 10,100 --workload registration --keys 5
     """
-    from harness.engine.run import RunOptions
+    from harness.engine.options import RunOptions
     from harness.engine.series import parse_levels, sweep_variants
 
     base = RunOptions(workloads=list(workload) if workload else RunOptions().workloads, keys=keys, rounds=rounds,
