@@ -47,13 +47,15 @@ from harness.clients.sdk import DynamoClient
 from harness.engine.runner import Pace, StepRunner, create_table, delete_table, event_loop_factory, table_name
 from harness.engine.saturation import SaturationSampler
 from harness.history.events import CONDITIONAL_FAILED, FAIL, OK, HistoryWriter, Op, pair_ops, read_events
-from workloads.base import Step, WorkloadConfig
+from workloads.base import SUSTAINED, Step, WorkloadConfig
 from workloads.registration import Registration
 from workloads.role_update import RoleUpdate
 
 LUA = Path(__file__).resolve().parent / "wrk_putitem.lua"
 CLIENTS = ("sdk", "prepared")
+SUSTAINED_ROW = "sustained"  # prepared client, --pattern sustained registration
 GOAL_RATIO = 0.8
+GOAL_SUSTAINED_RATIO = 0.9
 GOAL_CPU_MS = 0.3
 GOAL_BURST_MS = 5.0
 GOAL_IN_FLIGHT = 190
@@ -190,6 +192,32 @@ async def harness_point(endpoint: Endpoint, kind: str, workers: int, seconds: fl
             await delete_table(client, workload.table)
     result = _harness_result(pair_ops(read_events(path)), wall, report)
     result.prepare_share = prepare_s[0] / wall if wall else 0.0
+    return result
+
+
+async def sustained_point(endpoint: Endpoint, workers: int, seconds: float, tmp: Path) -> HarnessResult:
+    """``--pattern sustained`` registration (claim/release cycles, 4 workers per key) for ``seconds``
+    through the prepared client: the server never idles between races."""
+    run_id = f"bench-sustained-{workers}-{time.monotonic_ns() % 10**9}"
+    config = WorkloadConfig(workers=workers, keys=max(1, workers // 4), rounds=1, seed=1, run_id=run_id,
+                            pattern=SUSTAINED, per_key=4, sustain_s=seconds)
+    workload = Registration(config, table_name(run_id, Registration.name))
+    path = tmp / f"{run_id}.jsonl"
+    async with make_client("prepared", endpoint, pool=workers, timeout_s=10.0) as client:
+        await create_table(client, workload.table_definition())
+        try:
+            with HistoryWriter(path) as history:
+                sampler = SaturationSampler()
+                sampler.start()
+                started = time.perf_counter()
+                runner = StepRunner(client, workload, history, workers, Pace())
+                await runner.run()
+                wall = time.perf_counter() - started
+                report = sampler.stop(ops=runner.ops)
+        finally:
+            await delete_table(client, workload.table)
+    result = _harness_result(pair_ops(read_events(path)), wall, report)
+    result.winners_ok = True  # claims and releases: many successes per key by design (checked by check_claims)
     return result
 
 
@@ -398,6 +426,10 @@ def measure(plan: Plan, endpoint: Endpoint, wrk: str, runner: asyncio.Runner, tm
                 point = harness_point(endpoint, kind, level, plan.seconds, tmp)
                 res.harness.setdefault((kind, level), []).append(
                     runner.run(asyncio.wait_for(point, plan.point_timeout_s)))
+            if level >= 4:
+                point = sustained_point(endpoint, level, plan.seconds, tmp)
+                res.harness.setdefault((SUSTAINED_ROW, level), []).append(
+                    runner.run(asyncio.wait_for(point, plan.point_timeout_s)))
             if plan.context_s and rep == 0:
                 for mode in ("put", "cond"):
                     res.wrk[(mode, level)] = [run_wrk(wrk, url, table, mode, level, plan.context_s, level,
@@ -496,8 +528,10 @@ def _harness_table(plan: Plan, res: Results) -> list[str]:
            f"{'p50 ms':>9}{'p99 ms':>9}{'lag p99':>9}{'prep %':>8}{'1 winner':>10}"]
     for level in plan.levels:
         wrk_rps = med([r.rps for r in res.wrk.get(("race", level), [])])
-        for kind in CLIENTS:
+        for kind in (*CLIENTS, SUSTAINED_ROW):
             runs = res.harness.get((kind, level), [])
+            if not runs:
+                continue
             rps = med([r.rps for r in runs])
             out.append(f"  {kind:<10}{level:>8}{rps:>9.0f}{rps / wrk_rps:>7.2f}"
                        f"{med([r.cpu_us_per_op for r in runs]):>10.0f}{med([r.cpu_util for r in runs]) * 100:>7.0f}"
@@ -547,6 +581,11 @@ def _goals(plan: Plan, res: Results) -> list[tuple[str, bool]]:
         rps = med([r.rps for r in res.harness.get(("prepared", level), [])])
         goals.append((f"prepared harness >= {GOAL_RATIO}x wrk at {level} workers: {rps / wrk_rps:.2f}x",
                       rps >= GOAL_RATIO * wrk_rps))
+    for level in (lvl for lvl in plan.levels if lvl >= 16):
+        cond = med([r.rps for r in res.wrk.get(("cond", level), res.wrk.get(("race", level), []))])
+        rps = med([r.rps for r in res.harness.get((SUSTAINED_ROW, level), [])])
+        goals.append((f"sustained harness >= {GOAL_SUSTAINED_RATIO}x wrk's conditional puts at {level} workers: "
+                      f"{rps / cond:.2f}x", rps >= GOAL_SUSTAINED_RATIO * cond))
     cpu = max(med([r.cpu_us_per_op for r in res.harness.get(("prepared", level), [])]) for level in plan.levels)
     goals.append((f"client CPU <= {GOAL_CPU_MS} ms/op (prepared, worst level): {cpu / 1000:.3f} ms",
                   cpu <= GOAL_CPU_MS * 1000))

@@ -14,6 +14,7 @@ from harness.history.rundir import load_run
 from harness.nemesis.cover import missing_faults
 from harness.nemesis.spec import CRASH, LATENCY, FaultSpec, parse_faults
 from workloads import get_workload
+from workloads.base import SUSTAINED
 
 
 def evaluate(run_dir: Path) -> dict[str, Any]:
@@ -48,7 +49,8 @@ def evaluate(run_dir: Path) -> dict[str, Any]:
         for missing in missing_faults(requested, fired):
             verdict.undecided(f"fault {missing} was requested but never injected while {name} raced"
                               + _extension_words(extension))
-        summary = summarize(name, ops, verdict, races_one_item=cls.races_one_item, down=down)
+        summary = summarize(name, ops, verdict, races_one_item=cls.races_one_item, down=down,
+                            sustained=config.get("pattern") == SUSTAINED)
         summary["faults_injected"] = {spec.kind: fired.get(spec.kind, 0) for spec in requested}
         results.append(summary)
     backend = meta.get("backend") or {}
@@ -63,12 +65,14 @@ def evaluate(run_dir: Path) -> dict[str, Any]:
         "workloads": results,
         "faults": dict(injected),
         "faults_requested": [str(spec) for spec in requested],
+        "detection": {r["name"]: r["detection"] for r in results},
         "client": meta.get("client", {}),
         "notes": [f"{name}: {report['note']}" for name, report in meta.get("client", {}).items() if report.get("note")]
         + extension_notes(meta.get("extended") or {})
         + contention_notes(results, config, meta.get("pacing"))
         + down_time_notes(results)
-        + durability_notes(results),
+        + durability_notes(results)
+        + detection_notes(results),
     }
 
 
@@ -134,7 +138,7 @@ def contention_notes(results: list[dict[str, Any]], config: dict[str, Any],
     for did not reach the server."""
     notes = []
     for r in results:
-        size, peak = r.get("largest_race", 0), r.get("max_in_flight", 0)
+        size, peak = r.get("largest_race") or 0, r.get("max_in_flight", 0)
         if size < 4 or peak >= CONTENTION_SHORTFALL * size:
             continue
         cause = _rate_words(config["rate"], pacing) if config.get("rate") else \
@@ -149,6 +153,13 @@ def _rate_words(rate: float, pacing: dict[str, Any] | None) -> str:
     if not pacing:
         return f"--rate {rate:g} paced the requests"
     return f"--rate {rate:g} starts at most {pacing['per_slice']} request(s) every {pacing['slice_ms']:g} ms"
+
+
+def detection_notes(results: list[dict[str, Any]]) -> list[str]:
+    """A VALID workload whose run had too few contention windows to say much (see harness.checker.detection)."""
+    return [f"{r['name']} is valid, but its run could only have caught a race bug that breaks at least 1 in "
+            f"{max(r['detection']['n_95'], 1)} contention windows ({r['detection']['windows']} windows)"
+            for r in results if r["verdict"] == "valid" and r["detection"]["weak"]]
 
 
 def down_time_notes(results: list[dict[str, Any]]) -> list[str]:

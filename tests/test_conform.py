@@ -29,8 +29,8 @@ from harness.conform.probes.item_size import ItemSize
 from harness.conform.probes.reserved_words import ReservedWords
 from harness.conform.probes.transaction_conflict import Attempt, Timed, TransactionConflict, decide
 from harness.conform.probes.transaction_limits import TransactionLimits
-from harness.engine.run import new_run_id
 from harness.errors import UsageError
+from harness.history.rundir import new_run_id
 from harness.nemesis.proxy import FaultProxy
 from tests.conftest import run_stress
 

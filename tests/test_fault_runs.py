@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from harness.clients.sdk import classify_client_error
-from harness.engine.run import Run, RunOptions
+from harness.engine.options import RunOptions
+from harness.engine.run import Run
 from harness.history.events import CONDITIONAL_FAILED, INFO, OK, pair_ops, read_events
 from tests.conftest import run_stress
 

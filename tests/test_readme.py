@@ -67,6 +67,8 @@ SIZE_OPTIONS = ("--workers", "20", "--keys", "2")
 SIZE_OPTIONS_KEEPING_WORKERS = ("--keys", "1", "--rounds", "1")
 # `--repeat N` is about stating a rate ("invalid in k/N runs"); two runs show that as well as ten.
 SIZE_OPTIONS_REPEAT = ("--repeat", "2")
+# A sustained run is sized by its keys and how long it loops (it refuses --workers: keys × per-key).
+SIZE_OPTIONS_SUSTAINED = ("--keys", "2", "--duration", "2")
 
 TEMPLATES = {"my_pkg.module:MyWorkload": "examples.custom_workload:CouponClaim"}
 COMMANDS = readme_commands(README_TEXT, TEMPLATES)
@@ -97,7 +99,10 @@ ORDERED = sorted(COMMANDS, key=_order)  # sorted() is stable: README order withi
 def size_options(words: list[str]) -> tuple[str, ...]:
     if len(words) < 2 or words[1] not in RUN_LIKE:
         return ()
-    sizes = SIZE_OPTIONS_KEEPING_WORKERS if "--workers" in words else SIZE_OPTIONS
+    if "sustained" in words:
+        sizes = SIZE_OPTIONS_SUSTAINED
+    else:
+        sizes = SIZE_OPTIONS_KEEPING_WORKERS if "--workers" in words else SIZE_OPTIONS
     return sizes + (SIZE_OPTIONS_REPEAT if "--repeat" in words else ())
 
 
@@ -351,7 +356,8 @@ def test_readme_has_commands():
 
 def test_size_options_are_documented():
     """Each option the test appends is a documented user option of the README and of the command."""
-    options = set(SIZE_OPTIONS[::2]) | set(SIZE_OPTIONS_KEEPING_WORKERS[::2]) | set(SIZE_OPTIONS_REPEAT[::2])
+    options = set(SIZE_OPTIONS[::2]) | set(SIZE_OPTIONS_KEEPING_WORKERS[::2]) | set(SIZE_OPTIONS_REPEAT[::2]) \
+        | set(SIZE_OPTIONS_SUSTAINED[::2])
     for option in sorted(options):
         assert f"`{option}`" in README_TEXT, f"{option} is appended to README commands but not documented"
     for sub in RUN_LIKE:

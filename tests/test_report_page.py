@@ -83,7 +83,7 @@ def test_every_image_is_embedded_png(sample: Path) -> None:
 
 
 def _options() -> Any:
-    from harness.engine.run import RunOptions
+    from harness.engine.options import RunOptions
 
     return RunOptions(workloads=["registration", "inventory"], workers=37, keys=3, rounds=4, duration=30.0,
                       rate=250.0, seed=None, retries=2, timeout=2.5, backend="moto", client="sdk",
@@ -125,7 +125,7 @@ def test_reproduce_command_parses_back_to_the_run(tmp_path: Path) -> None:
 
 
 def test_defaults_are_left_out_but_seed_and_backend_stated() -> None:
-    from harness.engine.run import RunOptions
+    from harness.engine.options import RunOptions
     from harness.report.runconfig import reproduce_args
 
     args = reproduce_args(_config(RunOptions(), seed=7))

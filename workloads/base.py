@@ -27,6 +27,16 @@ from workloads.contract import Contract, contract_message, contract_problems, de
 if TYPE_CHECKING:  # only a type here: checkers and `stress check` must not need the AWS SDK
     from harness.clients.sdk import DynamoClient
 
+# How workers meet the server (``--pattern``). burst: every worker of a race released at one gun, a race per
+# key and round. sustained: ``per_key`` workers per key loop without a barrier for the run's duration, each
+# op built from what its worker last saw, so every successful conditional write has live contenders.
+BURST = "burst"
+SUSTAINED = "sustained"
+PATTERNS = (BURST, SUSTAINED)
+SUSTAINED_KEYS = "*"  # the key of a sustained step: every worker has its own
+DEFAULT_PER_KEY = 4  # a few contenders per key: every successful write has live rivals, the key stays hot
+DEFAULT_SUSTAIN_S = 10.0
+
 
 @dataclass(frozen=True)
 class WorkloadConfig:
@@ -39,14 +49,24 @@ class WorkloadConfig:
     run_id: str
     unsafe: bool = False  # the naive read-then-write variant: a negative control that must be caught
     key_prefix: str = ""  # set when racing in a user's existing table: only our own keys are written
+    pattern: str = BURST
+    per_key: int = DEFAULT_PER_KEY  # sustained: workers looping on each key (workers = keys × per_key)
+    sustain_s: float = DEFAULT_SUSTAIN_S  # sustained: how long each round's loops run
 
 
 @dataclass(frozen=True)
 class Step:
-    """One race: all workers target ``key`` at once in ``round``."""
+    """One race: all workers target ``key`` at once in ``round``.
+
+    Under ``--pattern sustained`` a round is one step with ``sustain_s`` set and no key of its own: each
+    worker loops on its key (``Workload.sustained_key``) for that long, asking ``request`` for op ``n`` of
+    its loop with ``Step(round, key, n=n)``.
+    """
 
     round: int
     key: str
+    sustain_s: float | None = None
+    n: int = 0  # the op's place in its worker's sustained loop
 
 
 @dataclass
@@ -72,11 +92,15 @@ class Workload(ABC):
     # True when a step races every worker on one item, so "winners per race" means something (a batch
     # load's or a transaction group's step has many items and many legitimate successes).
     races_one_item: ClassVar[bool] = True
+    # True when ``request`` also builds the ops of a sustained loop (``step.n``; see ``Step``), and ``check``
+    # checks such a history (``config["pattern"] == "sustained"``).
+    supports_sustained: ClassVar[bool] = False
 
     def __init__(self, config: WorkloadConfig, table: str) -> None:
         self.config = config
         self.table = table
-        self.rounds = config.rounds or self.default_rounds
+        self.sustained = config.pattern == SUSTAINED
+        self.rounds = config.rounds or (1 if self.sustained else self.default_rounds)
         self.unsafe = config.unsafe
 
     def table_definition(self) -> dict[str, Any]:
@@ -98,9 +122,23 @@ class Workload(ABC):
             yield from self.round_steps(round_)
 
     def round_steps(self, round_: int) -> Iterator[Step]:
-        """The races of one round."""
+        """The races of one round (sustained: the round's one loop step)."""
+        if self.sustained:
+            yield Step(round_, SUSTAINED_KEYS, sustain_s=self.config.sustain_s)
+            return
         for key in self.key_names(round_):
             yield Step(round_, key)
+
+    def sustained_key(self, worker: int, round_: int) -> str:
+        """The key ``worker`` loops on in a sustained round: ``per_key`` workers on each key."""
+        keys = self.key_names(round_)
+        return keys[(worker // max(self.config.per_key, 1)) % len(keys)]
+
+    def probe_step(self) -> Step | None:
+        """A step whose requests show what this workload sends (the contract check holds them up)."""
+        if self.sustained:
+            return Step(0, self.sustained_key(0, 0))
+        return next(iter(self.steps()), None)
 
     def add_round(self) -> int:
         """One more round than planned (the run keeps racing until every requested fault has fired);
@@ -108,8 +146,15 @@ class Workload(ABC):
         self.rounds += 1
         return self.rounds - 1
 
-    def planned_requests(self) -> Counter[str]:
-        """Requests the run will send, by client method (for the AWS cost plan)."""
+    def planned_requests(self, rate: float | None = None) -> Counter[str]:
+        """Requests the run will send, by client method (for the AWS cost plan). A sustained loop sends what
+        its duration allows: at most ``rate`` ops/s, counted as writes (the dearer kind)."""
+        if self.sustained:
+            if not rate:
+                raise UsageError("--pattern sustained sends as many requests as its duration allows: give --rate "
+                                 "so the AWS plan can bound them")
+            return Counter({"update_item": int(rate * self.config.sustain_s * self.rounds) + 1,
+                            "get_item": len(self.all_keys())})
         planned: Counter[str] = Counter()
         for step in self.steps():
             call = self.request(0, step)
@@ -120,6 +165,8 @@ class Workload(ABC):
 
     def all_keys(self) -> list[str]:
         """Every key the run touches (what the final state reads)."""
+        if self.sustained:
+            return sorted({key for round_ in range(self.rounds) for key in self.key_names(round_)})
         return sorted({step.key for step in self.steps()})
 
     async def setup(self, client: DynamoClient) -> None:
@@ -173,8 +220,9 @@ class Workload(ABC):
         return state
 
     def contracts(self) -> list[Contract]:
-        """What the checker needs from the requests; default: what ``check`` declares on an empty history."""
-        return declared_contracts(self)
+        """What the checker needs from the requests; default: what ``check`` declares on an empty history.
+        A sustained loop's ops are the built-in workloads' own, checked by their own sustained checkers."""
+        return [] if self.sustained else declared_contracts(self)
 
     def validate_contract(self) -> None:
         """Raise a one-line UsageError when the first race's requests lack what the checker needs.

@@ -74,7 +74,7 @@ def contract_problems(workload: Workload) -> list[str]:
         return []
     # A fresh instance: request() may keep state (beliefs, counters) the run must start without.
     probe = type(workload)(workload.config, workload.table)
-    step = next(iter(probe.steps()), None)
+    step = probe.probe_step()
     if step is None:
         return []
     calls = {w: call for w in range(min(PROBE_WORKERS, workload.config.workers))

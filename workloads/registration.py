@@ -4,6 +4,13 @@ Each worker's ``put_item`` carries ``attribute_not_exists(Username)`` and a payl
 worker (Email, RequestId). Invariants, per key: exactly one writer wins; the stored item is the
 winner's payload; every loser failed with ConditionalCheckFailed and the ALL_OLD item it got back
 is the winner's.
+
+Under ``--pattern sustained`` each worker loops on its key through claim / release cycles: ``claim`` is
+the same conditional put (a fresh RequestId per claim), ``release`` deletes the item on condition that it
+still carries the worker's RequestId, and a worker that cannot know whether it holds the key (an
+indeterminate answer) reads it first. The history is then one register per key holding the holder's
+RequestId or nothing — a claim is a compare-and-set from nothing, a release one back to nothing — and
+it must be linearizable, the final state included.
 """
 
 from __future__ import annotations
@@ -11,14 +18,18 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from harness.checker.linearizability import CAS, CasRegisterModel, check_linearizable, make_call
+from harness.checker.linearizability import Call as CheckedCall
 from harness.checker.verdict import Verdict
 from harness.clients.items import typed_item
 from harness.clients.outcome import Outcome, Request
 from harness.history.events import CONDITIONAL_FAILED, FAIL, INFO, OK, Op
-from workloads.base import Call, Step, Workload
+from workloads.base import SUSTAINED, Call, Step, Workload
 from workloads.contract import UniqueWritesContract, declare
 
 CONDITION_PARAMS = ("ConditionExpression", "ExpressionAttributeNames", "ReturnValuesOnConditionCheckFailure")
+UNKNOWN_HOLDER = object()  # a sustained worker that cannot know whether its last claim or release took effect
+LINEARIZABILITY_TIME_LIMIT_S = 20.0
 
 
 class Registration(Workload):
@@ -27,7 +38,12 @@ class Registration(Workload):
     name = "registration"
     description = "duplicate registrations guarded by attribute_not_exists(Username)"
     supports_unsafe = True
+    supports_sustained = True
     independent_steps = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.holding: dict[tuple[int, str], Any] = {}  # sustained: the RequestId a worker holds its key with
 
     def key_names(self, round_: int) -> list[str]:
         """Fresh usernames every round: a registration can only be raced once."""
@@ -39,32 +55,119 @@ class Registration(Workload):
                 "RequestId": f"{self.config.run_id}/{step.key}/w{worker}"}
 
     def request(self, worker: int, step: Step) -> Call:
-        """A conditional put of this worker's payload."""
-        item = self.payload(worker, step)
+        """A conditional put of this worker's payload (sustained: the next op of its claim/release cycle)."""
+        if self.sustained:
+            return self.cycle_request(worker, step)
+        return self.request_for(self.payload(worker, step))
+
+    def cycle_request(self, worker: int, step: Step) -> Call:
+        """Sustained: claim when free, release when holding, read when it cannot know which."""
+        key_param = {self.key_attribute: {"S": step.key}}
+        held = self.holding.get((worker, step.key))
+        if held is UNKNOWN_HOLDER:
+            params = {"TableName": self.table, "Key": key_param, "ConsistentRead": True}
+            return Call("read", None, Request("get_item", params))
+        if held is None:
+            item = {"Username": step.key, "Email": f"w{worker}.{step.key}@example.com",
+                    "RequestId": f"{self._token_prefix(worker, step.key)}r{step.round}n{step.n}"}
+            call = self.request_for(item)
+            return Call("claim", item, call.request)
+        params = {"TableName": self.table, "Key": key_param,
+                  "ConditionExpression": "#t = :mine", "ExpressionAttributeNames": {"#t": "RequestId"},
+                  "ExpressionAttributeValues": {":mine": {"S": held}},
+                  "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+        return Call("release", {"RequestId": held}, Request("delete_item", params))
+
+    def request_for(self, item: dict[str, Any]) -> Call:
+        """The conditional put of ``item`` (``attribute_not_exists`` on the key, ALL_OLD on failure)."""
         params = {"TableName": self.table, "Item": typed_item(item),
                   "ConditionExpression": "attribute_not_exists(#k)",
                   "ExpressionAttributeNames": {"#k": self.key_attribute},
                   "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
         return Call("register", item, Request("put_item", params, token=("RequestId", item["RequestId"])))
 
+    def _token_prefix(self, worker: int, key: str) -> str:
+        return f"{self.config.run_id}/{key}/w{worker}/"
+
     async def execute_unsafe(self, client: Any, call: Call) -> Outcome:
-        """Read the username; if it is free, put without a condition (the race the condition prevents)."""
-        read = await self.read_item(client, call.value["Username"])
+        """Read the username; if it is free, put without a condition (the race the condition prevents); a
+        release reads it and deletes it without a condition when it is still ours."""
+        if call.f == "read":
+            return await client.call(call.request)
+        key = call.request.params["Key"][self.key_attribute]["S"] if call.f == "release" else call.value["Username"]
+        read = await self.read_item(client, key)
         if read.type != OK:
             return read
+        if call.f == "release":
+            if not read.item or read.item.get("RequestId") != call.value["RequestId"]:
+                return Outcome(FAIL, error=CONDITIONAL_FAILED, old=read.item)
+            params = {k: v for k, v in call.request.params.items()
+                      if k not in (*CONDITION_PARAMS, "ExpressionAttributeValues")}
+            return await client.call(Request("delete_item", params))
         if read.item is not None:
             return Outcome(FAIL, error=CONDITIONAL_FAILED, old=read.item)
         params = {k: v for k, v in call.request.params.items() if k not in CONDITION_PARAMS}
         return await client.call(Request("put_item", params))
 
     def completed(self, worker: int, step: Step, call: Call, outcome: Any) -> Any:
-        """Nothing to learn: a registration is raced once."""
+        """Burst: nothing to learn (a registration is raced once). Sustained: whether the worker now holds its
+        key; a read records the RequestId it saw (None for a free key)."""
+        if not self.sustained:
+            return None
+        slot = (worker, step.key)
+        if call.f == "read":
+            if outcome.type != OK:
+                return None
+            holder = outcome.item.get("RequestId") if outcome.item else None
+            mine = isinstance(holder, str) and holder.startswith(self._token_prefix(worker, step.key))
+            self.holding[slot] = holder if mine else None
+            return holder
+        if outcome.type == INFO:
+            self.holding[slot] = UNKNOWN_HOLDER
+        elif call.f == "claim":
+            self.holding[slot] = call.value["RequestId"] if outcome.type == OK else None
+        else:
+            self.holding[slot] = None  # released, or it was not ours any more
         return None
 
     @classmethod
     def check(cls, ops: list[Op], final_state: dict[str, Any], config: dict[str, Any]) -> Verdict:
-        """Exactly one winner per key, the stored item is the winner's, every loser saw the winner."""
+        """Exactly one winner per key, the stored item is the winner's, every loser saw the winner (sustained:
+        the claims, releases, reads and final state are linearizable as one register per key)."""
+        if config.get("pattern") == SUSTAINED:
+            return check_claims(ops, final_state)
         return check_unique_writes(ops, final_state, f="register")
+
+
+class ClaimModel(CasRegisterModel):
+    """A key's holder as a register: ``claim`` sets it from nothing, ``release`` returns it to nothing."""
+
+    name = "claim-release"
+
+    def prepare(self, op: Op) -> CheckedCall | None:
+        """claim: cas(None → its RequestId); release: cas(its RequestId → None); read: the RequestId seen."""
+        if op.f == "claim":
+            return make_call(op, CAS, None, op.value["RequestId"])
+        if op.f == "release":
+            return make_call(op, CAS, op.value["RequestId"], None)
+        return super().prepare(op)
+
+
+def check_claims(ops: list[Op], final_state: dict[str, Any]) -> Verdict:
+    """Sustained registration: linearizable claims, releases and reads per key, ending at the stored item."""
+    checked = [op for op in ops if op.f in ("claim", "release", "read")]
+    last = max((t for op in checked for t in (op.invoke_time, op.complete_time or 0)), default=0)
+    next_index = max((op.index for op in ops), default=0) + 1
+    for n, key in enumerate(sorted({op.key for op in checked} & set(final_state))):
+        stored = final_state[key]
+        # The final state, read after every op ended, as one more read: the register must end there.
+        checked.append(Op(next_index + n, "final-read", checked[0].workload, "read", key, None, last + 1, OK,
+                          last + 2, result=stored.get("RequestId") if stored else None))
+    verdict = check_linearizable(checked, model=ClaimModel(), initial=None,
+                                 time_limit_s=LINEARIZABILITY_TIME_LIMIT_S)
+    for key in sorted({op.key for op in checked} - set(final_state)):
+        verdict.undecided(f"{key}: no final state recorded")
+    return verdict
 
 
 def check_unique_writes(ops: list[Op], final_state: dict[str, Any], f: str,

@@ -21,7 +21,7 @@ from harness.checker.verdict import Verdict
 from harness.clients.items import typed_item
 from harness.clients.outcome import Outcome, Request
 from harness.history.events import CONDITIONAL_FAILED, FAIL, INFO, OK, Op
-from workloads.base import Call, Step, Workload
+from workloads.base import SUSTAINED, Call, Step, Workload
 from workloads.contract import CasContract, declare
 
 INITIAL_ROLE = "member"
@@ -34,6 +34,7 @@ class RoleUpdate(Workload):
     description = "conflicting role updates guarded by #Role = :expected (CAS chain)"
     default_rounds = 3
     supports_unsafe = True
+    supports_sustained = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -47,9 +48,9 @@ class RoleUpdate(Workload):
             item = {self.key_attribute: key, "Email": f"{key}@example.com", "Role": INITIAL_ROLE}
             await client.raw.put_item(TableName=self.table, Item=typed_item(item))
 
-    def planned_requests(self) -> Counter[str]:
+    def planned_requests(self, rate: float | None = None) -> Counter[str]:
         """The races plus one seeding put per key."""
-        planned = super().planned_requests()
+        planned = super().planned_requests(rate)
         planned["put_item"] += len(self.key_names(0))
         return planned
 
@@ -58,13 +59,14 @@ class RoleUpdate(Workload):
         return following.key != racing.key
 
     def request(self, worker: int, step: Step) -> Call:
-        """A CAS from the believed value to a fresh one, or a read when the belief is unknown."""
+        """A CAS from the believed value to a fresh one, or a read when the belief is unknown (sustained:
+        every CAS follows a consistent read of the key)."""
         key_param = {self.key_attribute: {"S": step.key}}
-        expected = self.belief.get((worker, step.key), INITIAL_ROLE)
+        expected = self.belief.get((worker, step.key), None if self.sustained else INITIAL_ROLE)
         if expected is None:
             params = {"TableName": self.table, "Key": key_param, "ConsistentRead": True}
             return Call("read", None, Request("get_item", params))
-        new = f"w{worker}-r{step.round}"
+        new = f"w{worker}-r{step.round}" + (f"-n{step.n}" if self.sustained else "")
         params = {"TableName": self.table, "Key": key_param,
                   "UpdateExpression": "SET #Role = :new", "ConditionExpression": "#Role = :expected",
                   "ExpressionAttributeNames": {"#Role": "Role"},
@@ -93,7 +95,9 @@ class RoleUpdate(Workload):
             role = outcome.item.get("Role") if outcome.type == OK and outcome.item else None
             self.belief[slot] = role
             return role
-        if outcome.type == OK:
+        if self.sustained:
+            self.belief[slot] = None  # read again before the next CAS
+        elif outcome.type == OK:
             self.belief[slot] = call.value["new"]
         elif outcome.type == FAIL and outcome.error == CONDITIONAL_FAILED and outcome.old:
             self.belief[slot] = outcome.old.get("Role")
@@ -114,7 +118,8 @@ class RoleUpdate(Workload):
         for key, key_ops in sorted(by_key.items()):
             stored = final_state.get(key, "missing")
             final_role = stored.get("Role") if isinstance(stored, dict) else None
-            check_cas_key(verdict, key, key_ops, final_role, known=stored != "missing")
+            check_cas_key(verdict, key, key_ops, final_role, known=stored != "missing",
+                          one_winner_per_round=config.get("pattern") != SUSTAINED)
         merge_linearizability(verdict, check_linearizable(
             [op for op in ops if op.f in ("cas", "read")], model="cas-register", initial=INITIAL_ROLE,
             time_limit_s=LINEARIZABILITY_TIME_LIMIT_S))
@@ -143,8 +148,9 @@ def merge_linearizability(verdict: Verdict, found: Verdict) -> None:
 
 
 def check_cas_key(verdict: Verdict, key: str, ops: list[Op], final_value: Any, *, known: bool = True,
-                  initial: Any = INITIAL_ROLE) -> None:
-    """The CAS-chain invariants for one key (values written must be unique)."""
+                  initial: Any = INITIAL_ROLE, one_winner_per_round: bool = True) -> None:
+    """The CAS-chain invariants for one key (values written must be unique); ``one_winner_per_round``: at
+    most one winner per round too (not for a sustained loop, whose rounds are not races)."""
     ok_by_expected: dict[Any, list[Op]] = defaultdict(list)
     info_by_expected: dict[Any, list[Op]] = defaultdict(list)
     per_round: dict[Any, list[Op]] = defaultdict(list)
@@ -165,7 +171,7 @@ def check_cas_key(verdict: Verdict, key: str, ops: list[Op], final_value: Any, *
                          f"Role = {expected!r} (e.g. op {a.index} → {a.value['new']!r} and op {b.index} → "
                          f"{b.value['new']!r}): all but one update was lost", [op.index for op in winners],
                          expected=expected)
-    for round_, winners in per_round.items():
+    for round_, winners in per_round.items() if one_winner_per_round else ():
         if len(winners) > 1:
             verdict.fail("multiple-winners", key, f"round {round_} of {key!r} had {len(winners)} winners",
                          [op.index for op in winners], round=round_)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
+from harness.checker.detection import detection
 from harness.checker.percentiles import percentiles
 from harness.checker.verdict import Verdict
 from harness.clients.outcome import THROTTLING_CODES
@@ -79,14 +80,15 @@ def winners_per_race(ops: list[Op]) -> dict[tuple[str, Any], int]:
 
 
 def summarize(name: str, ops: list[Op], verdict: Verdict, *, races_one_item: bool = True,
-              down: list[tuple[int, int]] | None = None) -> dict[str, Any]:
+              down: list[tuple[int, int]] | None = None, sustained: bool = False) -> dict[str, Any]:
     """The per-workload object of verdict.json / `stress run --json`.
 
     ``races_one_item``: a step races every worker on one item, so winners per race mean something
     (not for batch loads or transactions over groups). ``down``: spans when a crashed server was down.
+    ``sustained``: the run had no races (``--pattern sustained``), so nothing is counted per race.
     """
     counts = Counter(op.outcome for op in ops)
-    races = winners_per_race(ops)
+    races = {} if sustained else winners_per_race(ops)
     in_flight, hottest = max_in_flight(ops)
     errors = Counter(op.error for op in ops if op.outcome == "error" and op.error)
     unsure = Counter(op.error for op in ops if op.outcome == "indeterminate" and op.error)
@@ -109,13 +111,14 @@ def summarize(name: str, ops: list[Op], verdict: Verdict, *, races_one_item: boo
         "during_crash": sum(1 for op in ops if overlaps(op, down)) if down else 0,
         "keys": len({op.key for op in ops}),
         "winners_per_race": ({"min": min(races.values(), default=0), "max": max(races.values(), default=0)}
-                             if races_one_item else None),
-        "largest_race": largest_race(ops),
+                             if races_one_item and not sustained else None),
+        "largest_race": None if sustained else largest_race(ops),
         "max_in_flight": in_flight,
         "max_in_flight_key": hottest,
         "duration_s": round(span_s, 3),
         "ops_per_s": round(len(ops) / span_s, 1) if span_s else None,
         "latency_ms": latency_summary(ops),
+        "detection": detection(ops, in_flight, READ_FUNCTIONS),
         "violations": [v.to_json() for v in verdict.violations],
         "unknowns": verdict.unknowns,
     }

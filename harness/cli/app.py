@@ -31,12 +31,13 @@ from harness.errors import UsageError
 from harness.evaluate import evaluate
 from harness.history.events import write_json
 from workloads import BUILTIN, DEFAULT_WORKLOADS
+from workloads.base import BURST, DEFAULT_PER_KEY
 
 # The commands that only read a run directory (check, report, export) must work without the AWS SDK:
 # everything that talks to a backend is imported inside the commands that need it.
 if TYPE_CHECKING:
     from harness.backends.aws import Orphan, Plan
-    from harness.engine.run import RunOptions
+    from harness.engine.options import RunOptions
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Stress-test DynamoDB conditional writes under real contention.")
@@ -81,7 +82,12 @@ Workloads = Annotated[list[str] | None, typer.Option(
                        f"(default: {', '.join(DEFAULT_WORKLOADS)}).")]
 Keys = Annotated[int, typer.Option(help="Keys raced per round.")]
 Rounds = Annotated[int | None, typer.Option(help="Rounds per workload (default: the workload's own).")]
-Duration = Annotated[float | None, typer.Option(help="Stop starting races after this many seconds.")]
+Duration = Annotated[float | None, typer.Option(
+    help="Stop starting races after this many seconds (sustained: how long each round loops, default 10).")]
+Pattern = Annotated[str, typer.Option(
+    help="burst: every worker of a race released at once; sustained: --per-key workers loop on each key "
+         "for --duration without a barrier (many more contention windows).")]
+PerKey = Annotated[int, typer.Option(help="Sustained: workers looping on each key (workers = keys × per-key).")]
 Rate = Annotated[float | None, typer.Option(help="Cap on requests per second (all workers together).")]
 Seed = Annotated[int | None, typer.Option(help="Seed for everything random in the run (the same for every run).")]
 Retries = Annotated[int, typer.Option(help="SDK retries per op (0 = one attempt: first-hand outcomes).")]
@@ -103,7 +109,8 @@ JsonOutput = Annotated[bool, typer.Option("--json", help="Print only the verdict
 
 @app.command()
 def run(
-    workers: Annotated[int, typer.Option(help="Concurrent workers released together at every race.")] = 200,
+    workers: Annotated[int | None, typer.Option(
+        help="Concurrent workers released together at every race [default: 200].", show_default=False)] = None,
     workload: Workloads = None,
     keys: Keys = 20,
     rounds: Rounds = None,
@@ -129,6 +136,8 @@ def run(
     reports_dir: ReportsDir = Path("reports"),
     json_output: JsonOutput = False,
     processes: Processes = 1,
+    pattern: Pattern = BURST,
+    per_key: PerKey = DEFAULT_PER_KEY,
 ) -> int:
     """Race workers against conditional writes, record the history, check it, print a verdict.
 
@@ -141,15 +150,16 @@ def run(
       stress run --backend aws --region eu-west-1 --yes
       stress run --fault lost-ack:0.05 --retries 2
       stress run --unsafe --json
+      stress run --pattern sustained --duration 20
     """
-    from harness.engine.run import RunOptions
+    from harness.engine.options import RunOptions
 
     options = RunOptions(
         workloads=list(workload) if workload else RunOptions().workloads, workers=workers, keys=keys,
         rounds=rounds, duration=duration, rate=rate, seed=seed, retries=retries, timeout=timeout,
         backend=backend, client=client, endpoint_url=endpoint_url, region=region, local_jar=local_jar,
         reports_dir=reports_dir, unsafe=unsafe, faults=list(fault or []), persist=persist, table=table,
-        allow_existing_table=allow_existing_table, processes=processes,
+        allow_existing_table=allow_existing_table, processes=processes, pattern=pattern, per_key=per_key,
     )
     if repeat < 1:
         raise UsageError(f"--repeat must be at least 1 (got {repeat})")
@@ -237,7 +247,7 @@ def compare(
       stress compare --backends local,endpoint=http://127.0.0.1:8000
       stress compare --backends local,aws --region eu-west-1 --yes
     """
-    from harness.engine.run import RunOptions
+    from harness.engine.options import RunOptions
     from harness.engine.series import compare_variants, parse_backends
 
     base = RunOptions(workloads=list(workload) if workload else RunOptions().workloads, workers=workers,
@@ -290,7 +300,7 @@ def sweep(
       stress sweep --workers 1,10,50,200,1000
       stress sweep --workers 10,100 --workload registration --keys 5
     """
-    from harness.engine.run import RunOptions
+    from harness.engine.options import RunOptions
     from harness.engine.series import parse_levels, sweep_variants
 
     base = RunOptions(workloads=list(workload) if workload else RunOptions().workloads, keys=keys, rounds=rounds,

@@ -7,6 +7,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from harness.checker.detection import detection_words
+
 STYLE = {"valid": "bold green", "invalid": "bold red", "unknown": "bold yellow"}
 MAX_VIOLATIONS_SHOWN = 10
 
@@ -72,6 +74,9 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
             console.print(f"  [yellow]? {w['name']}[/] {reason}", highlight=False)
     _print_faults(summary, console)
     for w in summary["workloads"]:
+        if w.get("detection"):
+            console.print(f"  {w['name']}: {detection_words(w['detection'])}", highlight=False, soft_wrap=True)
+    for w in summary["workloads"]:
         if w.get("retried"):
             console.print(f"  {w['name']}: {w['retried']} ops retried by the SDK: {w['resolved_by_all_old']} resolved "
                           f"to ok by their own token in ALL_OLD, {w.get('retried_indeterminate', 0)} left "
@@ -79,7 +84,16 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
     for note in summary.get("notes", []):
         console.print(f"[yellow]note:[/] {note}", highlight=False)
     verdict = summary["verdict"]
-    console.print(f"verdict: [{STYLE[verdict]}]{verdict.upper()}[/]   run dir: {summary['run_dir']}")
+    console.print(f"verdict: [{STYLE[verdict]}]{verdict.upper()}[/]{_weak(summary)}   run dir: {summary['run_dir']}",
+                  highlight=False)
+
+
+def _weak(summary: dict[str, Any]) -> str:
+    """A VALID verdict whose run had too few contention windows to mean much says so on the verdict line."""
+    weak = [w for w in summary["workloads"] if w.get("detection", {}).get("weak")]
+    if summary["verdict"] != "valid" or not weak:
+        return ""
+    return f" (weak: too few contention windows in {', '.join(w['name'] for w in weak)})"
 
 
 def _print_codes(w: dict[str, Any], console: Console) -> None:

@@ -17,11 +17,13 @@ from harness.checker.verdict import EXIT_CODES, INVALID, UNKNOWN, VALID
 from harness.conform.client import ConformClient, ProbeError
 from harness.conform.probe import CONFORMS, DIFFERS, INCONCLUSIVE, Cell, Probe
 from harness.conform.probes import DOCUMENTED_ONLY, PROBES
-from harness.engine.run import new_run_id, sigterm_as_interrupt, versions
+from harness.engine.run import versions
 from harness.engine.runner import event_loop_factory
 from harness.engine.series import BackendChoice
+from harness.engine.signals import sigterm_as_interrupt
 from harness.errors import UsageError
 from harness.history.events import write_json
+from harness.history.rundir import new_run_id
 
 JSON_NAME = "conform.json"
 HTML_NAME = "conform.html"

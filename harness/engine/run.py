@@ -5,139 +5,45 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.metadata
-import os
 import platform
 import secrets
 import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import AsyncIterator, Callable
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from harness.backends import aws
 from harness.backends import servers as backends
-from harness.backends.endpoint import BACKEND_KINDS, LOCAL_REGION, Endpoint, redact_url
-from harness.clients.sdk import CLIENT_KINDS, DynamoClient
+from harness.backends.endpoint import Endpoint, redact_url
+from harness.clients.sdk import DynamoClient
 from harness.engine.executor import Executor, InProcess, Processes
+from harness.engine.options import RunOptions
 from harness.engine.pacing import rate_slice
 from harness.engine.runner import Pace, create_table, delete_table, event_loop_factory, table_name
+from harness.engine.signals import raise_interrupt, sigterm_as_interrupt
 from harness.errors import UsageError
 from harness.evaluate import evaluate
 from harness.history.events import HistoryWriter, write_json
-from harness.history.rundir import RUN_FORMAT
+from harness.history.rundir import RUN_FORMAT, make_run_dir, new_run_id
 from harness.nemesis.cover import FaultCover
 from harness.nemesis.crash import CrashLoop
 from harness.nemesis.proxy import FaultProxy
-from harness.nemesis.spec import CRASH, FaultSpec, fault_event, parse_faults
-from workloads import DEFAULT_WORKLOADS, get_workload
-from workloads.base import Workload, WorkloadConfig
-
-
-@dataclass
-class RunOptions:
-    """Everything `stress run` takes."""
-
-    workloads: list[str] = field(default_factory=lambda: list(DEFAULT_WORKLOADS))
-    workers: int = 200
-    keys: int = 20
-    rounds: int | None = None
-    duration: float | None = None
-    rate: float | None = None
-    seed: int | None = None
-    retries: int = 0
-    timeout: float = 10.0
-    backend: str = "local"
-    client: str = "auto"
-    unsafe: bool = False
-    faults: list[str] = field(default_factory=list)
-    persist: bool = False
-    table: str | None = None
-    allow_existing_table: bool = False
-    endpoint_url: str | None = None
-    region: str | None = None
-    local_jar: str | None = None
-    reports_dir: Path = Path("reports")
-    processes: int = 1  # OS processes the workers of every race are spread over (harness.engine.processes)
-
-    def validate(self) -> None:
-        """Reject impossible values, and options that would do nothing on the chosen backend, with one-line
-        UsageErrors."""
-        checks: list[tuple[bool, str]] = [
-            (self.workers >= 1, f"--workers must be at least 1 (got {self.workers})"),
-            (self.keys >= 1, f"--keys must be at least 1 (got {self.keys})"),
-            (self.rounds is None or self.rounds >= 1, f"--rounds must be at least 1 (got {self.rounds})"),
-            (self.duration is None or self.duration > 0, f"--duration must be positive (got {self.duration})"),
-            (self.rate is None or self.rate > 0, f"--rate must be a positive number of ops/s (got {self.rate})"),
-            (self.retries >= 0, f"--retries cannot be negative (got {self.retries})"),
-            (self.timeout > 0, f"--timeout must be positive (got {self.timeout})"),
-            (bool(self.workloads), "no workload selected"),
-            (self.processes >= 1, f"--processes must be at least 1 (got {self.processes})"),
-            (self.processes <= self.workers,
-             f"--processes {self.processes} is more than --workers {self.workers}: every process needs a worker"),
-            (self.client in (*CLIENT_KINDS, "auto"),
-             f"unknown client {self.client!r}: choose one of auto, {', '.join(CLIENT_KINDS)}"),
-            (self.backend in BACKEND_KINDS,
-             f"unknown backend {self.backend!r}: choose one of {', '.join(BACKEND_KINDS)}"),
-        ]
-        # --endpoint-url with the default backend means that endpoint (as backends.open_backend decides).
-        backend = "endpoint" if self.endpoint_url and self.backend == "local" else self.backend
-        # Options that would be silently ignored by this backend: refused, so nobody believes they took effect.
-        checks += [
-            (self.local_jar is None or backend == "local",
-             f"--local-jar only applies to --backend local (the managed DynamoDB Local), not {backend}"),
-            (not self.persist or backend == "local",
-             f"--persist only applies to --backend local (the managed DynamoDB Local), not {backend}"),
-            (self.region is None or backend not in ("local", "moto", "dynalite"),
-             f"--region does not apply to --backend {backend}: the managed server runs in {LOCAL_REGION}"),
-            (self.endpoint_url is None or self.backend not in ("moto", "dynalite"),
-             f"--endpoint-url does not apply to --backend {self.backend} (the harness starts its own server): "
-             f"drop --backend {self.backend} to race that endpoint"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise UsageError(message)
-        for name in self.workloads:
-            cls = get_workload(name)
-            if self.unsafe and not cls.supports_unsafe:
-                raise UsageError(f"workload {name!r} has no --unsafe variant")
-        try:
-            specs = parse_faults(self.faults)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-        if any(spec.kind == "crash" for spec in specs) and backend != "local":
-            raise UsageError("crash faults need the managed DynamoDB Local backend (--backend local)")
-        if self.client == "prepared" and self.retries:
-            raise UsageError("--retries needs --client sdk: the prepared client sends exactly one attempt")
-        if self.table and not self.allow_existing_table:
-            raise UsageError(f"--table {self.table} is an existing table: add --allow-existing-table to race in it "
-                             "(only keys with this run's own prefix are written, and it is never deleted)")
-        if self.unsafe and self.client == "prepared":
-            raise UsageError("--unsafe needs --client sdk (its read-then-write goes through the SDK)")
-
-    def client_kind(self) -> str:
-        """``auto``: the prepared client (a real burst, server-bound numbers) unless the run needs the SDK's
-        own behaviour: retries (``--retries``) or an unsafe read-then-write."""
-        if self.client != "auto":
-            return self.client
-        return "sdk" if self.retries or self.unsafe else "prepared"
-
-    def fault_specs(self) -> list[FaultSpec]:
-        """The parsed --fault options."""
-        return parse_faults(self.faults)
-
+from harness.nemesis.spec import CRASH, fault_event
+from workloads import get_workload
+from workloads.base import (
+    SUSTAINED,
+    Workload,
+    WorkloadConfig,
+)
 
 PHASE_START = {"local": "starting DynamoDB Local", "moto": "starting moto", "dynalite": "starting dynalite",
                "endpoint": "reaching the endpoint", "aws": "reaching AWS"}
 WARMUP_RACES, WARMUP_WORKERS = 8, 200  # unrecorded races before a fresh DynamoDB Local is measured
-
-
-def new_run_id() -> str:
-    """Sortable and unique: UTC time plus 4 random hex digits."""
-    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
 def versions() -> dict[str, str]:
@@ -149,39 +55,6 @@ def versions() -> dict[str, str]:
     return found
 
 
-def make_run_dir(reports_dir: Path, run_id: str) -> Path:
-    """Create reports/<run-id>/, or explain in one line why it cannot be written."""
-    run_dir = reports_dir / run_id
-    try:
-        run_dir.mkdir(parents=True)
-        probe = run_dir / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(f"cannot write run directory {run_dir}: {exc.strerror or exc}") from None
-    if not os.access(run_dir, os.W_OK):
-        raise UsageError(f"cannot write run directory {run_dir}")
-    return run_dir
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C so tables and child processes are cleaned up."""
-    try:
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 class Run:
     """A run in progress: owns the run directory, the history and the workloads."""
 
@@ -191,7 +64,8 @@ class Run:
         self.seed = options.seed if options.seed is not None else secrets.randbelow(2**31)
         self.run_id = new_run_id()
         config = WorkloadConfig(options.workers, options.keys, options.rounds, self.seed, self.run_id,
-                                unsafe=options.unsafe, key_prefix=f"ddbstress-{self.run_id}-" if options.table else "")
+                                unsafe=options.unsafe, key_prefix=f"ddbstress-{self.run_id}-" if options.table else "",
+                                pattern=options.pattern, per_key=options.per_key, sustain_s=options.sustain_s())
         self.workloads: list[Workload] = [
             get_workload(name)(config, options.table or table_name(self.run_id, get_workload(name).name))
             for name in options.workloads
@@ -222,7 +96,7 @@ class Run:
         """What this run would do to an AWS account (one STS call, nothing else)."""
         requests: Counter[str] = Counter()
         for workload in self.workloads:
-            requests.update(workload.planned_requests())
+            requests.update(workload.planned_requests(self.options.rate))
         tables = sorted({w.table for w in self.workloads})
         return aws.Plan(aws.caller_account(endpoint), endpoint.region, tables, requests)
 
@@ -290,7 +164,7 @@ class Run:
             await self._run_workloads(endpoint, history, on_step)
         finally:
             loop.remove_signal_handler(signal.SIGTERM)
-            signal.signal(signal.SIGTERM, _raise_interrupt)
+            signal.signal(signal.SIGTERM, raise_interrupt)
 
     def _terminate(self, main: asyncio.Task[Any] | None) -> None:
         self._terminated = True
@@ -301,7 +175,8 @@ class Run:
                              on_step: Callable[[], None] | None) -> None:
         """The one run loop, whatever the executor: faults, warm-up, then every workload's races."""
         opts = self.options
-        deadline = time.monotonic() + opts.duration if opts.duration else None
+        # A sustained round loops for the duration itself; a burst run stops racing when it is up.
+        deadline = time.monotonic() + opts.duration if opts.duration and opts.pattern != SUSTAINED else None
         pace = Pace(rate=opts.rate, deadline=deadline)
         faults = opts.fault_specs()
         async with contextlib.AsyncExitStack() as stack:

@@ -1,4 +1,9 @@
-"""The runner: releases all workers at the same instant, step after step, and records the history."""
+"""The runner: releases all workers at the same instant, step after step, and records the history.
+
+A burst step is one race: every worker's request built before the gun, all sent at once. A sustained
+step (``--pattern sustained``) is released by the same gun, after which every worker loops on its own
+key for the step's ``sustain_s``, each op built from what that worker last saw.
+"""
 
 from __future__ import annotations
 
@@ -73,6 +78,11 @@ def smooth_throttler(rate: float) -> Throttler:
     return Throttler(rate_limit=per_slice, period=period_s)
 
 
+# A sustained loop ends at its step's deadline; this bounds its count too (a server answering in
+# microseconds must not grow a history without limit): ~1.5 GB of history at most per worker.
+MAX_SUSTAINED_OPS = 1_000_000
+
+
 def _retrieve(future: asyncio.Future[Any]) -> None:
     if not future.cancelled():
         future.exception()
@@ -134,10 +144,13 @@ class StepRunner:
         if race is not None:
             await race
 
-    async def prepare(self, step: Step, yield_every: int = 0) -> list[tuple[int, Call]]:
-        """Build (and let the client serialise and sign) every worker's request for ``step``."""
+    async def prepare(self, step: Step, yield_every: int = 0) -> list[tuple[int, Call | None]]:
+        """Build (and let the client serialise and sign) every worker's request for ``step``; a sustained
+        step's workers build theirs in their loops."""
         await self.workload.before_step(self.client, step)
-        calls = []
+        if step.sustain_s is not None:
+            return [(worker, None) for worker in self.worker_ids]
+        calls: list[tuple[int, Call | None]] = []
         for n, worker in enumerate(self.worker_ids, 1):
             call = self.workload.request(worker, step)
             if call:
@@ -147,7 +160,7 @@ class StepRunner:
                 await asyncio.sleep(0)  # let the race in flight handle its responses
         return calls
 
-    async def start(self, step: Step, calls: list[tuple[int, Call]], number: int) -> Awaitable[Any] | None:
+    async def start(self, step: Step, calls: list[tuple[int, Call | None]], number: int) -> Awaitable[Any] | None:
         """Park every worker's task on one gun, fire it once ``release`` allows; returns the race to await,
         or None when the race was called off."""
         if self.gate:
@@ -182,15 +195,39 @@ class StepRunner:
         self._paced_count += 1
         return due
 
-    async def _worker(self, worker: int, step: Step, call: Call, gun: asyncio.Event) -> None:
+    async def _worker(self, worker: int, step: Step, call: Call | None, gun: asyncio.Event) -> None:
         await gun.wait()
+        if call is None:
+            await self._sustain(worker, step)
+        else:
+            await self._op(worker, step, call)
+
+    async def _sustain(self, worker: int, step: Step) -> None:
+        """One worker's sustained loop on its key until the step's time is up."""
+        assert step.sustain_s is not None
+        key = self.workload.sustained_key(worker, step.round)
+        end = time.monotonic() + step.sustain_s
+        for n in range(MAX_SUSTAINED_OPS):
+            if self.gate:
+                await self.gate()
+            if time.monotonic() >= end:
+                return
+            op_step = Step(step.round, key, n=n)
+            call = self.workload.request(worker, op_step)
+            if call is None:
+                return
+            call.prepared = self.client.prepare(call.request)
+            await self._op(worker, op_step, call, n=n)
+
+    async def _op(self, worker: int, step: Step, call: Call, **extra: Any) -> None:
+        """Send one op and record its invoke and completion."""
         paced = {}
         if self.throttler:
             paced["intended"] = self._intended_start()
             async with self.throttler:
                 pass
         name = self.workload.name
-        self.history.invoke(worker, name, call.f, step.key, call.value, round=step.round, **paced)
+        self.history.invoke(worker, name, call.f, step.key, call.value, round=step.round, **extra, **paced)
         try:
             outcome = await self.workload.execute(self.client, call)
         except Exception as exc:  # a workload bug must not lose the op: it becomes indeterminate

@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.checker.verdict import combine
-from harness.engine.run import RunOptions, new_run_id, write_json
+from harness.engine.options import RunOptions
 from harness.errors import UsageError
+from harness.history.events import write_json
+from harness.history.rundir import new_run_id
 
 
 @dataclass

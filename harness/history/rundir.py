@@ -1,4 +1,4 @@
-"""A run directory on disk: the names of its files and the one way to read them back.
+"""A run directory on disk: its name, the names of its files, making one, and the one way to read it back.
 
 ``load_run`` is strict (what `stress check` and `stress export` need: a supported run.json and a
 history, or one UsageError line); ``read_json_object`` is the lenient read the report uses, which
@@ -7,6 +7,9 @@ notes a missing or broken file instead of failing.
 
 from __future__ import annotations
 
+import os
+import secrets
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +66,23 @@ def read_json_object(path: Path, problems: list[str]) -> dict[str, Any]:
         problems.append(f"{path.name} is not a JSON object")
         return {}
     return data
+
+
+def new_run_id() -> str:
+    """Sortable and unique: UTC time plus 4 random hex digits."""
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
+
+
+def make_run_dir(reports_dir: Path, run_id: str) -> Path:
+    """Create reports/<run-id>/, or explain in one line why it cannot be written."""
+    run_dir = reports_dir / run_id
+    try:
+        run_dir.mkdir(parents=True)
+        probe = run_dir / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"cannot write run directory {run_dir}: {exc.strerror or exc}") from None
+    if not os.access(run_dir, os.W_OK):
+        raise UsageError(f"cannot write run directory {run_dir}")
+    return run_dir

@@ -13,7 +13,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from harness.checker.detection import detection, detection_words
 from harness.checker.percentiles import percentiles
+from harness.checker.summary import max_in_flight
 from harness.history.events import Op
 from harness.history.rundir import FINAL_STATE, HISTORY, RUN_JSON, VERDICT_JSON
 from harness.report.plots import PlotRef, race_filename, violation_race
@@ -181,6 +183,7 @@ def render_html(data: RunData, plots: list[PlotRef]) -> str:
         _problems(data),
         _config_section(data),
         _summary_section(data),
+        _detection_section(data),
         _counterexamples(data, figures),
         _plots_section(data, plots, figures),
         f'<h2 id="howto">How to read the race timeline</h2><div class="howto">{HOWTO}</div>',
@@ -330,6 +333,34 @@ def workload_row(data: RunData, name: str) -> dict[str, Any]:
 
 
 CELL_FORMATS = {"p50 ms": fmt_ms, "p99 ms": fmt_ms, "ops/s": fmt_rate}
+
+DETECTION_HOWTO = (
+    "A <b>contention window</b> is a successful conditional write that had another conditional write on the "
+    "same key in flight at the same time: the only place a race bug in the server (a check and a write that "
+    "are not atomic) can show. If such a bug breaks 1 window in N, a run with W windows misses it with "
+    "probability (1 − 1/N)<sup>W</sup> ≤ e<sup>−W/N</sup>, at most 5 % while N ≤ W / ln 20 ≈ W / 3: that N is "
+    "<b>n₉₅</b>. A VALID verdict says nothing about bugs rarer than 1 in n₉₅ windows. A burst race gives one "
+    "window (one winner); <code>--pattern sustained</code> gives one per successful write."
+)
+
+
+def _detection_section(data: RunData) -> str:
+    """What each workload's run could have caught (harness.checker.detection)."""
+    rows = []
+    for name in data.workload_names():
+        block = data.workload_summary(name).get("detection")
+        if block is None:
+            ops = data.workload_ops(name)
+            block = detection(ops, max_in_flight(ops)[0])
+        rows.append(f"<tr><td><b>{e(name)}</b></td><td class=\"num\">{fmt_count(block['windows'])}</td>"
+                    f"<td class=\"num\">{fmt_count(block['max_in_flight'])}</td>"
+                    f"<td class=\"num\">{fmt_count(block['n_95'])}</td><td>{e(detection_words(block))}</td></tr>")
+    if not rows:
+        return ""
+    head = "<tr><th>workload</th><th>contention windows</th><th>max in flight</th><th>n₉₅</th><th>what the run " \
+           "could have caught</th></tr>"
+    return (f'<h2 id="detection">Detection power</h2><p class="howto">{DETECTION_HOWTO}</p>'
+            f"<table>{head}{''.join(rows)}</table>")
 
 
 def _summary_section(data: RunData) -> str:

@@ -106,6 +106,8 @@ def reproduce_args(config: dict[str, Any]) -> list[str]:
     for param in _run_params():
         if param.name in NOT_REPRODUCED or CONFIG_KEYS.get(param.name, param.name) not in config:
             continue
+        if param.name == "workers" and config.get("pattern") == "sustained":
+            continue  # keys × per-key: --workers is refused with --pattern sustained
         value = _config_value(param.name, config)
         if value is None or (value == _default(param) and param.name not in ALWAYS_STATED):
             continue
@@ -166,4 +168,6 @@ def config_items(run: dict[str, Any], verdict: dict[str, Any]) -> list[tuple[str
         items.append(("processes", _text(config["processes"])))
     if config.get("unsafe"):
         items.append(("unsafe", "naive read-then-write variant (a negative control)"))
+    if config.get("pattern") == "sustained":
+        items.append(("pattern", f"sustained: {_text(config.get('per_key', '?'))} workers looping on each key"))
     return items
