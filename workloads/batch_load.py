@@ -20,9 +20,9 @@ our own write, so the load does not count it as written: it records the raw answ
 ``refused_own`` and the checker reports it. Only unresolved items (indeterminate, throttled,
 cancelled for another item's sake) are retried, with jittered backoff, up to ``MAX_TRIES`` times.
 The completion value of a load reports ``written``, ``skipped``, ``unknown`` and ``refused_own``
-record ids and the counts ``first_try``, ``conditional_skips``, ``retries`` (item resends) and
-``requests`` (HTTP requests), so a history can be summed; the op's ``attempts`` is the number of
-passes over the batch.
+record ids and the counts ``first_try``, ``conditional_skips``, ``resolved_own`` (written on the
+proof of our own ``LoadedBy``), ``retries`` (item resends) and ``requests`` (HTTP requests), so a
+history can be summed; the op's ``attempts`` is the number of passes over the batch.
 
 Invariants, per record: present exactly once (at most one load reports writing it and the stored
 ``LoadedBy`` is that load), none lost (an acknowledged write is in the final state; a record every
@@ -81,7 +81,7 @@ def is_preexisting(record_id: str) -> bool:
 def new_tally() -> dict[str, Any]:
     """An empty per-load report."""
     return {"written": [], "skipped": [], "unknown": [], "refused_own": [], "first_try": 0, "conditional_skips": 0,
-            "retries": 0, "requests": 0}
+            "resolved_own": 0, "retries": 0, "requests": 0}
 
 
 class BatchLoad(Workload):
@@ -208,6 +208,8 @@ class BatchLoad(Workload):
                 if verdict == "written":
                     tally["written"].append(record)
                     tally["first_try"] += attempt == 0
+                    # Written on the proof of our own LoadedBy in ALL_OLD (the SDK client resolves its retries).
+                    tally["resolved_own"] += outcome.error == CONDITIONAL_FAILED or outcome.raw == CONDITIONAL_FAILED
                 elif verdict == "skipped":
                     tally["skipped"].append(record)
                     tally["conditional_skips"] += 1
@@ -365,8 +367,7 @@ def _check_refused_own(verdict: Verdict, op: Op) -> None:
                      f"ConditionalCheckFailed on its first attempt at {record!r} with an ALL_OLD item carrying its "
                      "own LoadedBy: the server applied the put and answered that it refused it (nothing of this "
                      "load could have written it before, and a correct server cannot fail a first attempt against "
-                     "the caller's own write)", [op.index], answer={"error": CONDITIONAL_FAILED, "attempts": 1,
-                                                                    "old_loaded_by": op.value.get("request")})
+                     "the caller's own write)", [op.index], loaded_by=op.value.get("request"))
 
 
 def _reported(ops: list[Op], record: str, name: str) -> list[Op]:
