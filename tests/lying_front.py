@@ -11,7 +11,7 @@ It runs in a thread of the test process with its own event loop, listening on 12
 
     with LyingFront(local_endpoint.url, every=3) as front:
         run_stress("run", "--backend", "endpoint", "--endpoint-url", front.url, ...)
-    assert front.lies > 0
+    assert front.lies > 0  # front.lied: the items it lied about
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class LyingFront:
         self.every = every
         self.url = ""
         self.lies = 0  # writes applied and answered as refused
+        self.lied: list[dict[str, Any]] = []  # the ALL_OLD item (typed JSON) of every lie, in order
         self.applied = 0  # applied conditional first attempts seen (lied about or not)
         self._seen: set[bytes] = set()
         self._loop = asyncio.new_event_loop()
@@ -124,6 +125,7 @@ class LyingFront:
         else:  # the key plus what the update returned (the workloads ask for the updated attributes)
             item = {**request.get("Key", {}), **_json(answer).get("Attributes", {})}
         self.lies += 1
+        self.lied.append(item)
         return json.dumps({"__type": CONDITIONAL_FAILED_TYPE, "message": "The conditional request failed",
                            "Item": item}).encode()
 
