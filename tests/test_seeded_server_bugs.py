@@ -14,9 +14,13 @@ from typing import Any
 
 import pytest
 
-from harness.history.events import pair_ops, read_events
+from harness.checker.verdict import INVALID
+from harness.clients.outcome import Outcome
+from harness.history.events import CONDITIONAL_FAILED, FAIL, INFO, OK, pair_ops, read_events
 from tests.conftest import run_stress
+from tests.histories import HistoryBuilder
 from tests.lying_front import LyingFront
+from workloads.batch_load import BatchLoad, new_tally, settle
 
 BATCH = ("--workload", "batch-load", "--workers", "4", "--keys", "50", "--seed", "5")
 LOST_ACKS = ("--fault", "lost-ack:0.05", "--retries", "2")
@@ -49,6 +53,34 @@ def load_reports(summary: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 # --------------------------------------------------------------------------- batch-load
+
+RID = "run/chunk-r0-000/w0"
+RECORD = "rec-r0-00000"
+
+
+def refusal(loaded_by: str, attempts: int = 1, type_: str = FAIL) -> Outcome:
+    """A ConditionalCheckFailed whose ALL_OLD item was loaded by ``loaded_by``."""
+    return Outcome(type_, error=CONDITIONAL_FAILED, attempts=attempts,
+                   old={"Id": RECORD, "Payload": f"data-{RECORD}", "LoadedBy": loaded_by})
+
+
+def test_own_loaded_by_proves_a_write_only_after_an_attempt_that_may_have_applied():
+    assert settle(refusal(RID), RID) == "refused-own"  # a first attempt: nothing of ours could be there
+    assert settle(refusal(RID), RID, uncertain_before=True) == "written"  # an earlier pass was indeterminate
+    assert settle(refusal(RID, attempts=2, type_=INFO), RID) == "written"  # the SDK retried the put
+    assert settle(refusal("someone-else"), RID) == "skipped"
+    assert settle(Outcome(OK), RID) == "written"
+
+
+def test_a_load_refused_against_its_own_write_is_invalid():
+    """The checker's negative control on a hand-built history: the record is stored with the load's LoadedBy."""
+    h = HistoryBuilder("batch-load")
+    report = {"request": RID, **new_tally(), "refused_own": [RECORD]}
+    h.op(0, "load", "chunk-r0-000", {"request": RID, "records": [RECORD]}, 0, 50, OK, result=report)
+    stored = {"Id": RECORD, "Payload": f"data-{RECORD}", "LoadedBy": RID}
+    verdict = BatchLoad.check(h.ops(), {RECORD: stored}, {})
+    assert verdict.status == INVALID and {v.kind for v in verdict.violations} == {"refused-own-write"}
+    assert verdict.violations[0].key == RECORD
 
 
 def test_batch_load_names_a_first_attempt_refused_against_its_own_write(liar, tmp_path):
