@@ -241,8 +241,9 @@ def _check_retried_twice(verdict: Verdict, key: str, sales: Sales, final: int | 
                  f"{len(sales.ok)} acknowledged and {len(sales.info)} indeterminate sales account for at most "
                  f"{sales.most_once} if each order is applied once: {extra} more unit(s) left with sales the SDK "
                  f"retried after a lost response ({retried}{more}), so a retry applied an order again. That is "
-                 "an application bug, retrying a non-idempotent conditional write (the decrement carries no "
-                 "order id, so its resend sold another unit while stock was left), not a server fault. Fix the "
+                 "an application bug, retrying a non-idempotent conditional write (nothing in the decrement's "
+                 "condition excludes an order already applied, so its resend sold another unit while stock was "
+                 "left), not a server fault. Fix the "
                  "client: record the order id on the item and exclude it in the condition (see "
                  "inventory-idempotent), or do not retry the decrement",
                  [op.index for op in sales.retried], stock=sales.stock, gone=gone, sold_at_most_once=sales.most_once,
