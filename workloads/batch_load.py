@@ -13,16 +13,21 @@ loads its share of the chunk:
 
 A ConditionalCheckFailed item is a *conditional skip* (someone else has the record) — unless the
 ALL_OLD item carries this load's own ``LoadedBy`` token, which proves an earlier attempt of ours
-wrote it. Only unresolved items (indeterminate, throttled, cancelled for another item's sake) are
-retried, with jittered backoff, up to ``MAX_TRIES`` times. The completion value of a load reports
-``written``, ``skipped`` and ``unknown`` record ids and the counts ``first_try``,
-``conditional_skips``, ``retries`` (item resends) and ``requests`` (HTTP requests), so a history
-can be summed; the op's ``attempts`` is the number of passes over the batch.
+wrote it. That proof needs an earlier attempt that may have been applied: the SDK retried the put
+(the client then resolves it to ``ok`` itself), or an earlier pass left the record indeterminate.
+On a first attempt with nothing uncertain before it, a correct server cannot refuse the put against
+our own write, so the load does not count it as written: it records the raw answer in
+``refused_own`` and the checker reports it. Only unresolved items (indeterminate, throttled,
+cancelled for another item's sake) are retried, with jittered backoff, up to ``MAX_TRIES`` times.
+The completion value of a load reports ``written``, ``skipped``, ``unknown`` and ``refused_own``
+record ids and the counts ``first_try``, ``conditional_skips``, ``resolved_own`` (written on the
+proof of our own ``LoadedBy``), ``retries`` (item resends) and ``requests`` (HTTP requests), so a
+history can be summed; the op's ``attempts`` is the number of passes over the batch.
 
 Invariants, per record: present exactly once (at most one load reports writing it and the stored
 ``LoadedBy`` is that load), none lost (an acknowledged write is in the final state; a record every
-loader skipped exists), no pre-existing record overwritten, and every record of a batch is
-accounted for in its load's report.
+loader skipped exists), no pre-existing record overwritten, every record of a batch is accounted
+for in its load's report, and no first attempt refused against the loader's own write.
 
 ``--unsafe`` is the naive loader: unconditional puts, and on any failure it resends the whole
 batch (up to ``UNSAFE_PASSES`` times) — pre-existing records are overwritten and duplicates are written twice.
@@ -75,8 +80,8 @@ def is_preexisting(record_id: str) -> bool:
 
 def new_tally() -> dict[str, Any]:
     """An empty per-load report."""
-    return {"written": [], "skipped": [], "unknown": [], "first_try": 0, "conditional_skips": 0, "retries": 0,
-            "requests": 0}
+    return {"written": [], "skipped": [], "unknown": [], "refused_own": [], "first_try": 0, "conditional_skips": 0,
+            "resolved_own": 0, "retries": 0, "requests": 0}
 
 
 class BatchLoad(Workload):
@@ -188,6 +193,8 @@ class BatchLoad(Workload):
         """Send, settle what is known, resend only the rest (with backoff); returns the passes made."""
         pending, passes = records, 0
         tokens: Tokens = {}
+        # Records an earlier pass left indeterminate: only for these may a resend meet our own write.
+        uncertain: set[str] = set()
         for attempt in range(MAX_TRIES):
             passes += 1
             if attempt:
@@ -197,15 +204,21 @@ class BatchLoad(Workload):
             tally["requests"] += requests
             pending = []
             for record, outcome in results:
-                verdict = settle(outcome, request_id)
+                verdict = settle(outcome, request_id, record in uncertain)
                 if verdict == "written":
                     tally["written"].append(record)
                     tally["first_try"] += attempt == 0
+                    # Written on the proof of our own LoadedBy in ALL_OLD (the SDK client resolves its retries).
+                    tally["resolved_own"] += outcome.error == CONDITIONAL_FAILED or outcome.raw == CONDITIONAL_FAILED
                 elif verdict == "skipped":
                     tally["skipped"].append(record)
                     tally["conditional_skips"] += 1
+                elif verdict == "refused-own":
+                    tally["refused_own"].append(record)
                 else:
                     pending.append(record)
+                    if outcome.type == INFO:
+                        uncertain.add(record)
             if not pending:
                 break
         tally["unknown"] = pending
@@ -260,6 +273,7 @@ class BatchLoad(Workload):
             for record in op.value.get("records", []):
                 loaders[record].append(op)
             _check_accounted(verdict, op)
+            _check_refused_own(verdict, op)
         for record in sorted(set(loaders) | {r for r, item in final_state.items() if item is not None}):
             if record not in final_state:
                 verdict.undecided(f"{record}: no final state recorded")
@@ -300,12 +314,21 @@ class BatchLoadTx(BatchLoad):
         return Request("transact_write_items", {"TransactItems": items, "ClientRequestToken": token})
 
 
-def settle(outcome: Outcome, request_id: str) -> str:
-    """``written``, ``skipped`` or ``pending`` for one record's outcome."""
+def settle(outcome: Outcome, request_id: str, uncertain_before: bool = False) -> str:
+    """``written``, ``skipped``, ``refused-own`` or ``pending`` for one record's outcome.
+
+    ``uncertain_before`` says an earlier pass left this record indeterminate (it may have been applied).
+    A conditional failure whose ALL_OLD item carries our own ``LoadedBy`` proves that an earlier attempt
+    wrote the record only if there was one that may have been applied: the SDK retried this put, or
+    ``uncertain_before``. Otherwise the server refused our first attempt against our own write, which a
+    correct server cannot do: ``refused-own``, neither written nor skipped, for the checker to report.
+    """
     if outcome.type == OK:
         return "written"
     if outcome.error == CONDITIONAL_FAILED and outcome.old is not None:
-        return "written" if outcome.old.get("LoadedBy") == request_id else "skipped"
+        if outcome.old.get("LoadedBy") != request_id:
+            return "skipped"
+        return "written" if outcome.attempts > 1 or uncertain_before else "refused-own"
     if outcome.error == CONDITIONAL_FAILED and outcome.type != INFO:
         return "skipped"
     return "pending"
@@ -327,12 +350,24 @@ def _check_accounted(verdict: Verdict, op: Op) -> None:
     """A completed load must report every record of its batch as written, skipped or unknown."""
     if op.type == INFO or not isinstance(op.result, dict):
         return
-    reported = {r for name in ("written", "skipped", "unknown") for r in op.result.get(name, [])}
+    reported = {r for name in ("written", "skipped", "unknown", "refused_own") for r in op.result.get(name, [])}
     missing = [r for r in op.value.get("records", []) if r not in reported]
     if missing:
         verdict.fail("record-unaccounted", op.key, f"load {op.value.get('request')!r} (op {op.index}) dropped "
                      f"{len(missing)} record(s) of its batch unreported, e.g. {missing[0]!r}", [op.index],
                      records=missing[:10])
+
+
+def _check_refused_own(verdict: Verdict, op: Op) -> None:
+    """A first attempt refused against the loader's own write: the server applied the put and said it did not."""
+    if not isinstance(op.result, dict):
+        return
+    for record in op.result.get("refused_own", []):
+        verdict.fail("refused-own-write", record, f"load {op.value.get('request')!r} (op {op.index}) got "
+                     f"ConditionalCheckFailed on its first attempt at {record!r} with an ALL_OLD item carrying its "
+                     "own LoadedBy: the server applied the put and answered that it refused it (nothing of this "
+                     "load could have written it before, and a correct server cannot fail a first attempt against "
+                     "the caller's own write)", [op.index], loaded_by=op.value.get("request"))
 
 
 def _reported(ops: list[Op], record: str, name: str) -> list[Op]:

@@ -13,6 +13,17 @@ Invariants, per item, with ``ok`` sales definitely applied and ``info`` ones may
   is 0; the final stock is 0 whenever anyone was refused), so with at least S attempts exactly
   S sales succeed;
 * the final stock is S minus the sales that happened (indeterminate sales widen the range).
+
+Retries: the decrement carries no request id, so when the SDK resends one whose first attempt was applied
+and only its response was lost (``--retries`` under ``lost-ack``), the resend sells another unit while any
+is left — two units for one order. That is a bug of this client code (retrying a non-idempotent
+conditional write), not of the server, and the checker names it so: a sale the SDK retried
+(``attempts > 1``) may have been applied up to ``attempts`` times, and when the stock can only be
+explained by such a sale applied more than once the violation is ``non-idempotent-retry`` (still
+INVALID: the shop sold a unit it did not mean to). A history that needs more units than even that can
+explain is the server's (``final-stock-mismatch``, ``lost-sale``). Sales marked ``guarded`` in their
+invoke value (``inventory-idempotent``: the condition excludes the order's own id) apply at most once
+however often they are sent, so for them a retry explains nothing.
 """
 
 from __future__ import annotations
@@ -114,9 +125,26 @@ class Sales:
                    [op for op in ops if op.type == FAIL and op.error == CONDITIONAL_FAILED])
 
     @property
-    def most(self) -> int:
-        """The most sales that may have happened."""
+    def most_once(self) -> int:
+        """The most sales that may have happened, each op applied at most once (a correct client)."""
         return len(self.ok) + len(self.info)
+
+    @property
+    def most(self) -> int:
+        """The most sales that may have happened, counting every attempt of a retried unguarded op."""
+        return sum(applications(op) for op in self.ok + self.info)
+
+    @property
+    def retried(self) -> list[Op]:
+        """The sales that may have been applied more than once (retried, condition not excluding a resend)."""
+        return [op for op in self.ok + self.info if applications(op) > 1]
+
+
+def applications(op: Op) -> int:
+    """How many times a sale may have been applied: once per attempt, unless its condition excludes its own
+    order (``guarded``), which makes every attempt after an applied one fail."""
+    guarded = isinstance(op.value, dict) and op.value.get("guarded") is True
+    return 1 if guarded else max(op.attempts, 1)
 
 
 def check_stock_key(verdict: Verdict, key: str, ops: list[Op], final_state: dict[str, Any]) -> None:
@@ -126,6 +154,7 @@ def check_stock_key(verdict: Verdict, key: str, ops: list[Op], final_state: dict
     _check_refusals(verdict, key, sales)
     if key not in final_state:
         verdict.undecided(f"{key}: no final state recorded")
+        _check_retried_twice(verdict, key, sales, None)
         return
     stored = final_state[key]
     final = stored.get(STOCK) if isinstance(stored, dict) else None
@@ -133,6 +162,7 @@ def check_stock_key(verdict: Verdict, key: str, ops: list[Op], final_state: dict
         verdict.fail("item-missing", key, f"{key!r} has no Stock in the final state: {stored!r}", [], stored=stored)
         return
     _check_final(verdict, key, sales, int(final))
+    _check_retried_twice(verdict, key, sales, int(final))
 
 
 def _check_oversell(verdict: Verdict, key: str, sales: Sales) -> None:
@@ -153,17 +183,23 @@ def _check_oversell(verdict: Verdict, key: str, sales: Sales) -> None:
                          "the same unit was sold to several buyers", [op.index for op in group], left=left)
 
 
+def _saw_stock(op: Op) -> bool:
+    """True when a refused sale's ALL_OLD item shows stock left (its condition held)."""
+    seen = op.old.get(STOCK) if isinstance(op.old, dict) else None
+    return isinstance(seen, (int, float)) and seen >= 1
+
+
 def _check_refusals(verdict: Verdict, key: str, sales: Sales) -> None:
     """A refused buyer must have seen an empty stock, and refusals need the stock to be gone."""
     for op in sales.refused:
-        seen = op.old.get(STOCK) if isinstance(op.old, dict) else None
-        if isinstance(seen, (int, float)) and seen >= 1:
+        if _saw_stock(op):
             verdict.fail("condition-held-but-failed", key, f"op {op.index} was refused although the item it "
-                         f"got back has Stock = {seen}", [op.index], old=op.old)
+                         f"got back has Stock = {op.old[STOCK]}", [op.index], old=op.old)
     if sales.refused and sales.most < sales.stock:
+        retries = f" (counting every attempt of {len(sales.retried)} retried sales)" if sales.retried else ""
         verdict.fail("lost-sale", key, f"{len(sales.refused)} buyers of {key!r} were refused, yet at most "
-                     f"{sales.most} of {sales.stock} units can have been sold", [op.index for op in sales.refused],
-                     stock=sales.stock, sold_at_most=sales.most)
+                     f"{sales.most} of {sales.stock} units can have been sold{retries}",
+                     [op.index for op in sales.refused], stock=sales.stock, sold_at_most=sales.most)
 
 
 def _check_final(verdict: Verdict, key: str, sales: Sales, final: int) -> None:
@@ -174,10 +210,41 @@ def _check_final(verdict: Verdict, key: str, sales: Sales, final: int) -> None:
     low, high = sales.stock - sales.most, sales.stock - len(sales.ok)
     if not low <= final <= high:
         span = f"S - sales = {high}" if low == high else f"between {max(low, 0)} and {high}"
+        retries = f", {len(sales.retried)} retried" if sales.retried else ""
         verdict.fail("final-stock-mismatch", key, f"{key!r} stores Stock = {final}, but {len(sales.ok)} sales "
-                     f"succeeded ({len(sales.info)} indeterminate) from {sales.stock}, so it must be {span}",
+                     f"succeeded ({len(sales.info)} indeterminate{retries}) from {sales.stock}, so it must be {span}",
                      [op.index for op in sales.ok], stored=final, stock=sales.stock, ok=len(sales.ok),
                      indeterminate=len(sales.info))
     elif final > 0 and sales.refused and sales.most >= sales.stock:
         verdict.fail("lost-sale", key, f"{len(sales.refused)} buyers of {key!r} were refused while "
                      f"{final} units stayed in stock", [op.index for op in sales.refused], stored=final)
+
+
+def _check_retried_twice(verdict: Verdict, key: str, sales: Sales, final: int | None) -> None:
+    """Units gone that only a retried sale applied more than once explains: the client's bug, named as such.
+
+    The units that must have left the stock: all S once anyone was refused against an empty stock (a
+    refusal whose ALL_OLD shows stock left is the server's, reported by ``_check_refusals``), and S minus
+    the final stock. Counting every op once (``most_once``) must cover them; when only counting
+    the extra attempts of retried sales does (``most``), the SDK's resend of a non-idempotent decrement
+    sold them. Beyond ``most`` nothing explains them and ``_check_refusals`` / ``_check_final`` already
+    report the server.
+    """
+    emptied = any(not _saw_stock(op) for op in sales.refused)
+    gone = max(sales.stock if emptied else 0, sales.stock - final if final is not None else 0)
+    if not sales.most_once < gone <= sales.most:
+        return
+    extra = gone - sales.most_once
+    retried = ", ".join(f"op {op.index} ({op.type}, {op.attempts} attempts)" for op in sales.retried[:5])
+    more = f" and {len(sales.retried) - 5} more" if len(sales.retried) > 5 else ""
+    verdict.fail("non-idempotent-retry", key, f"{gone} of {sales.stock} units of {key!r} are gone, but its "
+                 f"{len(sales.ok)} acknowledged and {len(sales.info)} indeterminate sales account for at most "
+                 f"{sales.most_once} if each order is applied once: {extra} more unit(s) left with sales the SDK "
+                 f"retried after a lost response ({retried}{more}), so a retry applied an order again. That is "
+                 "an application bug, retrying a non-idempotent conditional write (nothing in the decrement's "
+                 "condition excludes an order already applied, so its resend sold another unit while stock was "
+                 "left), not a server fault. Fix the "
+                 "client: record the order id on the item and exclude it in the condition (see "
+                 "inventory-idempotent), or do not retry the decrement",
+                 [op.index for op in sales.retried], stock=sales.stock, gone=gone, sold_at_most_once=sales.most_once,
+                 retried=len(sales.retried))
