@@ -36,6 +36,7 @@ there to check a new datatype.
 
 from __future__ import annotations
 
+import bisect
 import gc
 import time
 from abc import ABC, abstractmethod
@@ -451,6 +452,7 @@ class Outcome(NamedTuple):
     status: str
     steps: int
     frontier: float
+    witness: tuple[Call, ...] = ()
 
 
 def search(calls: list[Call], model: Model, initial: Hashable, budget: _Budget, *,
@@ -470,11 +472,10 @@ def search(calls: list[Call], model: Model, initial: Hashable, budget: _Budget, 
     proves ``invalid`` here; it is cheap because indeterminate calls leave the memo key.
     """
     if reusable:
-        calls = _first_of_each_kind(calls)
+        return _search_reusable(calls, model, initial, budget)
     nxt, prv, head = _link(calls)
     has_return = [c.complete != INF for c in calls]
-    lifted = [h or not reusable for h in has_return]
-    twin = [-1] * len(calls) if reusable else _earlier_twins(calls)
+    twin = _earlier_twins(calls)
     definite = sum(1 << i for i, c in enumerate(calls) if c.definite)
     step = model.step
     cache: dict[tuple[int, Hashable], list[int]] = {}
@@ -491,12 +492,17 @@ def search(calls: list[Call], model: Model, initial: Hashable, budget: _Budget, 
         i = entry >> 1
         if entry & 1 == 0:
             j = twin[i]
-            if has_return[i] == indeterminate_pass or j >= 0 and not linearized >> j & 1:
+            if has_return[i] == indeterminate_pass or (j >= 0 and not linearized >> j & 1):
                 entry = nxt[entry]
                 continue
             ok, new_state = step(state, calls[i])
+            if ok and stack and not has_return[stack[-1][0]]:
+                # After an indeterminate op that this one makes pointless (it would be legal and leave
+                # the same state without it), the order without that op is searched instead.
+                ok_before, state_before = step(stack[-1][1], calls[i])
+                ok = not (ok_before and state_before == new_state)
             if ok:
-                mask = linearized | (1 << i) if lifted[i] else linearized
+                mask = linearized | (1 << i)
                 memo = (mask & definite, new_state)
                 used = mask & ~definite
                 seen = cache.get(memo)
@@ -511,8 +517,7 @@ def search(calls: list[Call], model: Model, initial: Hashable, budget: _Budget, 
                 if fresh:
                     stack.append((i, state))
                     state, linearized = new_state, mask
-                    if lifted[i]:
-                        _lift(nxt, prv, entry, has_return[i])
+                    _lift(nxt, prv, entry, has_return[i])
                     indeterminate_pass = False
                     entry = nxt[head]
                     continue
@@ -528,12 +533,11 @@ def search(calls: list[Call], model: Model, initial: Hashable, budget: _Budget, 
         if not stack:
             return Outcome(INVALID, steps, frontier)
         i, state = stack.pop()
-        if lifted[i]:
-            linearized &= ~(1 << i)
-            _unlift(nxt, prv, 2 * i, has_return[i])
+        linearized &= ~(1 << i)
+        _unlift(nxt, prv, 2 * i, has_return[i])
         indeterminate_pass = not has_return[i]
         entry = nxt[2 * i]
-    return Outcome(VALID, steps, frontier)
+    return Outcome(VALID, steps, frontier, tuple(calls[i] for i, _ in stack))
 
 
 def _earlier_twins(calls: list[Call]) -> list[int]:
@@ -552,6 +556,105 @@ def _earlier_twins(calls: list[Call]) -> list[int]:
             twin[i] = last.get(sig, -1)
             last[sig] = i
     return twin
+
+
+def _search_reusable(calls: list[Call], model: Model, initial: Hashable, budget: _Budget) -> Outcome:
+    """:func:`search` with ``reusable=True``: indeterminate calls may take effect any number of times.
+
+    They then only say which states the object can move to once they are invoked, so a configuration
+    is the set of ok ops linearized and the set of states it may be in (the states reachable with the
+    indeterminate calls invoked so far folded in). States are numbered and sets of them are bitmasks.
+    """
+    ok_calls = sorted((c for c in calls if c.definite), key=lambda c: c.complete)  # bit i: i-th to complete
+    # invoked_by[f]: the ok ops invoked by the time the f-th completes (ties count as concurrent)
+    invoked_by = [sum(1 << i for i, c in enumerate(ok_calls) if c.invoke <= end.complete) for end in ok_calls]
+    maybe = _first_of_each_kind([c for c in calls if not c.definite])
+    invokes = [c.invoke for c in maybe]
+    everything = (1 << len(ok_calls)) - 1
+    ids: dict[Hashable, int] = {}
+    states: list[Hashable] = []
+    steps_to: dict[tuple[int, int], int] = {}
+    closures: dict[tuple[int, int], int] = {}
+
+    def number(state: Hashable) -> int:
+        found = ids.get(state)
+        if found is None:
+            found = ids[state] = len(states)
+            states.append(state)
+        return found
+
+    def after(c: Call, key: tuple[int, int], sid: int) -> int:
+        """The state number after ``c`` from state ``sid`` (-1: illegal there)."""
+        found = steps_to.get(key)
+        if found is None:
+            ok, new = model.step(states[sid], c)
+            found = steps_to[key] = number(new) if ok else -1
+        return found
+
+    def closure(bits: int, frontier: float) -> int:
+        """``bits`` and every state reachable from them by indeterminate calls invoked by ``frontier``."""
+        available = bisect.bisect_right(invokes, frontier)
+        out = 0
+        for sid in _bits(bits):
+            key = (available, sid)
+            found = closures.get(key)
+            if found is None:
+                found, todo = 1 << sid, [sid]
+                while todo:
+                    s = todo.pop()
+                    for k in range(available):
+                        t = after(maybe[k], (-1 - k, s), s)
+                        if t >= 0 and not found >> t & 1:
+                            found |= 1 << t
+                            todo.append(t)
+                closures[key] = found
+            out |= found
+        return out
+
+    def first_open(mask: int) -> int:
+        return (~mask & (mask + 1)).bit_length() - 1
+
+    def frontier_of(mask: int) -> float:
+        first = first_open(mask)
+        return ok_calls[first].complete if first < len(ok_calls) else INF
+
+    explored: dict[int, int] = {}
+    todo = [(0, closure(1 << number(initial), frontier_of(0)))]
+    steps = 0
+    while todo:
+        mask, bits = todo.pop()
+        if mask == everything:
+            return Outcome(VALID, steps, INF)
+        old = explored.get(mask, 0)
+        fresh = bits & ~old
+        if not fresh:
+            continue
+        explored[mask] = old | fresh
+        children: dict[int, int] = {}
+        for i in _bits(invoked_by[first_open(mask)] & ~mask):  # earliest deadline first
+            c = ok_calls[i]
+            steps += 1
+            if steps % _CHECK_EVERY == 0 and budget.exhausted(steps):
+                return Outcome(UNKNOWN, steps, INF)
+            out = 0
+            for sid in _bits(fresh):
+                t = after(c, (i, sid), sid)
+                if t >= 0:
+                    out |= 1 << t
+            if out:
+                child = mask | 1 << i
+                children[child] = children.get(child, 0) | out
+        for child, out in reversed(children.items()):  # the first child is tried first
+            todo.append((child, closure(out, frontier_of(child))))
+    return Outcome(INVALID, steps, INF)
+
+
+def _bits(bits: int) -> Iterator[int]:
+    """The positions of the set bits of ``bits``."""
+    while bits:
+        low = bits & -bits
+        yield low.bit_length() - 1
+        bits ^= low
 
 
 def _first_of_each_kind(calls: list[Call]) -> list[Call]:
@@ -721,7 +824,7 @@ def check_search(calls: list[Call], model: Model, initial: Hashable, budget: _Bu
     if failure:
         return KeyResult(INVALID, "precheck", failure)
     calls = sorted(calls, key=lambda c: c.invoke)
-    status, steps, frontier = search(calls, model, initial, budget)
+    status, steps, frontier, _ = search(calls, model, initial, budget)
     if status == UNKNOWN:
         return KeyResult(UNKNOWN, "search", None, f"search budget exhausted after {steps} steps", steps)
     if status == VALID:
