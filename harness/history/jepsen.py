@@ -122,7 +122,7 @@ def parse_history(text: str, name: str, fmt: str | None = None) -> JepsenHistory
 def _parse_edn(text: str, name: str) -> tuple[list[dict[str, Any]], Callable[[int], int | None]]:
     try:
         forms = edn_format.loads_all(text)
-    except Exception as exc:
+    except Exception as exc:  # edn_format raises EDNDecodeError, NotImplementedError, ValueError...
         line, message = _edn_error(text, exc)
         raise HistoryError(f"{name}:{line}: not EDN: {message}" if line else f"{name}: not EDN: {message}") from None
     nested = len(forms) == 1 and _is_sequence(forms[0])
