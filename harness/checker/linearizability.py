@@ -21,11 +21,21 @@ Each key goes through two checkers:
    was invoked) as two- or three-op counterexamples.
 2. **General search** (Wing & Gong's backtracking with Lowe's memoisation of
    ``(linearized-set, state)``, entries kept in a dancing-links list as in Porcupine), bounded by
-   a deadline and an optional step cap; running out of budget yields ``unknown``. On a violation
-   the history is shrunk soundly: first to the shortest non-linearizable prefix, then every op
-   that can be relaxed to ``info`` without making the prefix linearizable is relaxed. The ops
-   left ``ok`` are the counterexample: even if every other op were indeterminate, these ops,
-   with their invoke/complete times, admit no linearization.
+   a deadline and an optional step cap; running out of budget yields ``unknown``. Indeterminate
+   ops make it exponential, so three reductions keep it exact with fewer states: identical
+   indeterminate ops are tried in invoke order only; a configuration is pruned when one with the
+   same ok ops linearized, the same state and fewer indeterminate ops was seen; and an
+   indeterminate op that the next op makes pointless is skipped. Each configuration tries its ok
+   ops before its indeterminate ones.
+
+   On a violation the history is shrunk soundly. The search itself gives the shortest
+   non-linearizable prefix (the first return it could never get past). Then every ok op that can
+   be relaxed to ``info`` without making the prefix linearizable is relaxed, in halving chunks as
+   in delta debugging; each trial is decided by a cheaper over-approximation in which
+   indeterminate ops may take effect any number of times (its ``invalid`` proves ``invalid``), and
+   every op left ``ok`` is finally proven needed by the exact search. Those ops are the
+   counterexample, minimal: even if every other op were indeterminate they admit no
+   linearization, and relaxing any one of them admits one.
 
 Time ties: an op invoked at the same nanosecond another completes counts as concurrent with it
 (the lenient reading, so clock granularity never produces a false alarm).
@@ -452,7 +462,6 @@ class Outcome(NamedTuple):
     status: str
     steps: int
     frontier: float
-    witness: tuple[Call, ...] = ()
 
 
 def search(calls: list[Call], model: Model, initial: Hashable, budget: _Budget, *,
@@ -537,7 +546,7 @@ def search(calls: list[Call], model: Model, initial: Hashable, budget: _Budget, 
         _unlift(nxt, prv, 2 * i, has_return[i])
         indeterminate_pass = not has_return[i]
         entry = nxt[2 * i]
-    return Outcome(VALID, steps, frontier, tuple(calls[i] for i, _ in stack))
+    return Outcome(VALID, steps, frontier)
 
 
 def _earlier_twins(calls: list[Call]) -> list[int]:
@@ -717,8 +726,8 @@ def _prefix(calls: list[Call], model: Model, cutoff: float) -> list[Call]:
 
 
 class _Shrinker:
-    """Counts and runs the searches of one minimisation; ``exact`` says whether "invalid" was proven by
-    the exact search or by the cheaper reusable-indeterminate one (which proves it too)."""
+    """Runs and counts the searches of one minimisation: reusable-indeterminate ones when ``reusable``
+    (their "invalid" proves invalid), exact ones otherwise or when asked; remembers a budget run out."""
 
     def __init__(self, model: Model, initial: Hashable, budget: _Budget, reusable: bool) -> None:
         self.model, self.initial, self.budget, self.reusable = model, initial, budget, reusable
@@ -791,8 +800,9 @@ def minimize(calls: list[Call], model: Model, initial: Hashable, deadline: float
 
     The history is cut at ``frontier`` (the decision search's own shortest non-linearizable prefix),
     then ok ops are relaxed greedily, each trial decided by the cheap reusable-indeterminate search
-    when that search already finds the prefix non-linearizable (the exact one otherwise), and every op
-    left ok is finally checked with the exact search: relaxing it makes the prefix linearizable.
+    when that search already finds the prefix non-linearizable (by the exact one otherwise), and every
+    op left ok is finally checked with the exact search: relaxing it makes the prefix linearizable.
+    ``minimal`` in the details is False only when a search ran out of budget.
     """
     budget = _Budget(deadline, MINIMIZE_STEPS)
     culprit = next((c for c in calls if c.definite and c.complete == frontier), None)
@@ -824,7 +834,7 @@ def check_search(calls: list[Call], model: Model, initial: Hashable, budget: _Bu
     if failure:
         return KeyResult(INVALID, "precheck", failure)
     calls = sorted(calls, key=lambda c: c.invoke)
-    status, steps, frontier, _ = search(calls, model, initial, budget)
+    status, steps, frontier = search(calls, model, initial, budget)
     if status == UNKNOWN:
         return KeyResult(UNKNOWN, "search", None, f"search budget exhausted after {steps} steps", steps)
     if status == VALID:
