@@ -270,3 +270,25 @@ def test_reader_pairs_like_jepsen():
     assert not history.timed and not history.independent
     with pytest.raises(HistoryError, match=r"h.edn:2: op has no :time but others have one"):
         parse_history("{:process 0 :type :invoke :f :read :time 5}\n{:process 0 :type :ok :f :read}\n", "h.edn")
+
+
+def test_fast_edn_reader_agrees_with_edn_format():
+    """The reader's own pass over plain Jepsen EDN gives what edn_format gives; anything beyond it (floats,
+    sets, symbols, escapes, tags, unbalanced brackets) is left to edn_format."""
+    import edn_format
+
+    from harness.history.jepsen import _plain, _plain_jepsen_edn
+
+    rng = random.Random(9)
+    for n in range(30):
+        events = etcd_history(rng, rng.randrange(1, 40), keys=1 + n % 3)
+        text = f"; history {n}\n" + to_edn(events, ("lines", "vector", "list")[n % 3], times=n % 2 == 0)
+        fast = _plain_jepsen_edn(text)
+        assert fast is not None
+        assert [_plain(f) for f in fast] == [_plain(f) for f in edn_format.loads_all(text)]
+    for other in ('{:a 1.5}', '{:a #{1 2}}', '{:a "x\\"y"}', "{:a sym}", '{:a #inst "2020-01-01"}', "{:a 1",
+                  "{:a 1 :b}", "[1 2)", "{:a 1 :a 2}", r"{:a \c}", "{:a 1N}"):
+        assert _plain_jepsen_edn(other) is None, other
+    beyond = parse_history('{:process 0 :type :invoke :f :write :value #{1.5 "x\\"y"}}\n'
+                           '{:process 0 :type :ok :f :write :value #{1.5 "x\\"y"}}\n', "h.edn")
+    assert beyond.ops[0].value == frozenset({1.5, 'x"y'})
