@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from harness.checker.linearizability import MODELS, CasRegisterModel, check_linearizable, freeze
+from harness.checker.linearizability import MODELS, CasRegisterModel, _Budget, check_linearizable, freeze, search
 from harness.checker.verdict import INVALID, UNKNOWN, VALID
 from harness.history.events import Op, pair_ops
 
@@ -485,3 +485,66 @@ def test_search_agrees_with_brute_force_on_registers():
         assert status == brute_force(h.ops, None), [vars(op) for op in h.ops]
         seen[status] += 1
     assert seen[VALID] > 30 and seen[INVALID] > 30
+
+
+# ------------------------------------------------------------------------ minimal counterexamples
+
+
+def _relaxed(ops: list[Op], indices: set[int]) -> list[Op]:
+    """Copies of ``ops`` with the ops ``indices`` made indeterminate."""
+    out = []
+    for op in ops:
+        op = Op(**{**vars(op)})
+        if op.index in indices and op.type == "ok":
+            op.type = "info"
+        out.append(op)
+    return out
+
+
+def test_counterexamples_are_minimal_by_brute_force():
+    """Every op of a counterexample is needed (relaxing it to info admits a linearization), and together, with
+    every other op indeterminate, they admit none; checked with the brute force, on both checkers."""
+    rng = random.Random(4242)
+    seen = 0
+    for _ in range(600):
+        h = random_history(rng, rng.randrange(2, 7))
+        for fast in (True, False):
+            v = check(h, initial="m", fast_path=fast)
+            if v.status != INVALID or v.violations[0].kind != "not-linearizable":
+                continue
+            core = set(v.violations[0].ops)
+            others = {op.index for op in h.ops} - core
+            assert brute_force(_relaxed(h.ops, others), "m") == INVALID, [vars(op) for op in h.ops]
+            for i in core:
+                assert brute_force(_relaxed(h.ops, others | {i}), "m") == VALID, (i, [vars(op) for op in h.ops])
+            assert v.violations[0].details["minimal"] is True
+            seen += 1
+    assert seen > 20
+
+
+def _reuse_needed() -> History:
+    """Only linearizable if the indeterminate write of 4 took effect twice (reads of 4 around a write of 2,
+    then a cas from 4, then a read of 2 that must come before that cas)."""
+    h = History()
+    h.write(4, 0, None, type_="info")
+    h.read(4, 10, 40)
+    h.write(2, 20, 30)
+    h.read(4, 21, 25)
+    h.cas(4, 3, 41, 60)
+    h.read(2, 45, 90)
+    h.write(4, 70, None, type_="info")
+    return h
+
+
+def test_reusable_search_only_over_approximates():
+    """Negative control for the shrinking's cheap search: where the same indeterminate op would have to take
+    effect twice, it finds a linearization that the exact search (and the brute force) rightly do not."""
+    h = _reuse_needed()
+    model = MODELS["cas-register"]
+    calls = sorted((model.prepare(op) for op in h.ops), key=lambda c: c.invoke)
+    budget = _Budget(float("inf"), None)
+    assert search(calls, model, None, budget, reusable=True).status == VALID
+    assert search(calls, model, None, budget).status == INVALID
+    assert brute_force(h.ops, None) == INVALID
+    v = check(h)
+    assert v.status == INVALID and v.violations[0].details["minimal"] is True

@@ -21,11 +21,21 @@ Each key goes through two checkers:
    was invoked) as two- or three-op counterexamples.
 2. **General search** (Wing & Gong's backtracking with Lowe's memoisation of
    ``(linearized-set, state)``, entries kept in a dancing-links list as in Porcupine), bounded by
-   a deadline and an optional step cap; running out of budget yields ``unknown``. On a violation
-   the history is shrunk soundly: first to the shortest non-linearizable prefix, then every op
-   that can be relaxed to ``info`` without making the prefix linearizable is relaxed. The ops
-   left ``ok`` are the counterexample: even if every other op were indeterminate, these ops,
-   with their invoke/complete times, admit no linearization.
+   a deadline and an optional step cap; running out of budget yields ``unknown``. Indeterminate
+   ops make it exponential, so three reductions keep it exact with fewer states: identical
+   indeterminate ops are tried in invoke order only; a configuration is pruned when one with the
+   same ok ops linearized, the same state and fewer indeterminate ops was seen; and an
+   indeterminate op that the next op makes pointless is skipped. Each configuration tries its ok
+   ops before its indeterminate ones.
+
+   On a violation the history is shrunk soundly. The search itself gives the shortest
+   non-linearizable prefix (the first return it could never get past). Then every ok op that can
+   be relaxed to ``info`` without making the prefix linearizable is relaxed, in halving chunks as
+   in delta debugging; each trial is decided by a cheaper over-approximation in which
+   indeterminate ops may take effect any number of times (its ``invalid`` proves ``invalid``), and
+   every op left ``ok`` is finally proven needed by the exact search. Those ops are the
+   counterexample, minimal: even if every other op were indeterminate they admit no
+   linearization, and relaxing any one of them admits one.
 
 Time ties: an op invoked at the same nanosecond another completes counts as concurrent with it
 (the lenient reading, so clock granularity never produces a false alarm).
@@ -36,6 +46,7 @@ there to check a new datatype.
 
 from __future__ import annotations
 
+import bisect
 import gc
 import time
 from abc import ABC, abstractmethod
@@ -441,44 +452,232 @@ def _link(calls: list[Call]) -> tuple[list[int], list[int], int]:
     return nxt, prv, head
 
 
-def search(calls: list[Call], model: Model, initial: Hashable, budget: _Budget) -> tuple[str, int]:
-    """Decide whether ``calls`` (one key) are linearizable; returns ``(status, steps)``.
+class Outcome(NamedTuple):
+    """What one search concluded.
 
-    Indeterminate calls have no return entry: the search succeeds when only they remain.
+    ``frontier`` is, for an ``invalid`` search, the completion time of the first op no linearization
+    could get past: the shortest non-linearizable prefix ends there.
     """
+
+    status: str
+    steps: int
+    frontier: float
+
+
+def search(calls: list[Call], model: Model, initial: Hashable, budget: _Budget, *,
+           reusable: bool = False) -> Outcome:
+    """Decide whether ``calls`` (one key) are linearizable.
+
+    Indeterminate calls have no return entry: the search succeeds when only they remain. Two
+    reductions keep it exact while cutting the states it visits when many ops are indeterminate:
+
+    * indeterminate calls that do the same (kind and arguments) are interchangeable except for their
+      invoke times, so the later one is only tried once the earlier one is linearized;
+    * a configuration is pruned when one with the same definite ops linearized, the same state and a
+      subset of the indeterminate ones was seen: it has every option this one has.
+
+    With ``reusable=True`` an indeterminate call may take effect any number of times (it is never
+    removed, so only the first of a kind is kept). That only adds behaviours, so ``invalid`` there
+    proves ``invalid`` here; it is cheap because indeterminate calls leave the memo key.
+    """
+    if reusable:
+        return _search_reusable(calls, model, initial, budget)
     nxt, prv, head = _link(calls)
     has_return = [c.complete != INF for c in calls]
+    twin = _earlier_twins(calls)
+    definite = sum(1 << i for i, c in enumerate(calls) if c.definite)
     step = model.step
-    cache: set[tuple[int, Hashable]] = set()
+    cache: dict[tuple[int, Hashable], list[int]] = {}
     stack: list[tuple[int, Hashable]] = []
-    state, linearized, steps = initial, 0, 0
+    state, linearized, steps, frontier = initial, 0, 0, -INF
+    # Each configuration's candidates are scanned twice: ok ops first, then indeterminate ones, so the
+    # configurations that used fewer indeterminate ops come first and prune those that used more.
+    indeterminate_pass = False
     entry = nxt[head]
     while entry != -1:
         steps += 1
         if steps % _CHECK_EVERY == 0 and budget.exhausted(steps):
-            return UNKNOWN, steps
+            return Outcome(UNKNOWN, steps, frontier)
         i = entry >> 1
         if entry & 1 == 0:
+            j = twin[i]
+            if has_return[i] == indeterminate_pass or (j >= 0 and not linearized >> j & 1):
+                entry = nxt[entry]
+                continue
             ok, new_state = step(state, calls[i])
+            if ok and stack and not has_return[stack[-1][0]]:
+                # After an indeterminate op that this one makes pointless (it would be legal and leave
+                # the same state without it), the order without that op is searched instead.
+                ok_before, state_before = step(stack[-1][1], calls[i])
+                ok = not (ok_before and state_before == new_state)
             if ok:
                 mask = linearized | (1 << i)
-                memo = (mask, new_state)
-                if memo not in cache:
-                    cache.add(memo)
+                memo = (mask & definite, new_state)
+                used = mask & ~definite
+                seen = cache.get(memo)
+                fresh = True
+                if seen is None:
+                    cache[memo] = [used]
+                elif any(u | used == used for u in seen):
+                    fresh = False
+                else:
+                    seen[:] = [u for u in seen if u | used != u]
+                    seen.append(used)
+                if fresh:
                     stack.append((i, state))
                     state, linearized = new_state, mask
                     _lift(nxt, prv, entry, has_return[i])
+                    indeterminate_pass = False
                     entry = nxt[head]
                     continue
             entry = nxt[entry]
             continue
+        # A return entry: the op must be linearized before anything after it.
+        if not indeterminate_pass:
+            indeterminate_pass = True
+            entry = nxt[head]
+            continue
+        if calls[i].complete > frontier:
+            frontier = calls[i].complete
         if not stack:
-            return INVALID, steps
+            return Outcome(INVALID, steps, frontier)
         i, state = stack.pop()
         linearized &= ~(1 << i)
         _unlift(nxt, prv, 2 * i, has_return[i])
+        indeterminate_pass = not has_return[i]
         entry = nxt[2 * i]
-    return VALID, steps
+    return Outcome(VALID, steps, frontier)
+
+
+def _earlier_twins(calls: list[Call]) -> list[int]:
+    """For each indeterminate call, the position of the last indeterminate call invoked before it that
+    does the same (kind and arguments), or -1.
+
+    Any linearization can swap two such calls so the earlier-invoked one goes first (it was invoked by
+    then too): searching only those orders loses nothing.
+    """
+    twin = [-1] * len(calls)
+    last: dict[tuple[str, Hashable, Hashable], int] = {}
+    for i in sorted(range(len(calls)), key=lambda i: calls[i].invoke):
+        c = calls[i]
+        if not c.definite:
+            sig = (c.kind, c.arg, c.new)
+            twin[i] = last.get(sig, -1)
+            last[sig] = i
+    return twin
+
+
+def _search_reusable(calls: list[Call], model: Model, initial: Hashable, budget: _Budget) -> Outcome:
+    """:func:`search` with ``reusable=True``: indeterminate calls may take effect any number of times.
+
+    They then only say which states the object can move to once they are invoked, so a configuration
+    is the set of ok ops linearized and the set of states it may be in (the states reachable with the
+    indeterminate calls invoked so far folded in). States are numbered and sets of them are bitmasks.
+    """
+    ok_calls = sorted((c for c in calls if c.definite), key=lambda c: c.complete)  # bit i: i-th to complete
+    # invoked_by[f]: the ok ops invoked by the time the f-th completes (ties count as concurrent)
+    invoked_by = [sum(1 << i for i, c in enumerate(ok_calls) if c.invoke <= end.complete) for end in ok_calls]
+    maybe = _first_of_each_kind([c for c in calls if not c.definite])
+    invokes = [c.invoke for c in maybe]
+    everything = (1 << len(ok_calls)) - 1
+    ids: dict[Hashable, int] = {}
+    states: list[Hashable] = []
+    steps_to: dict[tuple[int, int], int] = {}
+    closures: dict[tuple[int, int], int] = {}
+
+    def number(state: Hashable) -> int:
+        found = ids.get(state)
+        if found is None:
+            found = ids[state] = len(states)
+            states.append(state)
+        return found
+
+    def after(c: Call, key: tuple[int, int], sid: int) -> int:
+        """The state number after ``c`` from state ``sid`` (-1: illegal there)."""
+        found = steps_to.get(key)
+        if found is None:
+            ok, new = model.step(states[sid], c)
+            found = steps_to[key] = number(new) if ok else -1
+        return found
+
+    def closure(bits: int, frontier: float) -> int:
+        """``bits`` and every state reachable from them by indeterminate calls invoked by ``frontier``."""
+        available = bisect.bisect_right(invokes, frontier)
+        out = 0
+        for sid in _bits(bits):
+            key = (available, sid)
+            found = closures.get(key)
+            if found is None:
+                found, todo = 1 << sid, [sid]
+                while todo:
+                    s = todo.pop()
+                    for k in range(available):
+                        t = after(maybe[k], (-1 - k, s), s)
+                        if t >= 0 and not found >> t & 1:
+                            found |= 1 << t
+                            todo.append(t)
+                closures[key] = found
+            out |= found
+        return out
+
+    def first_open(mask: int) -> int:
+        return (~mask & (mask + 1)).bit_length() - 1
+
+    def frontier_of(mask: int) -> float:
+        first = first_open(mask)
+        return ok_calls[first].complete if first < len(ok_calls) else INF
+
+    explored: dict[int, int] = {}
+    todo = [(0, closure(1 << number(initial), frontier_of(0)))]
+    steps = 0
+    while todo:
+        mask, bits = todo.pop()
+        if mask == everything:
+            return Outcome(VALID, steps, INF)
+        old = explored.get(mask, 0)
+        fresh = bits & ~old
+        if not fresh:
+            continue
+        explored[mask] = old | fresh
+        children: dict[int, int] = {}
+        for i in _bits(invoked_by[first_open(mask)] & ~mask):  # earliest deadline first
+            c = ok_calls[i]
+            steps += 1
+            if steps % _CHECK_EVERY == 0 and budget.exhausted(steps):
+                return Outcome(UNKNOWN, steps, INF)
+            out = 0
+            for sid in _bits(fresh):
+                t = after(c, (i, sid), sid)
+                if t >= 0:
+                    out |= 1 << t
+            if out:
+                child = mask | 1 << i
+                children[child] = children.get(child, 0) | out
+        for child, out in reversed(children.items()):  # the first child is tried first
+            todo.append((child, closure(out, frontier_of(child))))
+    return Outcome(INVALID, steps, INF)
+
+
+def _bits(bits: int) -> Iterator[int]:
+    """The positions of the set bits of ``bits``."""
+    while bits:
+        low = bits & -bits
+        yield low.bit_length() - 1
+        bits ^= low
+
+
+def _first_of_each_kind(calls: list[Call]) -> list[Call]:
+    """``calls`` without the indeterminate calls that an earlier-invoked identical one makes redundant."""
+    seen: set[tuple[str, Hashable, Hashable]] = set()
+    out = []
+    for c in sorted(calls, key=lambda c: c.invoke):
+        if not c.definite:
+            sig = (c.kind, c.arg, c.new)
+            if sig in seen:
+                continue
+            seen.add(sig)
+        out.append(c)
+    return out
 
 
 def _lift(nxt: list[int], prv: list[int], e: int, with_return: bool) -> None:
@@ -526,31 +725,33 @@ def _prefix(calls: list[Call], model: Model, cutoff: float) -> list[Call]:
     return out
 
 
-def _shortest_failing_prefix(calls: list[Call], model: Model, initial: Hashable,
-                             budget: _Budget) -> tuple[list[Call], Call | None]:
-    """Binary search on completion times for the first prefix that cannot be linearized."""
-    ends = sorted((c for c in calls if c.definite), key=lambda c: c.complete)
-    lo, hi = 0, len(ends) - 1
-    best: tuple[list[Call], Call | None] = (calls, None)
-    while lo <= hi:
-        mid = (lo + hi) // 2
-        sub = _prefix(calls, model, ends[mid].complete)
-        status, _ = search(sub, model, initial, budget)
-        if status == INVALID:
-            best, hi = (sub, ends[mid]), mid - 1
-        else:
-            lo = mid + 1
-    return best
+class _Shrinker:
+    """Runs and counts the searches of one minimisation: reusable-indeterminate ones when ``reusable``
+    (their "invalid" proves invalid), exact ones otherwise or when asked; remembers a budget run out."""
+
+    def __init__(self, model: Model, initial: Hashable, budget: _Budget, reusable: bool) -> None:
+        self.model, self.initial, self.budget, self.reusable = model, initial, budget, reusable
+        self.searches = 0
+        self.undecided = False
+
+    def invalid(self, calls: Iterable[Call], *, exact: bool = False) -> bool | None:
+        """Whether ``calls`` cannot be linearized (None: the budget ran out)."""
+        self.searches += 1
+        ordered = sorted(calls, key=lambda c: c.invoke)
+        status = search(ordered, self.model, self.initial, self.budget, reusable=self.reusable and not exact).status
+        if status == UNKNOWN:
+            self.undecided = True
+            return None
+        return status == INVALID
 
 
-def _relax_greedily(calls: list[Call], model: Model, initial: Hashable,
-                    budget: _Budget) -> tuple[list[Call], bool]:
-    """Relax every ok op that is not needed to keep ``calls`` non-linearizable.
-
-    Returns the relaxed calls and whether the pass finished before the deadline.
+def _relax_greedily(calls: list[Call], model: Model, shrinker: _Shrinker) -> dict[int, Call]:
+    """Relax every ok op that is not needed to keep ``calls`` non-linearizable (per ``shrinker``).
 
     Ops are tried in chunks that halve down to single ops (as in delta debugging), so a big
-    prefix whose violation involves few ops needs few searches.
+    prefix whose violation involves few ops needs few searches. Relaxing an op only adds
+    linearizations, so an op kept at some point is still needed at the end: every op left
+    ``ok`` is needed (1-minimal), unless a search ran out of budget.
     """
     current = {c.index: c for c in calls}
     todo = [c.index for c in sorted(calls, key=lambda c: c.invoke) if c.definite]
@@ -559,18 +760,29 @@ def _relax_greedily(calls: list[Call], model: Model, initial: Hashable,
         kept: list[int] = []
         for lo in range(0, len(todo), size):
             chunk = todo[lo:lo + size]
-            if time.monotonic() >= budget.deadline:
-                return list(current.values()), False
             trial = _relaxed(current, chunk, model)
-            status, _ = search(sorted(trial.values(), key=lambda x: x.invoke), model, initial, budget)
-            if status == INVALID:
+            if shrinker.invalid(trial.values()):
                 current = trial
             else:
                 kept.extend(chunk)
         if size == 1:
             break
         todo, size = kept, max(1, size // 2)
-    return list(current.values()), True
+    return current
+
+
+def _confirm_needed(current: dict[int, Call], model: Model, shrinker: _Shrinker) -> dict[int, Call]:
+    """Check with the exact search that relaxing any one remaining ok op makes the history linearizable;
+    relax (and check again) any op the reusable search kept but the exact one shows is not needed."""
+    changed = True
+    while changed:
+        changed = False
+        for c in sorted((c for c in current.values() if c.definite), key=lambda c: c.invoke):
+            trial = _relaxed(current, [c.index], model)
+            if shrinker.invalid(trial.values(), exact=True):
+                current, changed = trial, True
+                break
+    return current
 
 
 def _relaxed(current: dict[int, Call], indices: list[int], model: Model) -> dict[int, Call]:
@@ -583,22 +795,35 @@ def _relaxed(current: dict[int, Call], indices: list[int], model: Model) -> dict
     return trial
 
 
-def minimize(calls: list[Call], model: Model, initial: Hashable, deadline: float) -> Failure:
-    """A small sound counterexample for a non-linearizable key (best effort within ``deadline``)."""
+def minimize(calls: list[Call], model: Model, initial: Hashable, deadline: float, frontier: float) -> Failure:
+    """A minimal sound counterexample for a key the search found non-linearizable at ``frontier``.
+
+    The history is cut at ``frontier`` (the decision search's own shortest non-linearizable prefix),
+    then ok ops are relaxed greedily, each trial decided by the cheap reusable-indeterminate search
+    when that search already finds the prefix non-linearizable (by the exact one otherwise), and every
+    op left ok is finally checked with the exact search: relaxing it makes the prefix linearizable.
+    ``minimal`` in the details is False only when a search ran out of budget.
+    """
     budget = _Budget(deadline, MINIMIZE_STEPS)
-    sub, culprit = _shortest_failing_prefix(calls, model, initial, budget)
-    minimized = len(sub) <= MINIMIZE_MAX_OPS
-    if minimized:
-        sub, minimized = _relax_greedily(sub, model, initial, budget)
-    core_calls = sorted((c for c in sub if c.definite), key=lambda c: c.invoke)
+    culprit = next((c for c in calls if c.definite and c.complete == frontier), None)
+    sub = _prefix(calls, model, frontier)
+    cheap = _Shrinker(model, initial, budget, reusable=True)
+    shrinker = cheap if len(sub) <= MINIMIZE_MAX_OPS and cheap.invalid(sub) else \
+        _Shrinker(model, initial, budget, reusable=False)
+    current = {c.index: c for c in sub}
+    if len(sub) <= MINIMIZE_MAX_OPS:
+        current = _confirm_needed(_relax_greedily(sub, model, shrinker), model, shrinker)
+    minimized = len(sub) <= MINIMIZE_MAX_OPS and not shrinker.undecided
+    core_calls = sorted((c for c in current.values() if c.definite), key=lambda c: c.invoke)
     core = sorted(c.index for c in core_calls)
     at = f" once op {culprit.index} completed" if culprit else ""
     return Failure(
         "not-linearizable",
         f"no linearization exists{at}; even with all other ops indeterminate, ops {core} conflict",
         core,
-        {"culprit": culprit.index if culprit else None, "indeterminate_ops": len(sub) - len(core),
-         "minimal": minimized, "core": [describe(c) for c in core_calls]},
+        {"culprit": culprit.index if culprit else None, "indeterminate_ops": len(current) - len(core),
+         "minimal": minimized, "searches": shrinker.searches + (shrinker is not cheap) * cheap.searches,
+         "core": [describe(c) for c in core_calls]},
     )
 
 
@@ -609,13 +834,14 @@ def check_search(calls: list[Call], model: Model, initial: Hashable, budget: _Bu
     if failure:
         return KeyResult(INVALID, "precheck", failure)
     calls = sorted(calls, key=lambda c: c.invoke)
-    status, steps = search(calls, model, initial, budget)
+    status, steps, frontier = search(calls, model, initial, budget)
     if status == UNKNOWN:
         return KeyResult(UNKNOWN, "search", None, f"search budget exhausted after {steps} steps", steps)
     if status == VALID:
         return KeyResult(VALID, "search", steps=steps)
     now = time.monotonic()
-    failure = minimize(calls, model, initial, max(min(now + minimize_s, budget.deadline), now + MINIMIZE_FLOOR_S))
+    failure = minimize(calls, model, initial, max(min(now + minimize_s, budget.deadline), now + MINIMIZE_FLOOR_S),
+                       frontier)
     return KeyResult(INVALID, "search", failure, steps=steps)
 
 

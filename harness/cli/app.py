@@ -26,6 +26,7 @@ from harness.backends import local_install
 from harness.backends.endpoint import FAKE_CREDENTIALS, Endpoint
 from harness.backends.process import port_in_use, stop_pid
 from harness.checker.verdict import EXIT_CODES, EXIT_USAGE, combine
+from harness.cli.check_history import check_history
 from harness.cli.output import print_summary
 from harness.errors import UsageError
 from harness.evaluate import evaluate
@@ -406,6 +407,9 @@ def _save_verdict(run_dir: Path, summary: dict) -> None:
         write_json(run_dir / "verdict.json", summary)
     except OSError as exc:  # a read-only copy of a run can still be checked
         print(f"stress: warning: {run_dir / 'verdict.json'} not updated: {exc.strerror or exc}", file=sys.stderr)
+
+
+app.command("check-history")(check_history)
 
 
 @app.command()

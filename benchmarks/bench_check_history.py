@@ -1,0 +1,117 @@
+"""Benchmark `stress check-history` and the cost of shrinking counterexamples, on etcd-style histories.
+
+Two measurements, on histories generated like Jepsen's etcd test (tests/jepsen_histories.py: 5 processes,
+values 0-4, read/write/cas, ~10 % timeouts):
+
+1. decision vs total: for invalid 90-op histories, the time of the search that decides the verdict and of the
+   whole check (decision + shrinking the counterexample to a minimal one); the medians and the ratio of the
+   sums are printed (CPU time, best of ``--repeat``, so other load on the machine counts little);
+2. the command itself: ``--files`` histories (half of them small enough for a brute-force reference, half
+   90-op ones, half of each with a seeded anomaly) written as EDN and JSON and checked by one
+   ``stress check-history`` call; its wall time is printed, and its verdicts are compared with the brute
+   force on the small ones (exit 1 on any difference).
+
+    python benchmarks/bench_check_history.py             # 30 invalid histories, 100 files
+    python benchmarks/bench_check_history.py --small     # a few seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from harness.checker.linearizability import _Budget, check_linearizable, get_model, partition, search
+from harness.history.jepsen import parse_history
+from tests.jepsen_histories import brute_force, etcd_history, to_edn, to_json
+
+STRESS = Path(sys.executable).parent / "stress"
+LINE = re.compile(r"^(\S+): (VALID|INVALID|UNKNOWN) \(")
+
+
+def _cpu(fn, repeat: int) -> tuple[float, object]:
+    """Best CPU time of ``repeat`` calls of ``fn`` (seconds), and its last result."""
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        t0 = time.process_time()
+        result = fn()
+        best = min(best, time.process_time() - t0)
+    return best, result
+
+
+def decide(ops: list) -> str:
+    """The verdict of the search alone (no counterexample), key by key."""
+    model = get_model("cas-register")
+    statuses = [search(sorted(calls, key=lambda c: c.invoke), model, None, _Budget(time.monotonic() + 60, None))[0]
+                for calls in partition(ops, model).values()]
+    return "invalid" if "invalid" in statuses else "valid"
+
+
+def shrink_cost(n: int, seed: int, repeat: int) -> None:
+    """Decision vs total time on ``n`` invalid 90-op histories."""
+    rng = random.Random(seed)
+    rows = []
+    while len(rows) < n:
+        ops = parse_history(to_json(etcd_history(rng, 90, corrupt=True)), "h.json").checked("unknown")
+        if decide(ops) != "invalid":
+            continue
+        d, _ = _cpu(lambda ops=ops: decide(ops), repeat)
+        t, verdict = _cpu(lambda ops=ops: check_linearizable(ops), repeat)
+        (violation,) = verdict.violations
+        rows.append((d, t, len(violation.ops), violation.details.get("minimal", True)))
+    decisions, totals = [r[0] for r in rows], [r[1] for r in rows]
+    print(f"{n} invalid 90-op histories: decision median {statistics.median(decisions) * 1e3:.2f} ms, "
+          f"total (decision + minimal counterexample) median {statistics.median(totals) * 1e3:.2f} ms; "
+          f"total/decision: sum {sum(totals) / sum(decisions):.1f}x, median "
+          f"{statistics.median(t / d for d, t, *_ in rows):.1f}x; counterexample ops median "
+          f"{statistics.median(r[2] for r in rows)}, all minimal: {all(r[3] for r in rows)}")
+
+
+def command(n_files: int, seed: int) -> int:
+    """One `stress check-history` call on ``n_files`` files; 1 if a verdict differs from the brute force."""
+    rng = random.Random(seed)
+    expected: dict[str, str | None] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(n_files):
+            small = i % 2 == 0
+            events = etcd_history(rng, rng.randrange(4, 12) if small else 90, keys=1 + (i % 8 == 7),
+                                  corrupt=i % 4 >= 2)
+            path = Path(tmp) / f"h{i:03d}.{'json' if i % 3 == 0 else 'edn'}"
+            path.write_text(to_json(events) if i % 3 == 0 else to_edn(events, ("lines", "vector")[i % 2]))
+            expected[str(path)] = brute_force(events) if small else None
+        t0 = time.perf_counter()
+        proc = subprocess.run([str(STRESS), "check-history", *expected], capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+    got = {m[1]: m[2].lower() for m in map(LINE.match, proc.stdout.splitlines()) if m}
+    small = {f: v for f, v in expected.items() if v is not None}
+    wrong = [f for f, v in small.items() if got.get(f) != v]
+    counts = {v: list(got.values()).count(v) for v in ("valid", "invalid", "unknown")}
+    print(f"stress check-history on {n_files} files: {wall:.2f} s wall (exit {proc.returncode}); verdicts {counts}; "
+          f"{len(small) - len(wrong)}/{len(small)} small ones equal to the brute force")
+    if proc.stderr.strip():
+        print(proc.stderr.strip(), file=sys.stderr)
+    return 1 if wrong or len(got) != n_files else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run both measurements; exit 1 if the command's verdicts differ from the brute force."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--small", action="store_true", help="a few seconds")
+    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=3, help="timings per history (best kept)")
+    parser.add_argument("--files", type=int, default=100)
+    args = parser.parse_args(argv)
+    shrink_cost(5 if args.small else 30, args.seed, 1 if args.small else args.repeat)
+    return command(10 if args.small else args.files, args.seed)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""`stress check-history FILE...`: the linearizability checker on any Jepsen-style history file.
+
+One verdict line per file, ``<file>: VALID|INVALID|UNKNOWN (<n> ops, <k> keys, <ms> ms)``, the
+minimal counterexample under an INVALID one; the exit code is the worst verdict (invalid 1 >
+unknown 3 > valid 0), except that a file that cannot be read makes it 2: its line goes to stderr,
+the other files are still checked, and no verdict can stand for a history that was not read.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from harness.checker.verdict import EXIT_CODES, EXIT_USAGE, INVALID, UNKNOWN, VALID, Verdict
+from harness.errors import UsageError
+
+MODELS = ("cas-register", "register")
+UNREADABLE = "unreadable"
+_WORST = {VALID: 0, UNKNOWN: 1, INVALID: 2, UNREADABLE: 3}
+
+
+def check_history(
+    files: Annotated[list[Path], typer.Argument(help="Jepsen/Knossos histories: EDN or JSON.", show_default=False)],
+    model: Annotated[str, typer.Option(help="cas-register (read, write, cas) or register (read, write).")
+                     ] = "cas-register",
+    initial: Annotated[str, typer.Option(help="Every register's initial value, as JSON.")] = "null",
+    nil_read: Annotated[str, typer.Option(
+        help="What a read of nil means: unknown (constrains nothing, as in Knossos) or absent (the value "
+             "nil: the state of a key never written when --initial is null).")] = "unknown",
+    time_limit: Annotated[float, typer.Option(help="Seconds per file before its verdict is UNKNOWN.")] = 60.0,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object with every file's verdict.")
+                           ] = False,
+) -> int:
+    """Check Jepsen-style register histories for linearizability: one verdict line per file.
+
+    EDN (Jepsen's history.edn, Knossos's vectors) or Jepsen JSON; ops read, write and cas, each key of
+    Jepsen's independent tuples on its own. Exit code 0 valid, 1 invalid (with a minimal
+    counterexample), 3 unknown (out of time), 2 when a file cannot be read.
+
+    \b
+    Examples:
+      stress check-history history.edn
+      stress check-history runs/*/history.edn --model register
+      stress check-history history.json --initial 0 --nil-read absent --json
+    """
+    from harness.checker.linearizability import check_linearizable
+    from harness.history.events import HistoryError
+    from harness.history.jepsen import NIL_READS, read_history
+
+    if model not in MODELS:
+        raise UsageError(f"--model must be one of {', '.join(MODELS)} (got {model!r})")
+    if nil_read not in NIL_READS:
+        raise UsageError(f"--nil-read must be one of {', '.join(NIL_READS)} (got {nil_read!r})")
+    if time_limit < 0:
+        raise UsageError(f"--time-limit must be at least 0 (got {time_limit})")
+    try:
+        initial_value = json.loads(initial)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--initial must be JSON, e.g. null, 0 or '\"a\"' ({exc.msg}: {initial!r})") from None
+    results: list[dict[str, Any]] = []
+    for path in files:
+        try:
+            history = read_history(path)
+            ops = history.checked(nil_read)
+            _refuse_cas_without_model(history, ops, model)
+        except HistoryError as exc:
+            print(f"stress: error: {exc}", file=sys.stderr)
+            results.append({"file": str(path), "verdict": UNREADABLE, "error": str(exc)})
+            continue
+        started = time.perf_counter()
+        verdict = check_linearizable(ops, model=model, initial=initial_value, time_limit_s=time_limit)
+        ms = (time.perf_counter() - started) * 1000
+        results.append(_result(path, history, verdict, ms, nil_read))
+        if not json_output:
+            _print_result(results[-1], history)
+    worst = max((r["verdict"] for r in results), key=_WORST.__getitem__, default=VALID)
+    if json_output:
+        sys.stdout.write(json.dumps({"verdict": worst, "files": results}, indent=2, default=str) + "\n")
+    return EXIT_USAGE if worst == UNREADABLE else EXIT_CODES[worst]
+
+
+def _refuse_cas_without_model(history: Any, ops: list[Any], model: str) -> None:
+    from harness.history.events import HistoryError
+
+    if model == "register":
+        cas = next((op for op in ops if op.f == "cas"), None)
+        if cas is not None:
+            line = history.line(cas)
+            where = f"{history.name}:{line}" if line else history.name
+            raise HistoryError(f"{where}: a cas op, which --model register cannot check (use cas-register)")
+
+
+def _result(path: Path, history: Any, verdict: Verdict, ms: float, nil_read: str) -> dict[str, Any]:
+    """One file's verdict as plain JSON, counterexample ops described as the file has them."""
+    by_index = {op.index: op for op in history.ops}
+    return {
+        "file": str(path), "verdict": verdict.status, "ops": len(history.ops), "keys": history.keys,
+        "ms": round(ms, 3), "independent": history.independent, "timed": history.timed,
+        "nil_reads_ignored": history.nil_reads if nil_read == "unknown" else 0,
+        "violations": [{**v.to_json(), "counterexample": [_describe(by_index[i], history) for i in v.ops
+                                                          if i in by_index]}
+                       for v in verdict.violations],
+        "unknowns": verdict.unknowns,
+    }
+
+
+def _describe(op: Any, history: Any) -> dict[str, Any]:
+    return {"index": op.index, "line": history.line(op), "process": op.process, "type": op.type, "f": op.f,
+            "value": op.extra["shown"], "invoke_time": op.invoke_time, "complete_time": op.complete_time}
+
+
+def _print_result(result: dict[str, Any], history: Any) -> None:
+    keys = result["keys"]
+    print(f"{result['file']}: {result['verdict'].upper()} ({result['ops']} ops, {keys} key{'s' * (keys != 1)}, "
+          f"{result['ms']:.1f} ms)")
+    unit = "ns" if history.timed else "event"
+    for violation in result["violations"]:
+        key = f"key {violation['key']}: " if history.independent else ""
+        print(f"  {key}{violation['kind']}: {violation['message']}")
+        for op in violation["counterexample"]:
+            end = "…" if op["complete_time"] is None else op["complete_time"]
+            where = f"  (line {op['line']})" if op["line"] else ""
+            print(f"    index {op['index']:<6} process {history.show(op['process']):<4} {op['type']:<4} "
+                  f"{op['f']:<5} {op['value']:<12} {unit} {op['invoke_time']} → {end}{where}")
+    for reason in result["unknowns"]:
+        print(f"  {reason}")

@@ -1,0 +1,294 @@
+"""`stress check-history`: Jepsen/Knossos histories read from EDN and JSON, judged by the linearizability checker,
+against a brute-force reference on generated etcd-style histories (tests/jepsen_histories.py)."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+
+import pytest
+
+from harness.checker.linearizability import check_linearizable
+from harness.history.events import HistoryError
+from harness.history.jepsen import parse_history
+from tests.conftest import run_stress
+from tests.jepsen_histories import brute_force, etcd_history, to_edn, to_json
+from tests.test_no_sdk import no_sdk  # noqa: F401 - the fixture
+
+LINE = re.compile(r"^(?P<file>\S+): (?P<verdict>VALID|INVALID|UNKNOWN) \((?P<ops>\d+) ops, (?P<keys>\d+) keys?, "
+                  r"(?P<ms>[\d.]+) ms\)$")
+
+
+def verdicts(stdout: str) -> dict[str, str]:
+    """File name -> verdict, from the verdict lines of `stress check-history`."""
+    return {m["file"]: m["verdict"].lower() for m in map(LINE.match, stdout.splitlines()) if m}
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def relaxed(events: list[dict], indices: set[int]) -> list[dict]:
+    """``events`` with the ops whose invoke has one of ``indices`` made indeterminate (:info completion)."""
+    invoked: dict = {}
+    out = []
+    for e in events:
+        e = dict(e)
+        if e["type"] == "invoke":
+            invoked[e["process"]] = e["index"]
+        elif invoked.pop(e["process"]) in indices:
+            e["type"] = "info"
+        out.append(e)
+    return out
+
+
+# ------------------------------------------------------------------------------------ generated histories
+
+
+def test_generated_histories_agree_with_brute_force(tmp_path):
+    """100 etcd-style histories (5 processes, values 0-4, ~10% timeouts), half with a seeded anomaly, in every
+    form the command reads, checked in one call: every verdict is the brute force's."""
+    rng = random.Random(20260611)
+    expected, files = {}, []
+    for n in range(100):
+        keys = 1 + (n % 4 == 3)
+        events = etcd_history(rng, rng.randrange(4, 12), keys=keys, corrupt=n % 2 == 1)
+        form = ("lines", "vector", "list", "json")[n % 4]
+        text = to_json(events) if form == "json" else to_edn(events, form)
+        path = write(tmp_path, f"h{n:03d}.{'json' if form == 'json' else 'edn'}", text)
+        files.append(str(path))
+        expected[str(path)] = brute_force(events)
+    proc = run_stress("check-history", *files, cwd=tmp_path)
+    got = verdicts(proc.stdout)
+    assert got == expected, proc.stdout[-3000:] + proc.stderr[-2000:]
+    counts = {v: list(expected.values()).count(v) for v in ("valid", "invalid")}
+    assert counts["valid"] >= 30 and counts["invalid"] >= 20, counts  # both kinds really were tested
+    assert proc.returncode == 1, proc.stderr
+
+
+def test_counterexamples_are_minimal():
+    """On small invalid histories the counterexample is sound and minimal by the brute force: with every other op
+    indeterminate it still cannot be linearized, and relaxing any one of its ops makes it linearizable."""
+    rng = random.Random(7)
+    checked = 0
+    while checked < 40:
+        events = etcd_history(rng, rng.randrange(5, 11), corrupt=True)
+        if brute_force(events) != "invalid":
+            continue
+        verdict = check_linearizable(parse_history(to_json(events), "h.json").checked("unknown"))
+        (violation,) = verdict.violations
+        core = set(violation.ops)
+        ops = {e["index"] for e in events if e["type"] == "invoke"}
+        assert brute_force(relaxed(events, ops - core)) == "invalid", (violation, events)
+        for index in core:
+            assert brute_force(relaxed(events, ops - core | {index})) == "valid", (index, violation, events)
+        checked += 1
+
+
+def test_large_invalid_history_gets_a_minimal_counterexample():
+    """A 90-op etcd-style history with an anomaly: the counterexample is confirmed minimal by the checker itself
+    (each op proven needed by the exact search), and small next to the history."""
+    rng = random.Random(3)
+    found = 0
+    while found < 3:
+        ops = parse_history(to_json(etcd_history(rng, 90, corrupt=True)), "h.json").checked("unknown")
+        verdict = check_linearizable(ops)
+        if verdict.status != "invalid":
+            continue
+        found += 1
+        (violation,) = verdict.violations
+        assert violation.details.get("minimal", True) is True, violation
+        assert 1 <= len(violation.ops) < 30
+
+
+# --------------------------------------------------------------------------------------------------- forms
+
+KNOSSOS = """; a Knossos-style history: a vector of op maps, keywords, nil, comments
+[{:process 0, :type :invoke, :f :write, :value 1}
+ {:process 0, :type :ok,     :f :write, :value 1}   ; the write is done
+ {:process 1, :type :invoke, :f :read,  :value nil}
+ {:process 1, :type :ok,     :f :read,  :value 1}
+ {:process 2, :type :invoke, :f :cas,   :value [1 2]}
+ {:process 2, :type :ok,     :f :cas,   :value [1 2]}
+ {:process 3, :type :invoke, :f :read,  :value nil}
+ {:process 3, :type :ok,     :f :read,  :value %s}]
+"""
+
+
+def test_forms_keywords_comments_and_json(tmp_path):
+    """The same history as an EDN vector, list, one map per line and JSON: same verdicts; a read of 1 after the
+    cas to 2 is the negative control."""
+    good, bad = KNOSSOS % "2", KNOSSOS % "1"
+    files = {
+        "vector.edn": good,
+        "list.edn": good.replace("\n[", "\n(").replace("]\n", ")\n"),
+        "lines.edn": good.replace("\n[", "\n").replace("}]\n", "}\n"),
+        "stale.edn": bad,
+        "stale.json": json.dumps([
+            {"process": 0, "type": "invoke", "f": "write", "value": 1}, {"process": 0, "type": "ok", "f": "write",
+                                                                           "value": 1},
+            {"process": 2, "type": "invoke", "f": "cas", "value": [1, 2]}, {"process": 2, "type": "ok", "f": "cas",
+                                                                              "value": [1, 2]},
+            {"process": 3, "type": "invoke", "f": "read", "value": None}, {"process": 3, "type": "ok", "f": "read",
+                                                                             "value": 1}]),
+        "stale.jsonl": "\n".join(json.dumps({"process": p, "type": t, "f": f, "value": v}) for p, t, f, v in [
+            (0, "invoke", "write", 1), (0, "ok", "write", 1), (0, "invoke", "write", 2), (0, "ok", "write", 2),
+            (1, "invoke", "read", None), (1, "ok", "read", 1)]) + "\n",
+    }
+    paths = [str(write(tmp_path, name, text)) for name, text in files.items()]
+    proc = run_stress("check-history", *paths, cwd=tmp_path)
+    got = {Path(f).name: v for f, v in verdicts(proc.stdout).items()}
+    assert got == {"vector.edn": "valid", "list.edn": "valid", "lines.edn": "valid", "stale.edn": "invalid",
+                   "stale.json": "invalid", "stale.jsonl": "invalid"}, proc.stdout + proc.stderr
+    # The counterexample names its ops as the file has them: index (position), process, f, value, line.
+    block = proc.stdout.split("stale.edn: INVALID")[1].split("\n", 1)[1].split(str(tmp_path))[0]
+    assert re.search(r"index 4 +process 2 +ok +cas +\[1 2\] +event 4 → 5 +\(line 6\)", block), block
+    assert re.search(r"index 6 +process 3 +ok +read +1 +event 6 → 7 +\(line 8\)", block), block
+    assert proc.returncode == 1
+
+
+def test_independent_tuples_are_checked_per_key(tmp_path):
+    """Jepsen's [key value] tuples: key 1 is fine, key 2 has a stale read; only key 2 is reported."""
+    rng = random.Random(5)
+    events = etcd_history(rng, 8, keys=3)
+    lines = [e for e in events]
+    base = max(e["time"] for e in lines) + 10
+    lines += [{"process": 99, "type": t, "f": f, "value": [2, v], "time": base + i, "index": len(lines) + i}
+              for i, (t, f, v) in enumerate([("invoke", "write", 7), ("ok", "write", 7), ("invoke", "write", 8),
+                                              ("ok", "write", 8), ("invoke", "read", None), ("ok", "read", 7)])]
+    path = write(tmp_path, "independent.edn", to_edn(lines))
+    proc = run_stress("check-history", str(path), "--json", cwd=tmp_path)
+    result = json.loads(proc.stdout)
+    (file_result,) = result["files"]
+    assert file_result["verdict"] == "invalid" and file_result["keys"] == 3 and file_result["independent"]
+    assert [v["key"] for v in file_result["violations"]] == ["2"]
+    assert [op["value"] for op in file_result["violations"][0]["counterexample"]] == ["7", "8", "7"]
+    assert proc.returncode == 1 and result["verdict"] == "invalid"
+
+
+def test_nil_read_initial_and_invoke_without_completion(tmp_path):
+    """A read of nil after a write: ignored by default (Knossos), a violation with --nil-read absent. --initial
+    sets what a never-written key holds. An invoke with no completion may have happened (info)."""
+    nil_after_write = write(tmp_path, "nil.edn", "\n".join([
+        "{:process 0 :type :invoke :f :write :value 1}", "{:process 0 :type :ok :f :write :value 1}",
+        "{:process 1 :type :invoke :f :read :value nil}", "{:process 1 :type :ok :f :read :value nil}"]))
+    reads_zero = write(tmp_path, "zero.edn", "{:process 0 :type :invoke :f :read}\n{:process 0 :type :ok "
+                                             ":f :read :value 0}\n")
+    pending = write(tmp_path, "pending.edn", "\n".join([
+        "{:process 0 :type :invoke :f :write :value 5}",
+        "{:process 1 :type :invoke :f :read :value nil}", "{:process 1 :type :ok :f :read :value 5}"]))
+    failed = write(tmp_path, "failed.edn", pending.read_text().replace(
+        ":value 5}\n{:process 1", ":value 5}\n{:process 0 :type :fail :f :write :value 5}\n{:process 1", 1))
+    default = run_stress("check-history", str(nil_after_write), str(reads_zero), str(pending), str(failed),
+                         cwd=tmp_path)
+    assert {Path(f).name: v for f, v in verdicts(default.stdout).items()} == {
+        "nil.edn": "valid", "zero.edn": "invalid", "pending.edn": "valid", "failed.edn": "invalid"}, default.stdout
+    absent = run_stress("check-history", str(nil_after_write), str(reads_zero), "--nil-read", "absent",
+                        "--initial", "0", cwd=tmp_path)
+    assert {Path(f).name: v for f, v in verdicts(absent.stdout).items()} == {
+        "nil.edn": "invalid", "zero.edn": "valid"}, absent.stdout + absent.stderr
+    assert absent.returncode == 1
+
+
+def test_exit_code_is_the_worst_and_unknown_on_a_tiny_budget(tmp_path):
+    """valid + unknown exits 3, with an invalid file 1; a 0 s budget leaves a hard history unknown."""
+    # 32 concurrent writes, then reads of 3 and of 4: deciding it means trying their orders (well over the
+    # 1024 steps after which the budget is first looked at).
+    hard = [f"{{:process {p} :type :invoke :f :write :value {p} :time 0}}" for p in range(32)]
+    hard += [f"{{:process {p} :type :ok :f :write :value {p} :time 100}}" for p in range(32)]
+    hard += ["{:process 40 :type :invoke :f :read :time 200}", "{:process 40 :type :ok :f :read :value 3 :time 210}",
+             "{:process 40 :type :invoke :f :read :time 300}", "{:process 40 :type :ok :f :read :value 4 :time 310}"]
+    hard_path = write(tmp_path, "hard.edn", "\n".join(hard) + "\n")
+    valid = write(tmp_path, "valid.edn", KNOSSOS % "2")
+    invalid = write(tmp_path, "invalid.edn", KNOSSOS % "1")
+    proc = run_stress("check-history", str(valid), str(hard_path), "--time-limit", "0", cwd=tmp_path)
+    assert verdicts(proc.stdout) == {str(valid): "valid", str(hard_path): "unknown"}, proc.stdout
+    assert "budget" in proc.stdout and proc.returncode == 3
+    proc = run_stress("check-history", str(hard_path), str(invalid), str(valid), "--time-limit", "0", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout
+
+
+@pytest.mark.parametrize("name, text, line, words", [
+    ("truncated.edn", "{:process 0 :type :invoke :f :read}\n{:process 0 :type :ok :f :read\n", 2, "ends inside"),
+    ("bracket.edn", "[{:process 0 :type :invoke :f :read}\n {:process 0 :type :ok :f :read :value 1]\n", 2,
+     "unexpected"),
+    ("odd.edn", "{:process 0 :type :invoke :f :read}\n{:process 0 :type :ok :f}\n", 2, "key and no value"),
+    ("twice.edn", "{:process 0 :type :invoke :f :read}\n; gap\n{:process 0 :type :invoke :f :read}\n", 3,
+     "second invoke"),
+    ("stray.edn", "{:process 0 :type :invoke :f :read}\n{:process 0 :type :ok :f :read :value 1}\n"
+                  "{:process 0 :type :ok :f :read :value 2}\n", 3, "no open invoke"),
+    ("badf.edn", "{:process 0 :type :invoke :f :read}\n{:process 1 :type :invoke :f :add :value 1}\n", 2,
+     "not read, write or cas"),
+    ("badcas.edn", "{:process 0 :type :invoke :f :cas :value 3}\n", 1, "[expected new]"),
+    ("bad.json", '[{"process": 0, "type": "invoke", "f": "read"},\n {"process": 0, "type": "ok" "f": "read"}]\n', 2,
+     "not JSON"),
+    ("notamap.edn", "[{:process 0 :type :invoke :f :read}\n 42]\n", 2, "expected an op map"),
+])
+def test_unreadable_input_exits_2_with_the_line(tmp_path, name, text, line, words):
+    path = write(tmp_path, name, text)
+    proc = run_stress("check-history", str(path), cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    (message,) = proc.stderr.strip().splitlines()
+    assert message.startswith(f"stress: error: {path}:{line}: ") and words in message, message
+    assert "Traceback" not in proc.stderr
+
+
+def test_unreadable_file_wins_but_the_others_are_checked(tmp_path):
+    """Exit 2 for a missing file, a bad option or a cas under --model register; readable files still get a line."""
+    valid = write(tmp_path, "valid.edn", KNOSSOS % "2")
+    invalid = write(tmp_path, "invalid.edn", KNOSSOS % "1")
+    proc = run_stress("check-history", str(invalid), str(tmp_path / "missing.edn"), str(valid), cwd=tmp_path)
+    assert proc.returncode == 2 and verdicts(proc.stdout) == {str(invalid): "invalid", str(valid): "valid"}
+    assert proc.stderr.strip() == f"stress: error: {tmp_path / 'missing.edn'}: no such file"
+    proc = run_stress("check-history", str(valid), "--model", "register", cwd=tmp_path)
+    assert proc.returncode == 2 and "register cannot check" in proc.stderr and f"{valid}:6:" in proc.stderr
+    for option, value in (("--model", "queue"), ("--nil-read", "maybe"), ("--initial", "{oops")):
+        proc = run_stress("check-history", str(valid), option, value, cwd=tmp_path)
+        assert proc.returncode == 2 and proc.stderr.startswith(f"stress: error: {option}"), proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_runs_without_the_sdk(tmp_path, no_sdk):  # noqa: F811 - the fixture
+    """check-history reads files only: it works with aioboto3/botocore made unimportable."""
+    valid = write(tmp_path, "valid.edn", KNOSSOS % "2")
+    proc = run_stress("check-history", str(valid), env=no_sdk, cwd=tmp_path)
+    assert proc.returncode == 0 and verdicts(proc.stdout) == {str(valid): "valid"}, proc.stderr[-2000:]
+
+
+def test_reader_pairs_like_jepsen():
+    """Completions pair with their process's invoke; an invoke left open is info; times default to event order."""
+    history = parse_history("{:process 0 :type :invoke :f :write :value 1}\n"
+                            "{:process 1 :type :invoke :f :read}\n"
+                            "{:process 1 :type :ok :f :read :value 1}\n", "h.edn")
+    write_op, read_op = history.ops
+    assert (write_op.type, write_op.invoke_time, write_op.complete_time) == ("info", 0, None)
+    assert (read_op.type, read_op.result, read_op.invoke_time, read_op.complete_time) == ("ok", 1, 1, 2)
+    assert not history.timed and not history.independent
+    with pytest.raises(HistoryError, match=r"h.edn:2: op has no :time but others have one"):
+        parse_history("{:process 0 :type :invoke :f :read :time 5}\n{:process 0 :type :ok :f :read}\n", "h.edn")
+
+
+def test_fast_edn_reader_agrees_with_edn_format():
+    """The reader's own pass over plain Jepsen EDN gives what edn_format gives; anything beyond it (floats,
+    sets, symbols, escapes, tags, unbalanced brackets) is left to edn_format."""
+    import edn_format
+
+    from harness.history.jepsen import _plain, _plain_jepsen_edn
+
+    rng = random.Random(9)
+    for n in range(30):
+        events = etcd_history(rng, rng.randrange(1, 40), keys=1 + n % 3)
+        text = f"; history {n}\n" + to_edn(events, ("lines", "vector", "list")[n % 3], times=n % 2 == 0)
+        fast = _plain_jepsen_edn(text)
+        assert fast is not None
+        assert [_plain(f) for f in fast] == [_plain(f) for f in edn_format.loads_all(text)]
+    for other in ('{:a 1.5}', '{:a #{1 2}}', '{:a "x\\"y"}', "{:a sym}", '{:a #inst "2020-01-01"}', "{:a 1",
+                  "{:a 1 :b}", "[1 2)", "{:a 1 :a 2}", r"{:a \c}", "{:a 1N}"):
+        assert _plain_jepsen_edn(other) is None, other
+    beyond = parse_history('{:process 0 :type :invoke :f :write :value #{1.5 "x\\"y"}}\n'
+                           '{:process 0 :type :ok :f :write :value #{1.5 "x\\"y"}}\n', "h.edn")
+    assert beyond.ops[0].value == frozenset({1.5, 'x"y'})
