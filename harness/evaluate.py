@@ -71,8 +71,7 @@ def evaluate(run_dir: Path) -> dict[str, Any]:
         + extension_notes(meta.get("extended") or {})
         + contention_notes(results, config, meta.get("pacing"))
         + down_time_notes(results)
-        + durability_notes(results)
-        + detection_notes(results),
+        + durability_notes(results),
     }
 
 
@@ -153,13 +152,6 @@ def _rate_words(rate: float, pacing: dict[str, Any] | None) -> str:
     if not pacing:
         return f"--rate {rate:g} paced the requests"
     return f"--rate {rate:g} starts at most {pacing['per_slice']} request(s) every {pacing['slice_ms']:g} ms"
-
-
-def detection_notes(results: list[dict[str, Any]]) -> list[str]:
-    """A VALID workload whose run had too few contention windows to say much (see harness.checker.detection)."""
-    return [f"{r['name']} is valid, but its run could only have caught a race bug that breaks at least 1 in "
-            f"{max(r['detection']['n_95'], 1)} contention windows ({r['detection']['windows']} windows)"
-            for r in results if r["verdict"] == "valid" and r["detection"]["weak"]]
 
 
 def down_time_notes(results: list[dict[str, Any]]) -> list[str]:

@@ -123,7 +123,7 @@ def test_terminal_states_the_detection_power_and_a_weak_burst_says_so(local_endp
     out = proc.stdout
     assert "3 contention windows" in out and "too few for a meaningful statement" in out, out
     assert "VALID (weak: too few contention windows in registration)" in out
-    assert "could only have caught a race bug that breaks at least 1 in 1 contention windows" in out
+    assert out.count("too few") == 2  # the workload's line and the verdict's, nothing else repeats it
 
 
 @pytest.mark.parametrize("workload", ["registration", "role-update"])
