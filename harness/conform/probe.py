@@ -113,7 +113,7 @@ class Probe(ABC):
     wherever the behaviour allows, and bounded: the matrix gives it ``timeout_s``.
     """
 
-    name: ClassVar[str]
+    name: ClassVar[str]  # these four are the subclass's Behaviour's
     title: ClassVar[str]
     doc: ClassVar[DocPage]
     documented: ClassVar[str]
@@ -126,7 +126,7 @@ class Probe(ABC):
                                                             behaviour.documented)
 
     async def run(self, client: ConformClient) -> Cell:
-        """Probe the backend behind ``client``."""
+        """Probe the backend behind ``client`` in a fresh table of this probe's own, deleted afterwards."""
         async with client.table(self.name) as table:
             return await self.check(client, table)
 
