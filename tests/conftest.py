@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -66,6 +67,12 @@ def run_stress(*args: str, timeout: float = 300, env: dict[str, str] | None = No
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([*STRESS, *args], capture_output=True, text=True, timeout=timeout, env=full_env,
                           cwd=cwd or REPO, stdin=subprocess.DEVNULL)
+
+
+def stdout_json(proc: subprocess.CompletedProcess[str]) -> dict:
+    """What a `--json` command printed; fails naming the end of stderr when it printed nothing."""
+    assert proc.stdout.strip(), f"no JSON on stdout; stderr: {proc.stderr[-2000:]}"
+    return json.loads(proc.stdout)
 
 
 @pytest.fixture

@@ -151,6 +151,18 @@ class Client:
             self.writer.transport.abort()
         self.reader = self.writer = None
 
+    async def streams(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A fresh connection's reader and writer, for raw bytes."""
+        await self.connect()
+        assert self.reader is not None and self.writer is not None
+        return self.reader, self.writer
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
     async def post(self, body: bytes, path: str = "/",
                    extra: bytes = b"") -> tuple[int, bytes, dict[str, str]]:
         """Send one POST and read its response (Content-Length or chunked)."""
@@ -188,10 +200,9 @@ async def proxied(faults: list[str], seed: int = 1, **kwargs: Any
 
 async def run_sequence(url: str, n: int, timeout: float = T) -> tuple[list[int], dict[int, BaseException]]:
     """Send ids 0..n-1 one by one over keep-alive; reconnect after a failure."""
-    client = Client(url)
     ok: list[int] = []
     failed: dict[int, BaseException] = {}
-    try:
+    async with Client(url) as client:
         for i in range(n):
             try:
                 reply = await asyncio.wait_for(client.post_id(i), timeout)
@@ -200,8 +211,6 @@ async def run_sequence(url: str, n: int, timeout: float = T) -> tuple[list[int],
             except (asyncio.IncompleteReadError, ConnectionError, TimeoutError) as exc:
                 failed[i] = exc
                 client.close()
-    finally:
-        client.close()
     return ok, failed
 
 
@@ -375,8 +384,7 @@ async def test_200_concurrent_connections() -> None:
 
 async def test_chunked_response_and_request_pass_through() -> None:
     async with proxied([]) as (upstream, proxy, _):
-        client = Client(proxy.url)
-        try:
+        async with Client(proxy.url) as client:
             status, data, headers = await asyncio.wait_for(client.post(b'{"id": 1}', "/chunked"), T)
             assert status == 200 and headers["transfer-encoding"] == "chunked"
             assert json.loads(data)["echo"] == '{"id": 1}'
@@ -387,38 +395,28 @@ async def test_chunked_response_and_request_pass_through() -> None:
             _, headers = parse_head(head)
             body = await client.reader.readexactly(int(headers["content-length"]))
             assert json.loads(body)["echo"] == '{"id": 2}'
-        finally:
-            client.close()
         assert upstream.received() == {1, 2}
 
 
 async def test_expect_100_continue() -> None:
     async with proxied([]) as (upstream, proxy, _):
-        client = Client(proxy.url)
-        await client.connect()
-        assert client.reader is not None and client.writer is not None
-        try:
-            client.writer.write(b"POST / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 9\r\n\r\n")
-            interim = await asyncio.wait_for(client.reader.readuntil(b"\r\n\r\n"), T)
+        async with Client(proxy.url) as client:
+            reader, writer = await client.streams()
+            writer.write(b"POST / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 9\r\n\r\n")
+            interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), T)
             assert interim.startswith(b"HTTP/1.1 100 ")
-            client.writer.write(b'{"id": 7}')
-            head = await asyncio.wait_for(client.reader.readuntil(b"\r\n\r\n"), T)
+            writer.write(b'{"id": 7}')
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), T)
             assert head.startswith(b"HTTP/1.1 200 ")
-        finally:
-            client.close()
         assert upstream.received() == {7}
 
 
 async def test_connection_close_is_honoured() -> None:
-    async with proxied([]) as (_, proxy, _):
-        client = Client(proxy.url)
-        try:
-            status, _, _ = await asyncio.wait_for(client.post(b"{}", extra=b"Connection: close\r\n"), T)
-            assert status == 200
-            assert client.reader is not None
-            assert await asyncio.wait_for(client.reader.read(), T) == b""
-        finally:
-            client.close()
+    async with proxied([]) as (_, proxy, _), Client(proxy.url) as client:
+        status, _, _ = await asyncio.wait_for(client.post(b"{}", extra=b"Connection: close\r\n"), T)
+        assert status == 200
+        assert client.reader is not None
+        assert await asyncio.wait_for(client.reader.read(), T) == b""
 
 
 async def test_upstream_down_gives_502() -> None:
@@ -427,11 +425,8 @@ async def test_upstream_down_gives_502() -> None:
         port = sock.getsockname()[1]  # closed again: nothing listens there
     reported: list[tuple[str, dict[str, Any]]] = []
     async with FaultProxy(f"http://127.0.0.1:{port}", on_fault=lambda k, i: reported.append((k, i))) as proxy:
-        client = Client(proxy.url)
-        try:
+        async with Client(proxy.url) as client:
             status, data, _ = await asyncio.wait_for(client.post(b"{}"), T)
-        finally:
-            client.close()
         assert status == 502
         assert "UpstreamUnavailable" in json.loads(data)["__type"]
         assert proxy.counts["upstream-error"] == 1
@@ -440,12 +435,9 @@ async def test_upstream_down_gives_502() -> None:
 
 async def test_upstream_failing_mid_request_closes_client() -> None:
     async with proxied([]) as (upstream, proxy, reported):
-        client = Client(proxy.url)
-        try:
+        async with Client(proxy.url) as client:
             with pytest.raises(asyncio.IncompleteReadError):
                 await asyncio.wait_for(client.post(b'{"id": 1}', "/drop"), T)
-        finally:
-            client.close()
         assert upstream.received() == {1}
         assert proxy.counts["upstream-error"] == 1
         assert reported[0][0] == "upstream-error" and reported[0][1]["phase"] == "response"
@@ -453,14 +445,11 @@ async def test_upstream_failing_mid_request_closes_client() -> None:
 
 async def test_upstream_closing_idle_connection_is_reopened() -> None:
     async with proxied([]) as (upstream, proxy, reported):
-        client = Client(proxy.url)
-        try:
+        async with Client(proxy.url) as client:
             for i in range(3):
                 status, _, _ = await asyncio.wait_for(client.post(json.dumps({"id": i}).encode(), "/bye"), T)
                 assert status == 200
                 await asyncio.sleep(0.05)
-        finally:
-            client.close()
         assert proxy.counts["connections"] == 1 and upstream.connections == 3
         assert reported == []
 
@@ -478,14 +467,10 @@ async def test_failing_callback_does_not_break_the_proxy() -> None:
 
 async def test_bad_request_gets_400() -> None:
     async with proxied([]) as (upstream, proxy, _):
-        client = Client(proxy.url)
-        await client.connect()
-        assert client.reader is not None and client.writer is not None
-        try:
-            client.writer.write(b"GET /\r\n\r\n")
-            data = await asyncio.wait_for(client.reader.read(), T)
-        finally:
-            client.close()
+        async with Client(proxy.url) as client:
+            reader, writer = await client.streams()
+            writer.write(b"GET /\r\n\r\n")
+            data = await asyncio.wait_for(reader.read(), T)
         assert data.startswith(b"HTTP/1.1 400 ")
         assert upstream.bodies == []
 
@@ -532,15 +517,12 @@ async def test_faults_are_reproducible_with_a_seed() -> None:
 
 async def test_latency_added() -> None:
     async def medians(url: str) -> float:
-        client = Client(url)
         samples = []
-        try:
+        async with Client(url) as client:
             for i in range(20):
                 started = time.perf_counter()
                 await asyncio.wait_for(client.post_id(i), T)
                 samples.append(time.perf_counter() - started)
-        finally:
-            client.close()
         return statistics.median(samples)
 
     async with proxied(["latency:50ms±10ms"]) as (upstream, proxy, reported):

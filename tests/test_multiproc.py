@@ -10,15 +10,10 @@ import pytest
 
 from harness.engine.processes import merge_histories, worker_ids
 from harness.history.events import HistoryWriter, pair_ops, read_events
-from tests.conftest import run_stress
+from tests.conftest import run_stress, stdout_json
 from tests.test_cli_errors import assert_usage_error
 
 pytestmark = pytest.mark.slow
-
-
-def _run_json(proc) -> dict:
-    assert proc.stdout.strip(), f"no JSON on stdout; stderr: {proc.stderr[-2000:]}"
-    return json.loads(proc.stdout)
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +23,7 @@ def two_process_run(local_endpoint, tmp_path_factory) -> tuple[dict, int]:
     proc = run_stress("run", "--workers", "200", "--keys", "4", "--rounds", "2", "--processes", "2", "--json",
                       "--seed", "11", "--backend", "endpoint", "--endpoint-url", local_endpoint.url,
                       "--reports-dir", str(reports))
-    return _run_json(proc), proc.returncode
+    return stdout_json(proc), proc.returncode
 
 
 def test_two_processes_are_valid_and_concurrent(two_process_run):
@@ -65,7 +60,7 @@ def test_stress_check_reproduces_the_merged_verdict(two_process_run):
     summary, _ = two_process_run
     proc = run_stress("check", summary["run_dir"], "--json")
     assert proc.returncode == 0, proc.stderr
-    again = _run_json(proc)
+    again = stdout_json(proc)
     assert again["workloads"] == summary["workloads"] and again["verdict"] == summary["verdict"]
 
 
@@ -73,7 +68,7 @@ def test_unsafe_registration_over_two_processes_is_caught(local_endpoint, tmp_pa
     proc = run_stress("run", "--workers", "200", "--keys", "2", "--rounds", "1", "--workload", "registration",
                       "--unsafe", "--processes", "2", "--json", "--backend", "endpoint",
                       "--endpoint-url", local_endpoint.url, "--reports-dir", str(tmp_path))
-    summary = _run_json(proc)
+    summary = stdout_json(proc)
     assert proc.returncode == 1, proc.stderr
     assert summary["verdict"] == "invalid"
     assert any(v["kind"] == "multiple-winners" for v in summary["workloads"][0]["violations"])
@@ -95,7 +90,7 @@ def test_faults_work_with_processes(local_endpoint, tmp_path):
     and the ALL_OLD resolution work there as in one process."""
     proc = run_stress("run", "--processes", "2", "--fault", "lost-ack:0.05", "--retries", "2", "--workers", "50",
                       "--keys", "3", "--json", "--endpoint-url", local_endpoint.url, cwd=tmp_path)
-    summary = _run_json(proc)
+    summary = stdout_json(proc)
     assert proc.returncode == 0 and summary["verdict"] == "valid", proc.stderr[-2000:]
     assert summary["faults"]["lost-ack"] > 0
     for w in summary["workloads"]:
@@ -107,7 +102,7 @@ def test_a_crash_with_processes_extends_the_run_and_loses_nothing(tmp_path):
     """Races of both processes wait while the server restarts; extra rounds are jobs of their own."""
     proc = run_stress("run", "--processes", "2", "--workload", "registration", "--workers", "20", "--keys", "2",
                       "--fault", "crash:every=2s", "--json", cwd=tmp_path)
-    summary = _run_json(proc)
+    summary = stdout_json(proc)
     reg = summary["workloads"][0]
     assert proc.returncode == 0 and reg["faults_injected"]["crash"] >= 1, proc.stderr[-2000:]
     assert not [v for v in reg["violations"] if v["kind"] == "acknowledged-write-lost"]

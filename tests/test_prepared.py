@@ -6,7 +6,7 @@ import asyncio
 import datetime
 import json
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -32,12 +32,24 @@ from workloads.base import Step, WorkloadConfig
 from workloads.registration import Registration
 
 T = 30.0  # generous bound on every await against the real server
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]  # a raw test server, per connection
 
 
 def _table_definition(name: str) -> dict[str, Any]:
     return {"TableName": name, "BillingMode": "PAY_PER_REQUEST",
             "AttributeDefinitions": [{"AttributeName": "Username", "AttributeType": "S"}],
             "KeySchema": [{"AttributeName": "Username", "KeyType": "HASH"}]}
+
+
+def _loopback(port: int) -> Endpoint:
+    """An endpoint at 127.0.0.1:``port``, with the fake credentials."""
+    return Endpoint("endpoint", f"http://127.0.0.1:{port}", "us-east-1", "none", dict(FAKE_CREDENTIALS))
+
+
+async def _serve(handler: Handler) -> tuple[asyncio.Server, Endpoint]:
+    """A server of ``handler`` on a free loopback port, and the endpoint it is."""
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    return server, _loopback(server.sockets[0].getsockname()[1])
 
 
 def _register(table: str, key: str, writer: str) -> Request:
@@ -112,9 +124,7 @@ async def test_get_item_returns_the_item(local_endpoint: Endpoint) -> None:
 
 
 async def test_connection_refused_is_indeterminate() -> None:
-    port = free_port()  # nothing listens there
-    endpoint = Endpoint("endpoint", f"http://127.0.0.1:{port}", "us-east-1", "none",
-                        dict(FAKE_CREDENTIALS))
+    endpoint = _loopback(free_port())  # nothing listens there
     for kind in ("sdk", "prepared"):
         async with make_client(kind, endpoint, pool=2, timeout_s=2.0) as client:
             request = _register("refused", "erin", "w1")
@@ -128,10 +138,7 @@ async def test_silent_server_times_out_as_indeterminate() -> None:
         await asyncio.sleep(5)
         writer.close()
 
-    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    endpoint = Endpoint("endpoint", f"http://127.0.0.1:{port}", "us-east-1", "none",
-                        dict(FAKE_CREDENTIALS))
+    server, endpoint = await _serve(swallow)
     try:
         async with PreparedClient(endpoint, pool=1, timeout_s=0.3) as client:
             request = _register("silent", "frank", "w1")
@@ -164,9 +171,8 @@ async def test_two_hundred_way_race_has_exactly_one_winner(local_endpoint: Endpo
 
 
 def test_retries_need_the_sdk_client() -> None:
-    endpoint = Endpoint("endpoint", "http://127.0.0.1:1", "us-east-1", "none", dict(FAKE_CREDENTIALS))
     with pytest.raises(ValueError, match="--client sdk"):
-        PreparedClient(endpoint, pool=1, retries=2)
+        PreparedClient(_loopback(1), pool=1, retries=2)
 
 
 @pytest.mark.parametrize("token", [None, "session-token"])
@@ -214,8 +220,7 @@ def test_bodies_are_what_botocore_serializes() -> None:
     is the same document botocore's serializer produces; binary attributes still go through botocore."""
     model = botocore.session.get_session().get_service_model("dynamodb")
     stock = botocore.serialize.create_serializer("json", include_validation=False)
-    client = PreparedClient(Endpoint("endpoint", "http://127.0.0.1:1", "us-east-1", "none",
-                                     dict(FAKE_CREDENTIALS)), pool=1)
+    client = PreparedClient(_loopback(1), pool=1)
     calls = _workload_calls()
     assert {name for name, _ in calls} == set(BUILTIN)
     for _, request in calls:
@@ -285,10 +290,7 @@ async def test_server_closed_idle_connections_are_replaced() -> None:
         while await reader.readuntil(b"\r\n\r\n"):
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
 
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    endpoint = Endpoint("endpoint", f"http://127.0.0.1:{port}", "us-east-1", "none",
-                        dict(FAKE_CREDENTIALS))
+    server, endpoint = await _serve(handle)
     try:
         async with PreparedClient(endpoint, pool=2, timeout_s=2.0) as client:
             await asyncio.sleep(1.5)

@@ -28,6 +28,9 @@ INFO_KEY = "user-0001"
 ERROR_KEY = "user-0002"
 FAULT_ROUND = 2  # registration key index raced while the latency fault is on
 MS = 1_000_000  # ns
+# What every nemesis event of the sample carries; the callers add value and time (in the order they add them,
+# so that history.jsonl stays byte for byte the committed one).
+NEMESIS = {"type": "info", "process": "nemesis", "workload": "", "f": "fault", "key": ""}
 
 
 # --------------------------------------------------------------------------- synthetic run
@@ -79,15 +82,7 @@ def _registration(
         key = f"user-{k:04d}"
         in_fault = k == FAULT_ROUND
         if in_fault:
-            h.add(
-                type="info",
-                process="nemesis",
-                workload="",
-                f="fault",
-                key="",
-                value={"kind": "latency", "phase": "start", "delay_ms": 20},
-                time=t - 2 * MS,
-            )
+            h.add(**NEMESIS, value={"kind": "latency", "phase": "start", "delay_ms": 20}, time=t - 2 * MS)
         racers = _race(rng, t, workers, extra_ms=20.0 if in_fault else 0.0)
         n_winners = 2 if key == VIOLATION_KEY else 1
         end = t
@@ -112,15 +107,8 @@ def _registration(
                     violation_ops.append(inv)
             elif key == INFO_KEY and rank in (7, 31):
                 done = invoke + 250 * MS  # the proxy dropped the response: the client timed out
-                h.add(
-                    type="info",
-                    process="nemesis",
-                    workload="",
-                    f="fault",
-                    key="",
-                    time=arrival + 3 * MS,
-                    value={"kind": "lost-ack", "conn": p + 1, "request": rank, "status": 200},
-                )
+                h.add(**NEMESIS, time=arrival + 3 * MS,
+                      value={"kind": "lost-ack", "conn": p + 1, "request": rank, "status": 200})
                 h.add(type="info", value=None, time=done, error="ReadTimeoutError", attempts=1, **common)
             elif key == ERROR_KEY and rank == 12:
                 h.add(type="fail", value=None, time=done, error="InternalServerError", attempts=3, **common)
@@ -137,15 +125,7 @@ def _registration(
                 )
             end = max(end, done)
         if in_fault:
-            h.add(
-                type="info",
-                process="nemesis",
-                workload="",
-                f="fault",
-                key="",
-                value={"kind": "latency", "phase": "stop"},
-                time=end + 2 * MS,
-            )
+            h.add(**NEMESIS, value={"kind": "latency", "phase": "stop"}, time=end + 2 * MS)
         t = end + int(rng.uniform(15, 40) * MS)
     return t, final, violation_ops
 

@@ -9,14 +9,9 @@ import pytest
 
 from harness.checker.summary import max_in_flight
 from harness.history.events import pair_ops, read_events
-from tests.conftest import run_stress
+from tests.conftest import run_stress, stdout_json
 
 pytestmark = pytest.mark.slow
-
-
-def _run_json(proc) -> dict:
-    assert proc.stdout.strip(), f"no JSON on stdout; stderr: {proc.stderr[-2000:]}"
-    return json.loads(proc.stdout)
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +20,7 @@ def local_run(local_endpoint, tmp_path_factory) -> tuple[dict, int]:
     reports = tmp_path_factory.mktemp("reports")
     proc = run_stress("run", "--workers", "200", "--keys", "4", "--rounds", "2", "--json", "--seed", "7",
                       "--backend", "endpoint", "--endpoint-url", local_endpoint.url, "--reports-dir", str(reports))
-    return _run_json(proc), proc.returncode
+    return stdout_json(proc), proc.returncode
 
 
 def test_both_workloads_valid_with_one_winner_per_key(local_run):
@@ -66,7 +61,7 @@ def test_stress_check_reproduces_the_verdict(local_run):
     summary, _ = local_run
     proc = run_stress("check", summary["run_dir"], "--json")
     assert proc.returncode == 0, proc.stderr
-    again = _run_json(proc)
+    again = stdout_json(proc)
     assert again["workloads"] == summary["workloads"]
     assert again["verdict"] == summary["verdict"]
 
@@ -88,7 +83,7 @@ def test_stress_check_fails_a_tampered_history(local_run, tmp_path):
     (dst / "final_state.json").write_text(json.dumps(final))
     proc = run_stress("check", str(dst), "--json")
     assert proc.returncode == 1
-    verdict = _run_json(proc)
+    verdict = stdout_json(proc)
     assert verdict["verdict"] == "invalid"
     assert any(v["key"] == key for v in verdict["workloads"][0]["violations"])
 
@@ -97,7 +92,7 @@ def test_moto_server_backend_runs_both_workloads(moto_endpoint, tmp_path):
     """moto is reached the same way; its verdict is whatever it earns (it is not concurrency-safe)."""
     proc = run_stress("run", "--workers", "50", "--keys", "2", "--rounds", "1", "--json",
                       "--backend", "endpoint", "--endpoint-url", moto_endpoint.url, "--reports-dir", str(tmp_path))
-    summary = _run_json(proc)
+    summary = stdout_json(proc)
     assert proc.returncode in (0, 1), proc.stderr
     assert {w["name"] for w in summary["workloads"]} == {"registration", "role-update"}
     assert all(w["requests"] > 0 for w in summary["workloads"])
@@ -107,7 +102,7 @@ def test_default_managed_local_backend_end_to_end(tmp_path):
     """The default backend: the harness starts DynamoDB Local itself, reports its version, stops it."""
     proc = run_stress("run", "--workers", "200", "--keys", "1", "--rounds", "1", "--workload", "registration",
                       "--json", "--reports-dir", str(tmp_path))
-    summary = _run_json(proc)
+    summary = stdout_json(proc)
     assert proc.returncode == 0, proc.stderr
     assert summary["backend"]["kind"] == "local"
     assert summary["backend"]["version"].startswith("DynamoDB Local 3.")
@@ -120,7 +115,7 @@ def test_rate_limited_run_measures_latency_from_the_intended_start(local_endpoin
     """Under --rate every invoke records when it was due; latency counts from there (no coordinated omission)."""
     proc = run_stress("run", "--workers", "20", "--keys", "5", "--workload", "registration", "--rate", "100",
                       "--json", "--endpoint-url", local_endpoint.url, "--reports-dir", str(tmp_path))
-    summary = _run_json(proc)
+    summary = stdout_json(proc)
     assert proc.returncode == 0, proc.stderr
     events = read_events(Path(summary["run_dir"]) / "history.jsonl")
     invokes = [e for e in events if e["type"] == "invoke"]

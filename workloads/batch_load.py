@@ -42,10 +42,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.checker.verdict import Verdict
-from harness.clients.items import plain_item, typed_item
+from harness.clients.items import typed_item
 from harness.clients.outcome import Outcome, Request
 from harness.history.events import CONDITIONAL_FAILED, INFO, OK, TRANSACTION_CANCELED, Op
 from workloads.base import Call, Step, Workload
+from workloads.common import scan_final
 
 RECORDS_PER_KEY = 2
 CHUNK = 100  # records per step; also the TransactWriteItems limit
@@ -148,16 +149,7 @@ class BatchLoad(Workload):
 
     async def read_final(self, client: Any) -> dict[str, Any]:
         """A consistent scan of the table; records that are absent map to None."""
-        state: dict[str, Any] = dict.fromkeys(self.all_keys())
-        params: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True}
-        while True:
-            resp = await client.raw.scan(**params)
-            for raw_item in resp.get("Items", []):
-                item = plain_item(raw_item)
-                state[item["Id"]] = item
-            if "LastEvaluatedKey" not in resp:
-                return state
-            params["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        return await scan_final(client, self.table, self.key_attribute, self.all_keys())
 
     # ------------------------------------------------------------------ requests
 

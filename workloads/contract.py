@@ -131,36 +131,55 @@ def _common(contract: Contract, workload: Workload, step: Step, call: Call) -> l
     return found
 
 
-def _distinct(contract: Contract, what: str, tokens: dict[int, Any]) -> list[str]:
-    """Two workers that write the same token cannot be told apart."""
-    present = {w: t for w, t in tokens.items() if t is not None}
-    if len(present) > 1 and len(set(present.values())) < len(present):
-        (w0, t0), (w1, _) = list(present.items())[:2]
-        return [f"{contract.checker} needs the {what} unique per worker, but workers {w0} and {w1} both write {t0!r}"]
-    return []
+@dataclass(frozen=True)
+class PerWorkerContract(Contract):
+    """A contract on each call alone, and then across the workers: each must write a value of its own."""
+
+    def problems(self, workload: Workload, step: Step, calls: dict[int, Call]) -> list[str]:
+        """Each call's own problems; then two workers that write the same value cannot be told apart."""
+        found: list[str] = []
+        for call in calls.values():
+            found += self._call_problems(workload, step, call)
+        present = {w: v for w, c in calls.items() if (v := self._own_value(c)) is not None}
+        if len(present) > 1 and len(set(present.values())) < len(present):
+            (w0, v0), (w1, _) = list(present.items())[:2]
+            found.append(f"{self.checker} needs the {self._own_value_name()} unique per worker, but workers {w0} "
+                         f"and {w1} both write {v0!r}")
+        return found
+
+    @abstractmethod
+    def _call_problems(self, workload: Workload, step: Step, call: Call) -> list[str]:
+        """What one call lacks, one sentence each."""
+
+    @abstractmethod
+    def _own_value(self, call: Call) -> Any:
+        """The value ``call`` writes that no other worker's may (None when it writes none)."""
+
+    @abstractmethod
+    def _own_value_name(self) -> str:
+        """What that value is, for the message."""
 
 
 # ----- the built-in checkers' contracts ----------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class UniqueWritesContract(Contract):
+class UniqueWritesContract(PerWorkerContract):
     """``check_unique_writes``: one conditional put (or update) per worker, each marked by its token."""
 
     token_attr: str = "RequestId"
     checker: ClassVar[str] = "check_unique_writes"
 
-    def problems(self, workload: Workload, step: Step, calls: dict[int, Call]) -> list[str]:
-        """Per call: put/update, condition, key, ALL_OLD and the token in item, value and Request; then
-        the tokens of the two workers must differ."""
-        found: list[str] = []
-        for call in calls.values():
-            found += self._call_problems(workload, step, call)
-        return found + _distinct(self, repr(self.token_attr), {w: self._token(c) for w, c in calls.items()})
-
     def _token(self, call: Call) -> Any:
         return call.value.get(self.token_attr) if isinstance(call.value, dict) else None
 
+    def _own_value(self, call: Call) -> Any:
+        return self._token(call)
+
+    def _own_value_name(self) -> str:
+        return repr(self.token_attr)
+
     def _call_problems(self, workload: Workload, step: Step, call: Call) -> list[str]:
+        """put/update, condition, key, ALL_OLD and the token in item, value and Request."""
         operation = call.request.operation
         if operation not in ("put_item", "update_item"):
             return [f"{self.checker} checks put_item (or update_item) requests, but {call.f!r} sends {operation}"]
@@ -194,22 +213,20 @@ class UniqueWritesContract(Contract):
 
 
 @dataclass(frozen=True)
-class CasContract(Contract):
+class CasContract(PerWorkerContract):
     """role-update's CAS-chain checker: ``update_item`` from ``expected`` to a ``new`` value unique per worker."""
 
     attribute: str = "Role"
     checker: ClassVar[str] = "the CAS-chain checker (check_cas_key)"
 
-    def problems(self, workload: Workload, step: Step, calls: dict[int, Call]) -> list[str]:
-        """Per call: value {expected, new}, an update that sets new, condition, key, ALL_OLD, token; then the
-        new values of the two workers must differ."""
-        found: list[str] = []
-        for call in calls.values():
-            found += self._call_problems(workload, step, call)
-        news = {w: c.value.get("new") if isinstance(c.value, dict) else None for w, c in calls.items()}
-        return found + _distinct(self, "new value", news)
+    def _own_value(self, call: Call) -> Any:
+        return call.value.get("new") if isinstance(call.value, dict) else None
+
+    def _own_value_name(self) -> str:
+        return "new value"
 
     def _call_problems(self, workload: Workload, step: Step, call: Call) -> list[str]:
+        """Value {expected, new}, an update that sets new, condition, key, ALL_OLD, token."""
         value = call.value if isinstance(call.value, dict) else {}
         if not {"expected", "new"} <= set(value):
             return [f"{self.checker} reads each op's Call value as {{'expected': …, 'new': …}}; {call.f!r} "

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +28,7 @@ from harness.clients.items import typed_item
 from harness.clients.outcome import Outcome, Request
 from harness.history.events import FAIL, INFO, OK, Op
 from workloads.base import Call, Step, Workload
+from workloads.common import ops_by_key
 
 MAX_TRIES = 4
 BACKOFF_S = 0.01
@@ -120,11 +120,7 @@ class IdempotentRegistration(Workload):
     def check(cls, ops: list[Op], final_state: dict[str, Any], config: dict[str, Any]) -> Verdict:
         """One owner per username, whose every attempt succeeded; nobody else succeeded."""
         verdict = Verdict()
-        by_key: dict[str, list[Op]] = defaultdict(list)
-        for op in ops:
-            if op.f == "register" and isinstance(op.value, dict):
-                by_key[op.key].append(op)
-        for key, key_ops in sorted(by_key.items()):
+        for key, key_ops in ops_by_key((op for op in ops if isinstance(op.value, dict)), "register"):
             if key not in final_state:
                 verdict.undecided(f"{key}: no final state recorded")
                 continue

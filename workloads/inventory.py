@@ -37,6 +37,7 @@ from harness.clients.items import typed_item
 from harness.clients.outcome import Outcome, Request
 from harness.history.events import CONDITIONAL_FAILED, FAIL, INFO, OK, Op
 from workloads.base import Call, Step, Workload
+from workloads.common import ops_by_key
 
 STOCK = "Stock"
 
@@ -99,11 +100,7 @@ class Inventory(Workload):
     def check(cls, ops: list[Op], final_state: dict[str, Any], config: dict[str, Any]) -> Verdict:
         """No oversell, no lost sale, final stock = S - sales, per item."""
         verdict = Verdict()
-        by_key: dict[str, list[Op]] = defaultdict(list)
-        for op in ops:
-            if op.f == "decrement":
-                by_key[op.key].append(op)
-        for key, key_ops in sorted(by_key.items()):
+        for key, key_ops in ops_by_key(ops, "decrement"):
             check_stock_key(verdict, key, key_ops, final_state)
         return verdict
 

@@ -23,13 +23,13 @@ recorded — one unit per order.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 from harness.checker.verdict import Verdict
 from harness.clients.outcome import Outcome, Request
 from harness.history.events import CONDITIONAL_FAILED, FAIL, INFO, OK, Op
 from workloads.base import Call, Step
+from workloads.common import ops_by_key
 from workloads.inventory import STOCK, Inventory, check_stock_key
 
 ORDERS = "Orders"
@@ -73,11 +73,7 @@ class InventoryIdempotent(Inventory):
     def check(cls, ops: list[Op], final_state: dict[str, Any], config: dict[str, Any]) -> Verdict:
         """The inventory invariants, then one unit per recorded order, per item."""
         verdict = Verdict()
-        by_key: dict[str, list[Op]] = defaultdict(list)
-        for op in ops:
-            if op.f == "decrement" and isinstance(op.value, dict):
-                by_key[op.key].append(op)
-        for key, key_ops in sorted(by_key.items()):
+        for key, key_ops in ops_by_key((op for op in ops if isinstance(op.value, dict)), "decrement"):
             check_stock_key(verdict, key, key_ops, final_state)
             check_orders_key(verdict, key, key_ops, final_state)
         return verdict

@@ -27,10 +27,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from harness.checker.verdict import Verdict
-from harness.clients.items import plain_item, typed_item
+from harness.clients.items import typed_item
 from harness.clients.outcome import Outcome, Request
 from harness.history.events import FAIL, INFO, OK, TRANSACTION_CANCELED, Op
 from workloads.base import Call, Step, Workload
+from workloads.common import scan_final
 
 PK = "pk"
 REGISTER = "register"
@@ -144,16 +145,7 @@ class UniqueEmail(Workload):
         """
         if self.config.key_prefix:
             return await super().read_final(client)
-        state: dict[str, Any] = dict.fromkeys(self.all_keys())
-        params: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True}
-        while True:
-            page = await client.raw.scan(**params)
-            for raw in page.get("Items", []):
-                item = plain_item(raw)
-                state[item[PK]] = item
-            if "LastEvaluatedKey" not in page:
-                return state
-            params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return await scan_final(client, self.table, PK, self.all_keys())
 
     @classmethod
     def check(cls, ops: list[Op], final_state: dict[str, Any], config: dict[str, Any]) -> Verdict:

@@ -16,7 +16,8 @@ from harness.backends.endpoint import BACKEND_KINDS, Endpoint, redact_url
 from harness.checker.verdict import EXIT_CODES, INVALID, UNKNOWN, VALID
 from harness.conform.client import ConformClient, ProbeError
 from harness.conform.probe import CONFORMS, DIFFERS, INCONCLUSIVE, Cell, Probe
-from harness.conform.probes import DOCUMENTED_ONLY, PROBES
+from harness.conform.probes import PROBES
+from harness.conform.probes.documented import DOCUMENTED_ONLY
 from harness.engine.run import versions
 from harness.engine.runner import event_loop_factory
 from harness.engine.series import BackendChoice

@@ -22,6 +22,31 @@ class DocPage:
     title: str
     url: str
 
+    @classmethod
+    def api(cls, operation: str, section: str = "") -> DocPage:
+        """The API Reference page of ``operation``, titled ``<operation> — Amazon DynamoDB API Reference
+        (<section>)`` (no brackets without a section)."""
+        title = f"{operation} — Amazon DynamoDB API Reference"
+        return cls(f"{title} ({section})" if section else title,
+                   f"https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_{operation}.html")
+
+    @classmethod
+    def guide(cls, page: str, title: str, section: str = "") -> DocPage:
+        """The Developer Guide page ``<page>.html``, titled ``<title> — <section>`` (the title alone without
+        a section)."""
+        return cls(f"{title} — {section}" if section else title,
+                   f"https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/{page}.html")
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """One documented behaviour a probe checks: the row header of the matrix."""
+
+    name: str  # short kebab-case id: the matrix row and the table name
+    title: str  # one line for people
+    doc: DocPage
+    documented: str  # what AWS documents, in a sentence or two
+
 
 @dataclass
 class Cell:
@@ -80,22 +105,34 @@ class Findings:
 
 
 class Probe(ABC):
-    """One documented behaviour. A subclass sets the class attributes and implements :meth:`run`.
+    """One documented behaviour. A subclass names its :class:`Behaviour` (``class P(Probe, behaviour=...)``,
+    which sets the class attributes below) and implements :meth:`check`.
 
-    ``run`` creates the tables it needs through ``client.table(...)`` (named
-    ``ddbstress-conform-<id>-<probe>``, deleted afterwards), sends its requests and returns the cell. It
-    must be deterministic wherever the behaviour allows, and bounded: the matrix gives it ``timeout_s``.
+    :meth:`run` gives ``check`` a table of the probe's own (named ``ddbstress-conform-<id>-<probe>``,
+    deleted afterwards); ``check`` sends its requests and returns the cell. It must be deterministic
+    wherever the behaviour allows, and bounded: the matrix gives it ``timeout_s``.
     """
 
-    name: ClassVar[str]  # short kebab-case id: the matrix row and the table name
-    title: ClassVar[str]  # one line for people
+    name: ClassVar[str]  # these four are the subclass's Behaviour's
+    title: ClassVar[str]
     doc: ClassVar[DocPage]
-    documented: ClassVar[str]  # what AWS documents, in a sentence or two
+    documented: ClassVar[str]
     timeout_s: ClassVar[float] = 60.0
 
-    @abstractmethod
+    def __init_subclass__(cls, behaviour: Behaviour | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if behaviour is not None:
+            cls.name, cls.title, cls.doc, cls.documented = (behaviour.name, behaviour.title, behaviour.doc,
+                                                            behaviour.documented)
+
     async def run(self, client: ConformClient) -> Cell:
-        """Probe the backend behind ``client``."""
+        """Probe the backend behind ``client`` in a fresh table of this probe's own, deleted afterwards."""
+        async with client.table(self.name) as table:
+            return await self.check(client, table)
+
+    @abstractmethod
+    async def check(self, client: ConformClient, table: str) -> Cell:
+        """Probe the backend behind ``client`` in ``table`` (fresh, hash key ``pk``, deleted afterwards)."""
 
     @classmethod
     def describe(cls) -> dict[str, Any]:

@@ -3,41 +3,32 @@
 from __future__ import annotations
 
 from harness.conform.client import ConformClient
-from harness.conform.probe import Cell, DocPage, Findings, Probe
+from harness.conform.probe import Cell, Findings, Probe
 from harness.conform.probes.common import item, key, n, s
+from harness.conform.probes.documented import ALL_OLD
 
 FAILED = "ConditionalCheckFailedException"
 
 
-class AllOld(Probe):
+class AllOld(Probe, behaviour=ALL_OLD):
     """Each single-item write fails its condition on an existing item and must return that item."""
 
-    name = "all-old-on-condition-failure"
-    title = "ReturnValuesOnConditionCheckFailure=ALL_OLD returns the item on PutItem, UpdateItem, DeleteItem"
-    doc = DocPage("PutItem — Amazon DynamoDB API Reference (ReturnValuesOnConditionCheckFailure)",
-                  "https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_PutItem.html")
-    documented = ("A PutItem, UpdateItem or DeleteItem whose condition fails raises "
-                  "ConditionalCheckFailedException; with ReturnValuesOnConditionCheckFailure=ALL_OLD the "
-                  "exception carries the item's attributes as they were (the same parameter on UpdateItem and "
-                  "DeleteItem).")
-
-    async def run(self, client: ConformClient) -> Cell:
+    async def check(self, client: ConformClient, table: str) -> Cell:
         """One failing conditional write of each kind, then the item must be unchanged."""
-        async with client.table(self.name) as table:
-            stored = item("k", v=s("old"), c=n(1))
-            await client.put(table, stored)
-            condition = {"ConditionExpression": "#v = :other", "ExpressionAttributeNames": {"#v": "v"},
-                         "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
-            replies = {
-                "PutItem": await client.call("put_item", TableName=table, Item=item("k", v=s("new")), **condition,
-                                             ExpressionAttributeValues={":other": s("other")}),
-                "UpdateItem": await client.call("update_item", TableName=table, Key=key("k"),
-                                                UpdateExpression="SET #v = :new", **condition,
-                                                ExpressionAttributeValues={":other": s("other"), ":new": s("new")}),
-                "DeleteItem": await client.call("delete_item", TableName=table, Key=key("k"), **condition,
-                                                ExpressionAttributeValues={":other": s("other")}),
-            }
-            after = await client.get(table, "k")
+        stored = item("k", v=s("old"), c=n(1))
+        await client.put(table, stored)
+        condition = {"ConditionExpression": "#v = :other", "ExpressionAttributeNames": {"#v": "v"},
+                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+        replies = {
+            "PutItem": await client.call("put_item", TableName=table, Item=item("k", v=s("new")), **condition,
+                                         ExpressionAttributeValues={":other": s("other")}),
+            "UpdateItem": await client.call("update_item", TableName=table, Key=key("k"),
+                                            UpdateExpression="SET #v = :new", **condition,
+                                            ExpressionAttributeValues={":other": s("other"), ":new": s("new")}),
+            "DeleteItem": await client.call("delete_item", TableName=table, Key=key("k"), **condition,
+                                            ExpressionAttributeValues={":other": s("other")}),
+        }
+        after = await client.get(table, "k")
         found = Findings()
         found.evidence["replies"] = {op: {"outcome": r.outcome(), "Item": r.data.get("Item")}
                                      for op, r in replies.items()}

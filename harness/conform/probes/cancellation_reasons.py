@@ -3,42 +3,33 @@
 from __future__ import annotations
 
 from harness.conform.client import ConformClient
-from harness.conform.probe import Cell, DocPage, Findings, Probe
+from harness.conform.probe import Cell, Findings, Probe
 from harness.conform.probes.common import item, key, reason_codes, s
+from harness.conform.probes.documented import CANCELLATION_REASONS
 
 CANCELED = "TransactionCanceledException"
 
 
-class CancellationReasons(Probe):
+class CancellationReasons(Probe, behaviour=CANCELLATION_REASONS):
     """Three actions, the middle one failing its condition with ReturnValuesOnConditionCheckFailure=ALL_OLD."""
 
-    name = "cancellation-reasons"
-    title = "CancellationReasons: one per action, in order, None where nothing failed, Item with ALL_OLD"
-    doc = DocPage("TransactWriteItems — Amazon DynamoDB API Reference (TransactionCanceledException)",
-                  "https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html")
-    documented = ("When a transaction is cancelled, CancellationReasons holds one entry per action in the order "
-                  "of the request; an action that did not fail has Code None; a failed condition has Code "
-                  "ConditionalCheckFailed and, when the action set ReturnValuesOnConditionCheckFailure=ALL_OLD, "
-                  "the item as it was. No action of a cancelled transaction is applied.")
-
-    async def run(self, client: ConformClient) -> Cell:
+    async def check(self, client: ConformClient, table: str) -> Cell:
         """Put a new item, Update an existing one under a failing condition (ALL_OLD), Delete a third."""
-        async with client.table(self.name) as table:
-            held = item("held", v=s("old"))
-            await client.put(table, held)
-            await client.put(table, item("kept", v=s("old")))
-            reply = await client.call("transact_write_items", TransactItems=[
-                {"Put": {"TableName": table, "Item": item("new", v=s("new")),
-                         "ConditionExpression": "attribute_not_exists(pk)"}},
-                {"Update": {"TableName": table, "Key": key("held"), "UpdateExpression": "SET #v = :new",
-                            "ConditionExpression": "#v = :other", "ExpressionAttributeNames": {"#v": "v"},
-                            "ExpressionAttributeValues": {":new": s("new"), ":other": s("other")},
-                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
-                {"Delete": {"TableName": table, "Key": key("kept"), "ConditionExpression": "attribute_exists(pk)"}},
-            ])
-            applied = [name for name, found in (("new", await client.get(table, "new") is not None),
-                                                ("kept", await client.get(table, "kept") is None),
-                                                ("held", await client.get(table, "held") != held)) if found]
+        held = item("held", v=s("old"))
+        await client.put(table, held)
+        await client.put(table, item("kept", v=s("old")))
+        reply = await client.call("transact_write_items", TransactItems=[
+            {"Put": {"TableName": table, "Item": item("new", v=s("new")),
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Update": {"TableName": table, "Key": key("held"), "UpdateExpression": "SET #v = :new",
+                        "ConditionExpression": "#v = :other", "ExpressionAttributeNames": {"#v": "v"},
+                        "ExpressionAttributeValues": {":new": s("new"), ":other": s("other")},
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
+            {"Delete": {"TableName": table, "Key": key("kept"), "ConditionExpression": "attribute_exists(pk)"}},
+        ])
+        applied = [name for name, found in (("new", await client.get(table, "new") is not None),
+                                            ("kept", await client.get(table, "kept") is None),
+                                            ("held", await client.get(table, "held") != held)) if found]
         found = Findings()
         reasons = reply.data.get("CancellationReasons") or []
         codes = reason_codes(reasons)

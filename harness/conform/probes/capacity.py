@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from harness.conform.client import ConformClient, Reply
-from harness.conform.probe import Cell, DocPage, Findings, Probe
+from harness.conform.probe import Cell, Findings, Probe
 from harness.conform.probes.common import item, s
+from harness.conform.probes.documented import CAPACITY
 
 SMALL = "x" * 100  # the whole item stays well under 1 KB
 
@@ -19,25 +20,16 @@ def table_units(reply: Reply, table: str) -> float | None:
     return float(units[0]) if units and units[0] is not None else None
 
 
-class Capacity(Probe):
+class Capacity(Probe, behaviour=CAPACITY):
     """ReturnConsumedCapacity=TOTAL on a one-item TransactWriteItems and on a PutItem of the same item."""
 
-    name = "transaction-capacity"
-    title = "ReturnConsumedCapacity: a transactional write of a ≤ 1 KB item costs 2.0 WCU (a PutItem 1.0)"
-    doc = DocPage("Amazon DynamoDB Transactions: How it works — Capacity management for transactions",
-                  "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html")
-    documented = ("DynamoDB performs two underlying writes of every item in a transaction (prepare and "
-                  "commit), so a transactional write of an item up to 1 KB consumes 2 write capacity units; a "
-                  "standard write of the same item consumes 1.")
-
-    async def run(self, client: ConformClient) -> Cell:
+    async def check(self, client: ConformClient, table: str) -> Cell:
         """One transactional and one standard write, each reporting its consumed capacity."""
-        async with client.table(self.name) as table:
-            transactional = await client.call(
-                "transact_write_items", ReturnConsumedCapacity="TOTAL",
-                TransactItems=[{"Put": {"TableName": table, "Item": item("tx", p=s(SMALL))}}])
-            standard = await client.call("put_item", TableName=table, Item=item("plain", p=s(SMALL)),
-                                         ReturnConsumedCapacity="TOTAL")
+        transactional = await client.call(
+            "transact_write_items", ReturnConsumedCapacity="TOTAL",
+            TransactItems=[{"Put": {"TableName": table, "Item": item("tx", p=s(SMALL))}}])
+        standard = await client.call("put_item", TableName=table, Item=item("plain", p=s(SMALL)),
+                                     ReturnConsumedCapacity="TOTAL")
         found = Findings()
         found.evidence.update(transactional=transactional.data.get("ConsumedCapacity", transactional.outcome()),
                               standard=standard.data.get("ConsumedCapacity", standard.outcome()))

@@ -6,8 +6,9 @@ import uuid
 from typing import Any
 
 from harness.conform.client import ConformClient, Reply
-from harness.conform.probe import Cell, DocPage, Findings, Probe
+from harness.conform.probe import Cell, Findings, Probe
 from harness.conform.probes.common import key, n, number
+from harness.conform.probes.documented import CLIENT_REQUEST_TOKEN
 
 MISMATCH = "IdempotentParameterMismatchException"
 
@@ -17,40 +18,31 @@ def _add(table: str, pk: str, amount: int) -> dict[str, Any]:
                        "ExpressionAttributeNames": {"#n": "n"}, "ExpressionAttributeValues": {":d": n(amount)}}}
 
 
-class ClientRequestToken(Probe):
+class ClientRequestToken(Probe, behaviour=CLIENT_REQUEST_TOKEN):
     """The same token replayed with the same and with other parameters, and a replay with a ConditionCheck."""
 
-    name = "client-request-token"
-    title = "ClientRequestToken: identical replay succeeds once-written, other parameters are refused"
-    doc = DocPage("TransactWriteItems — Amazon DynamoDB API Reference (ClientRequestToken)",
-                  "https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html")
-    documented = ("Calls with the same ClientRequestToken and the same parameters within 10 minutes succeed "
-                  "and are applied once; the same token with other parameters fails with "
-                  "IdempotentParameterMismatchException.")
-
-    async def run(self, client: ConformClient) -> Cell:
+    async def check(self, client: ConformClient, table: str) -> Cell:
         """(1) token A twice, then the counter must be 1; (2) token A, other amount; (3) token B twice, with a
         ConditionCheck among its actions."""
-        async with client.table(self.name) as table:
-            token_a, token_b = str(uuid.uuid4()), str(uuid.uuid4())
-            first = [_add(table, "counted", 1)]
-            replies = {
-                "first": await client.call("transact_write_items", TransactItems=first, ClientRequestToken=token_a),
-                "identical replay": await client.call("transact_write_items", TransactItems=first,
-                                                      ClientRequestToken=token_a),
-            }
-            counted = number(await client.get(table, "counted"), "n")
-            replies["other parameters"] = await client.call(
-                "transact_write_items", TransactItems=[_add(table, "counted", 2)], ClientRequestToken=token_a)
-            counted_after = number(await client.get(table, "counted"), "n")
-            checked = [{"ConditionCheck": {"TableName": table, "Key": key("counted"),
-                                           "ConditionExpression": "attribute_exists(pk)"}},
-                       _add(table, "checked", 1)]
-            replies["with ConditionCheck"] = await client.call("transact_write_items", TransactItems=checked,
-                                                               ClientRequestToken=token_b)
-            replies["with ConditionCheck, replayed"] = await client.call(
-                "transact_write_items", TransactItems=checked, ClientRequestToken=token_b)
-            checked_n = number(await client.get(table, "checked"), "n")
+        token_a, token_b = str(uuid.uuid4()), str(uuid.uuid4())
+        first = [_add(table, "counted", 1)]
+        replies = {
+            "first": await client.call("transact_write_items", TransactItems=first, ClientRequestToken=token_a),
+            "identical replay": await client.call("transact_write_items", TransactItems=first,
+                                                  ClientRequestToken=token_a),
+        }
+        counted = number(await client.get(table, "counted"), "n")
+        replies["other parameters"] = await client.call(
+            "transact_write_items", TransactItems=[_add(table, "counted", 2)], ClientRequestToken=token_a)
+        counted_after = number(await client.get(table, "counted"), "n")
+        checked = [{"ConditionCheck": {"TableName": table, "Key": key("counted"),
+                                       "ConditionExpression": "attribute_exists(pk)"}},
+                   _add(table, "checked", 1)]
+        replies["with ConditionCheck"] = await client.call("transact_write_items", TransactItems=checked,
+                                                           ClientRequestToken=token_b)
+        replies["with ConditionCheck, replayed"] = await client.call(
+            "transact_write_items", TransactItems=checked, ClientRequestToken=token_b)
+        checked_n = number(await client.get(table, "checked"), "n")
         found = Findings()
         found.evidence.update(replies={what: r.outcome() for what, r in replies.items()},
                               counter_after_replay=counted, counter_after_mismatch=counted_after,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from harness.conform.client import ConformClient
-from harness.conform.probe import Cell, DocPage, Findings, Probe
+from harness.conform.probe import Cell, Findings, Probe
 from harness.conform.probes.common import item, s
+from harness.conform.probes.documented import ITEM_SIZE
 
 INVALID = "ValidationException"
 LIMIT_BYTES = 400 * 1024
@@ -13,22 +14,14 @@ LIMIT_BYTES = 400 * 1024
 UNDER_BYTES, OVER_BYTES = 380_000, 420_000
 
 
-class ItemSize(Probe):
+class ItemSize(Probe, behaviour=ITEM_SIZE):
     """PutItem of an item just under and one just over 400 KB."""
 
-    name = "item-size-limit"
-    title = "PutItem of an item over 400 KB is refused with ValidationException; under it, stored"
-    doc = DocPage("Quotas in Amazon DynamoDB — Item size",
-                  "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html")
-    documented = ("The maximum item size is 400 KB, attribute names (UTF-8 length) and values together; a "
-                  "write of a larger item fails with ValidationException.")
-
-    async def run(self, client: ConformClient) -> Cell:
+    async def check(self, client: ConformClient, table: str) -> Cell:
         """One put on each side of the limit."""
-        async with client.table(self.name) as table:
-            under = await client.call("put_item", TableName=table, Item=item("under", p=s("x" * UNDER_BYTES)))
-            over = await client.call("put_item", TableName=table, Item=item("over", p=s("x" * OVER_BYTES)))
-            stored_over = await client.get(table, "over") is not None
+        under = await client.call("put_item", TableName=table, Item=item("under", p=s("x" * UNDER_BYTES)))
+        over = await client.call("put_item", TableName=table, Item=item("over", p=s("x" * OVER_BYTES)))
+        stored_over = await client.get(table, "over") is not None
         found = Findings()
         found.evidence.update(under=under.outcome(), over=over.outcome(), over_message=over.message,
                               limit_bytes=LIMIT_BYTES)

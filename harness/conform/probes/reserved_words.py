@@ -3,34 +3,26 @@
 from __future__ import annotations
 
 from harness.conform.client import ConformClient
-from harness.conform.probe import Cell, DocPage, Findings, Probe
+from harness.conform.probe import Cell, Findings, Probe
 from harness.conform.probes.common import item, key, s
+from harness.conform.probes.documented import RESERVED_WORDS
 
 INVALID = "ValidationException"
 
 
-class ReservedWords(Probe):
+class ReservedWords(Probe, behaviour=RESERVED_WORDS):
     """``SET Role = :r`` as the tutorial prints it, and the escaped ``SET #Role = :r`` as a control."""
 
-    name = "reserved-words"
-    title = "SET Role = :r (a reserved word, unescaped) is refused; SET #Role = :r works"
-    doc = DocPage("Reserved words in DynamoDB",
-                  "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ReservedWords.html")
-    documented = ("A reserved word such as ROLE cannot be used as an attribute name in an expression: the "
-                  "request fails with ValidationException; an expression attribute name (#Role) must stand in "
-                  "for it.")
-
-    async def run(self, client: ConformClient) -> Cell:
+    async def check(self, client: ConformClient, table: str) -> Cell:
         """The unescaped update must be refused and write nothing; the escaped one must succeed."""
-        async with client.table(self.name) as table:
-            await client.put(table, item("user", Role=s("old")))
-            raw = await client.call("update_item", TableName=table, Key=key("user"), UpdateExpression="SET Role = :r",
-                                    ExpressionAttributeValues={":r": s("raw")})
-            after_raw = await client.get(table, "user")
-            escaped = await client.call("update_item", TableName=table, Key=key("user"),
-                                        UpdateExpression="SET #Role = :r", ExpressionAttributeNames={"#Role": "Role"},
-                                        ExpressionAttributeValues={":r": s("escaped")})
-            after_escaped = await client.get(table, "user")
+        await client.put(table, item("user", Role=s("old")))
+        raw = await client.call("update_item", TableName=table, Key=key("user"), UpdateExpression="SET Role = :r",
+                                ExpressionAttributeValues={":r": s("raw")})
+        after_raw = await client.get(table, "user")
+        escaped = await client.call("update_item", TableName=table, Key=key("user"),
+                                    UpdateExpression="SET #Role = :r", ExpressionAttributeNames={"#Role": "Role"},
+                                    ExpressionAttributeValues={":r": s("escaped")})
+        after_escaped = await client.get(table, "user")
         found = Findings()
         found.evidence.update(unescaped=raw.outcome(), unescaped_message=raw.message, escaped=escaped.outcome())
         found.expect(raw.code == INVALID, f"SET Role = :r → {INVALID}", raw.outcome())

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.conform.client import ConformClient, Reply
-from harness.conform.probe import Cell, DocPage, Probe
+from harness.conform.probe import Cell, Probe
 from harness.conform.probes.common import item, key, n, reason_codes, s
+from harness.conform.probes.documented import TRANSACTION_CONFLICT
 
 ATTEMPTS = 50
 BUDGET_S = 10.0  # no new attempt after this
@@ -128,36 +129,25 @@ def _timeline(attempt: Attempt) -> list[list[Any]]:
             for t in sorted([attempt.transaction, *attempt.writes], key=lambda t: t.invoke_ns)]
 
 
-class TransactionConflict(Probe):
+class TransactionConflict(Probe, behaviour=TRANSACTION_CONFLICT):
     """TransactionConflictException for a write on an item held by an in-flight transaction."""
 
-    name = "transaction-conflict"
-    title = "a write on an item an in-flight TransactWriteItems holds is refused"
-    doc = DocPage("Amazon DynamoDB Transactions: How it works — Transaction conflict handling",
-                  "https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis.html")
-    documented = ("A PutItem, UpdateItem or DeleteItem request for an item conflicts with an ongoing "
-                  "TransactWriteItems request that includes the same item, and fails with "
-                  "TransactionConflictException; a transaction that conflicts is cancelled with reason "
-                  "TransactionConflict. (DynamoDB Local's usage notes say it never throws "
-                  "TransactionConflictException.)")
-
-    async def run(self, client: ConformClient) -> Cell:
+    async def check(self, client: ConformClient, table: str) -> Cell:
         """Rounds of one transaction and WRITERS writes on one item, until a conflict shows, ENOUGH_OVERLAPS
         writes were accepted in flight with transactions, the transaction was refused REFUSALS_TO_STOP times in a row,
         ATTEMPTS rounds were made or BUDGET_S passed."""
-        async with client.table(self.name) as table:
-            await client.put(table, item(HOT, v=s("start")))
-            attempts: list[Attempt] = []
-            deadline = time.monotonic() + BUDGET_S
-            overlaps = 0
-            while len(attempts) < ATTEMPTS and time.monotonic() < deadline and overlaps < ENOUGH_OVERLAPS:
-                attempts.append(await self._attempt(client, table, len(attempts)))
-                if attempts[-1].conflict():
-                    break
-                overlaps += len(attempts[-1].accepted_overlaps())
-                recent = attempts[-REFUSALS_TO_STOP:]
-                if len(recent) == REFUSALS_TO_STOP and all(a.transaction.outcome != "ok" for a in recent):
-                    break
+        await client.put(table, item(HOT, v=s("start")))
+        attempts: list[Attempt] = []
+        deadline = time.monotonic() + BUDGET_S
+        overlaps = 0
+        while len(attempts) < ATTEMPTS and time.monotonic() < deadline and overlaps < ENOUGH_OVERLAPS:
+            attempts.append(await self._attempt(client, table, len(attempts)))
+            if attempts[-1].conflict():
+                break
+            overlaps += len(attempts[-1].accepted_overlaps())
+            recent = attempts[-REFUSALS_TO_STOP:]
+            if len(recent) == REFUSALS_TO_STOP and all(a.transaction.outcome != "ok" for a in recent):
+                break
         return decide(attempts)
 
     async def _attempt(self, client: ConformClient, table: str, number: int) -> Attempt:

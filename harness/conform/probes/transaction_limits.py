@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from harness.conform.client import ConformClient, Reply
-from harness.conform.probe import Cell, DocPage, Findings, Probe
+from harness.conform.probe import Cell, Findings, Probe
 from harness.conform.probes.common import item, key, s
+from harness.conform.probes.documented import TRANSACTION_LIMITS
 
 INVALID = "ValidationException"
 MAX_ACTIONS = 100
@@ -13,33 +14,24 @@ MAX_BYTES = 4 * 1024 * 1024
 BIG_ITEMS, BIG_ITEM_BYTES = 11, 390_000
 
 
-class TransactionLimits(Probe):
+class TransactionLimits(Probe, behaviour=TRANSACTION_LIMITS):
     """Three transactions AWS refuses before doing anything."""
 
-    name = "transaction-limits"
-    title = "TransactWriteItems refuses two actions on one item, more than 100 actions, more than 4 MB"
-    doc = DocPage("TransactWriteItems — Amazon DynamoDB API Reference",
-                  "https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html")
-    documented = ("TransactWriteItems groups up to 100 actions whose items total at most 4 MB, and no two "
-                  "actions in one transaction may target the same item; a request breaking these rules fails "
-                  "with ValidationException and nothing is written.")
-
-    async def run(self, client: ConformClient) -> Cell:
+    async def check(self, client: ConformClient, table: str) -> Cell:
         """Send each over-the-limit transaction and check it was refused and wrote nothing."""
-        async with client.table(self.name) as table:
-            same_item = await client.call("transact_write_items", TransactItems=[
-                {"Put": {"TableName": table, "Item": item("dup", v=s("put"))}},
-                {"Update": {"TableName": table, "Key": key("dup"), "UpdateExpression": "SET #v = :v",
-                            "ExpressionAttributeNames": {"#v": "v"}, "ExpressionAttributeValues": {":v": s("upd")}}},
-            ])
-            dup_written = await client.get(table, "dup") is not None
-            too_many = await client.call("transact_write_items", TransactItems=[
-                {"Put": {"TableName": table, "Item": item(f"many-{i}")}} for i in range(MAX_ACTIONS + 1)])
-            many_written = await client.get(table, "many-0") is not None
-            payload = "x" * BIG_ITEM_BYTES
-            too_big = await client.call("transact_write_items", TransactItems=[
-                {"Put": {"TableName": table, "Item": item(f"big-{i}", p=s(payload))}} for i in range(BIG_ITEMS)])
-            big_written = await client.get(table, "big-0") is not None
+        same_item = await client.call("transact_write_items", TransactItems=[
+            {"Put": {"TableName": table, "Item": item("dup", v=s("put"))}},
+            {"Update": {"TableName": table, "Key": key("dup"), "UpdateExpression": "SET #v = :v",
+                        "ExpressionAttributeNames": {"#v": "v"}, "ExpressionAttributeValues": {":v": s("upd")}}},
+        ])
+        dup_written = await client.get(table, "dup") is not None
+        too_many = await client.call("transact_write_items", TransactItems=[
+            {"Put": {"TableName": table, "Item": item(f"many-{i}")}} for i in range(MAX_ACTIONS + 1)])
+        many_written = await client.get(table, "many-0") is not None
+        payload = "x" * BIG_ITEM_BYTES
+        too_big = await client.call("transact_write_items", TransactItems=[
+            {"Put": {"TableName": table, "Item": item(f"big-{i}", p=s(payload))}} for i in range(BIG_ITEMS)])
+        big_written = await client.get(table, "big-0") is not None
         found = Findings()
         found.evidence.update(same_item=same_item.outcome(), actions_101=too_many.outcome(),
                               over_4mb=too_big.outcome(), over_4mb_bytes=BIG_ITEMS * BIG_ITEM_BYTES)
