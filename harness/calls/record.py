@@ -215,17 +215,18 @@ class Recorder:
 
 # ----- recorded functions -----------------------------------------------------------------------------------
 
-def recorded(fn: F | None = None, *, name: str | None = None, key: Callable[..., Any] | None = None) -> Any:
+def recorded(fn: F | None = None, *, name: str | None = None, key: str | Callable[..., Any] | None = None) -> Any:
     """Record every call of ``fn`` made inside ``race``/``hammer`` as an op of its own (a no-op elsewhere).
 
     Use it on the steps the checkers look at (``acquire`` and ``release`` of a lock, a counter's ``next``, an
     optimistic ``save``)::
 
-        @recorded(key=lambda table, name, owner: name)
+        @recorded(key="name")
         def acquire(table, name, owner): ...
 
-    ``name`` is the op's ``f`` (default: the function's name); ``key(*args, **kwargs)`` what the call acts
-    on (default: the function's name too, i.e. one key). Works on plain and ``async`` functions.
+    ``name`` is the op's ``f`` (default: the function's name). ``key`` is what the call acts on: the name
+    of one of its parameters (that argument's value), or a function called with the call's arguments;
+    default: the function's name, i.e. every call on one key. Works on plain and ``async`` functions.
     """
     if fn is None:
         return functools.partial(recorded, name=name, key=key)
@@ -234,8 +235,14 @@ def recorded(fn: F | None = None, *, name: str | None = None, key: Callable[...,
     def begin(frame: Frame, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         frame.inner = True
         frame.depth += 1
-        where = f if key is None else str(key(*args, **kwargs))
-        frame.recorder.invoke(frame, f, where, arguments(fn, args, kwargs))
+        given = arguments(fn, args, kwargs)
+        if key is None:
+            where = f
+        elif isinstance(key, str):
+            where = str(given.get(key, f"<no argument {key}>"))
+        else:
+            where = str(key(*args, **kwargs))
+        frame.recorder.invoke(frame, f, where, given)
         return where
 
     if inspect.iscoroutinefunction(fn):
