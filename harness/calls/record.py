@@ -200,7 +200,8 @@ class Recorder:
             "format": RUN_FORMAT, "run_id": self.run_id, "started_at": self.started_at,
             "recorded_by": RECORDED_BY, "test": os.environ.get("PYTEST_CURRENT_TEST", "").removesuffix(" (call)"),
             "config": self.config,
-            "backend": {"kind": "your code", "endpoint": None, "version": "whatever your functions called"},
+            "backend": {"kind": "your code", "endpoint": None,
+                        "version": f"{self.config.get('driver')}({self.config.get('function')}) of harness.testing"},
             "versions": _versions(), "wall_s": round((time_ns() - self.started_ns) / 1e9, 3), **meta,
         }
         write_json(self.run_dir / RUN_JSON, self.meta)
