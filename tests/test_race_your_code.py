@@ -231,7 +231,8 @@ def test_stress_check_and_report_reach_the_assertions_verdict(tmp_path):
     drawn = run_stress("report", str(tmp_path / "run"), timeout=180)
     assert drawn.returncode == 0 and "report.html" in drawn.stdout, drawn.stderr[-2000:]
     page = (tmp_path / "run" / "report.html").read_text()
-    assert "INVALID" in page.upper() and "harness.testing" in page
+    assert "INVALID" in page.upper() and "Recorded by harness.testing" in page and "Reproduce with" not in page
+    assert "test_stress_check_and_report_reach_the_assertions_verdict" in page  # the test that repeats it
 
 
 def test_stress_check_passes_a_valid_race(tmp_path):
