@@ -165,6 +165,11 @@ def test_a_coroutine_from_a_plain_test_is_one_clear_error(tmp_path):
         race(lambda: not_awaited(), workers=2, run_dir=tmp_path / "run")
 
 
+async def test_a_plain_function_inside_an_async_test_is_one_clear_error(tmp_path):
+    with pytest.raises(TypeError, match="not an awaitable: inside a running event loop"):
+        await race(lambda: 1, workers=2, run_dir=tmp_path / "run")
+
+
 def test_hammer_is_bounded_in_count_and_time(tmp_path):
     count = hammer(lambda: None, workers=4, duration=60, max_calls=37, run_dir=tmp_path / "count", name="noop")
     assert len(count.attempts) == 37
