@@ -50,6 +50,13 @@ def local_endpoint(local_jar_home: Path) -> Iterator[Endpoint]:
 
 
 @pytest.fixture(scope="session")
+def ddb_endpoint(local_endpoint: Endpoint) -> Endpoint:
+    """The pytest plugin's fixture (harness.pytest_plugin), overridden: its tables live on the session's one
+    DynamoDB Local instead of a second JVM."""
+    return local_endpoint
+
+
+@pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[Endpoint]:
     """A moto server (own process) for the whole test session."""
     server = backends.MotoServer()

@@ -149,3 +149,35 @@ def test_example_tests_start_their_own_dynamodb_local_without_ddb_endpoint():
     proc = run_example_tests(env, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "2 passed" in proc.stdout
+
+
+# ----- issue 12: examples/test_my_lock.py and the README's "Test your own code", as a user runs them ----------
+
+def test_my_lock_example_runs_green_with_plain_pytest_and_no_server_started_by_hand():
+    env = {k: v for k, v in os.environ.items() if k != "DDB_ENDPOINT"}
+    proc = subprocess.run([str(BIN / "pytest"), "-q", "-p", "no:cacheprovider", "examples/test_my_lock.py"],
+                          capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "4 passed" in proc.stdout
+
+
+def readme_test_files() -> dict[str, str]:
+    """The ```python blocks of README.md's "Test your own code" section, by the file name in their first line."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("\n## Test your own code\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"^```python\n(.*?)^```", section, flags=re.M | re.S)
+    return {block.splitlines()[0].removeprefix("# ").strip(): block for block in blocks}
+
+
+def test_readme_test_your_own_code_examples_run_as_written(tmp_path):
+    files = readme_test_files()
+    assert sorted(files) == ["test_counter.py", "test_coupon.py"]
+    project = tmp_path / "my_project"
+    project.mkdir()
+    for name, text in files.items():
+        (project / name).write_text(text)
+    env = {k: v for k, v in os.environ.items() if k != "DDB_ENDPOINT"}
+    proc = subprocess.run([str(BIN / "pytest"), "-q", "-p", "no:cacheprovider"], capture_output=True, text=True,
+                          timeout=300, cwd=project, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "3 passed" in proc.stdout

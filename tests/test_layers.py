@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("harness.nemesis",),
     ("harness.engine",),
     ("harness.conform",),
-    ("harness.cli", "harness.testing", "harness.__main__"),
+    ("harness.cli", "harness.testing", "harness.calls", "harness.pytest_plugin", "harness.__main__"),
 ]
 # The one upward import, on purpose: the report's "reproduce with" line is made from `stress run`'s own
 # click parameters, so it can never name a flag or a default the CLI does not have.

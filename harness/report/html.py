@@ -282,16 +282,36 @@ def _config_section(data: RunData) -> str:
     if not isinstance(config, dict) or not config:
         return f'<h2 id="config">Configuration</h2><p>{RUN_JSON} has no configuration: it is not known.</p>'
     items = config_items(data.run, data.verdict)
+    if data.run.get("recorded_by"):  # calls of the user's own code (harness.testing): no `stress run` repeats them
+        items = _recorded_items(data.run, config)
     rows = ""
     for start in range(0, len(items), CONFIG_COLUMNS):
         cells = "".join(f"<th>{e(k)}</th><td>{e(v)}</td>" for k, v in items[start : start + CONFIG_COLUMNS])
         rows += f"<tr>{cells}</tr>"
+    if data.run.get("recorded_by"):
+        test = data.run.get("test") or "the test that made it"
+        return (f'<h2 id="config">Configuration</h2><table class="config">{rows}</table>'
+                f'<p class="meta">Recorded by {e(data.run["recorded_by"])}; repeat it by running {e(test)}.</p>')
     return (
         f'<h2 id="config">Configuration</h2><table class="config">{rows}</table>'
         f'<p class="meta">Reproduce with (same options and seed; the races are as close as the '
         f"server's timing allows):</p>"
         f'<pre class="cmd" id="reproduce">{e(reproduce_command(config))}</pre>'
     )
+
+
+def _recorded_items(run: dict[str, Any], config: dict[str, Any]) -> list[tuple[str, str]]:
+    """What a race or hammer of the user's own function was: driver, function, workers, bounds and checks."""
+    checks = ", ".join(str(c.get("pattern")) for c in config.get("checks") or []) or "none asserted"
+    items = [("recorded by", str(run.get("recorded_by"))), ("driver", str(config.get("driver", "?"))),
+             ("function", str(config.get("function", "?"))), ("mode", str(config.get("mode", "?"))),
+             ("workers", str(config.get("workers", "?"))), ("keys", str(config.get("keys", "?"))),
+             ("checks", checks)]
+    if config.get("duration") is not None:
+        items.append(("duration", f"{config['duration']:g} s (at most {config.get('max_calls', '?')} calls)"))
+    if run.get("test"):
+        items.append(("test", str(run["test"])))
+    return items
 
 
 def _ops_per_s(ops: list[Op]) -> float | None:

@@ -17,6 +17,7 @@ from harness.report.stats import is_write, race_id, winners
 
 DETAILED_MAX = 60  # up to this many requests: per-bar labels and thick bars
 THIN_ABOVE = 400  # above this many requests: hairline bars
+MAX_WINNER_LABELS = 40  # outlined and labelled winners per plot: a loop's thousands would take minutes to draw
 
 
 @dataclass(frozen=True)
@@ -84,9 +85,11 @@ def plot_race_timeline(ops: list[Op], workload: str, which: Race, path: Path, vi
     ax = fig.add_subplot()
     width = _bar_width(n)
     _draw_bars(ax, race, first, right_edge, width)
+    labelled = 0
     for row, op in enumerate(race):
-        if op.index in won:
+        if op.index in won and labelled < MAX_WINNER_LABELS:
             _draw_winner(ax, op, row, first, right_edge, width)
+            labelled += 1
     ax.set_ylim(n - 0.5 + (0.5 if n > DETAILED_MAX else 0), -0.8)
     ax.set_xlim(0, right_edge * 1.0)
     _y_axis(ax, race, won)

@@ -1,0 +1,1 @@
+"""Recording and driving calls of a user's own functions (what ``harness.testing`` is built on)."""
