@@ -159,3 +159,19 @@ def test_role_update_info_op_that_explains_the_final_value_is_valid():
 def test_role_update_without_final_state_is_unknown():
     verdict = RoleUpdate.check(cas_chain().ops(), {}, {})
     assert verdict.status == UNKNOWN
+
+
+def test_role_update_two_indeterminate_ops_in_a_row_may_carry_the_chain():
+    """Seen under --pattern sustained --fault lost-ack:0.05 --retries 2 on DynamoDB Local: an unacknowledged
+    CAS wrote a value, another worker read it and CASed from it, unacknowledged too, and a third CAS
+    succeeded from that. The chain passes through both indeterminate ops: no false winner-off-chain."""
+    h = cas_chain()
+    cas(h, 6, "w1-r2", "w6-r3", 60, None, "info", 3)
+    cas(h, 7, "w6-r3", "w7-r4", 80, None, "info", 4)
+    cas(h, 8, "w7-r4", "w8-r5", 100, 110, "ok", 5)
+    verdict = RoleUpdate.check(h.ops(), {"user-0000": {"Role": "w8-r5"}}, {})
+    assert verdict.status == VALID, verdict.violations
+    # Negative control: the same success from a value no indeterminate op can have written.
+    cas(h, 9, "ghost", "w9-r6", 120, 130, "ok", 6)
+    found = RoleUpdate.check(h.ops(), {"user-0000": {"Role": "w9-r6"}}, {})
+    assert "winner-off-chain" in {v.kind for v in found.violations}

@@ -189,23 +189,40 @@ def check_cas_key(verdict: Verdict, key: str, ops: list[Op], final_value: Any, *
 
 def _walk_chain(initial: Any, ok_by_expected: dict[Any, list[Op]], info_by_expected: dict[Any, list[Op]],
                 final_value: Any) -> tuple[Any, set[int]]:
-    """Follow successful CAS ops from ``initial``; an indeterminate op may bridge a gap."""
+    """Follow successful CAS ops from ``initial``; indeterminate ops may bridge a gap, several in a row (under
+    lost acks a value written by an unacknowledged CAS is often read and CASed from by another one)."""
     current, seen, on_chain = initial, {initial}, set()
     while True:
         step = ok_by_expected.get(current)
-        if step:
-            op = step[0]
-        else:
-            bridge = [op for op in info_by_expected.get(current, ())
-                      if op.value["new"] in ok_by_expected or op.value["new"] == final_value]
-            if not bridge:
-                return current, on_chain
-            op = bridge[0]
-        on_chain.add(op.index)
-        current = op.value["new"]
+        path = [step[0]] if step else _bridge(current, ok_by_expected, info_by_expected, final_value)
+        if not path:
+            return current, on_chain
+        on_chain.update(op.index for op in path)
+        current = path[-1].value["new"]
         if current in seen:
             return current, on_chain
         seen.add(current)
+
+
+def _bridge(start: Any, ok_by_expected: dict[Any, list[Op]], info_by_expected: dict[Any, list[Op]],
+            final_value: Any) -> list[Op]:
+    """The shortest run of indeterminate ops from ``start`` to a value a successful CAS (or the final state)
+    continues from; empty when there is none."""
+    frontier: list[tuple[Any, list[Op]]] = [(start, [])]
+    seen = {start}
+    while frontier:
+        following: list[tuple[Any, list[Op]]] = []
+        for value, path in frontier:
+            for op in info_by_expected.get(value, ()):
+                new = op.value["new"]
+                if new in seen:
+                    continue
+                if new in ok_by_expected or new == final_value:
+                    return [*path, op]
+                seen.add(new)
+                following.append((new, [*path, op]))
+        frontier = following
+    return []
 
 
 def _reachable(start: Any, target: Any, info_by_expected: dict[Any, list[Op]]) -> bool:
