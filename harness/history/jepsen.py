@@ -126,7 +126,7 @@ def _parse_edn(text: str, name: str) -> tuple[list[dict[str, Any]], Callable[[in
     if forms is None:
         try:
             forms = edn_format.loads_all(text)
-        except Exception as exc:  # edn_format raises EDNDecodeError, NotImplementedError, ValueError...
+        except Exception as exc:  # edn_format raises its decode error, or others for unknown tags and bad literals
             line, message = _edn_error(text, exc)
             raise HistoryError(f"{name}:{line}: not EDN: {message}" if line else f"{name}: not EDN: {message}") \
                 from None
