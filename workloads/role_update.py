@@ -5,6 +5,9 @@ Every key starts as ``Role = member``. In each round all workers try ``SET #Role
 worker and round and ``:expected`` is what the worker believes is current: ``member`` at first,
 afterwards its own value if it won, or the ALL_OLD value its conditional failure returned. A
 worker that cannot know (timeout, no ALL_OLD) reads the item with ConsistentRead instead of racing.
+Under ``--pattern sustained`` each key's workers loop the same way without a barrier, starting from a
+read, with a read every ``READ_EVERY`` ops; the whole history, reads included, goes to the linearizability
+checker.
 
 Invariants, per key: no two successful updates consumed the same value (a lost update); per round
 at most one winner; a conditional failure never returns an item that satisfied its condition; the
@@ -25,6 +28,11 @@ from workloads.base import SUSTAINED, Call, Step, Workload
 from workloads.contract import CasContract, declare
 
 INITIAL_ROLE = "member"
+# Sustained loops CAS from what the last CAS taught (ALL_OLD on failure), not from a fresh read each time:
+# every CAS on a key then has all its per-key contenders aiming at the same value, and no op is spent reading.
+# On the window fake (1 broken check in 1,000, 2 ms window, 20 s, 10 runs) read-then-CAS caught it in 6 of 10
+# runs; see the README's detection section for CAS-from-ALL_OLD. One op in READ_EVERY is still a read.
+READ_EVERY = 8
 
 
 class RoleUpdate(Workload):
@@ -59,8 +67,8 @@ class RoleUpdate(Workload):
         return following.key != racing.key
 
     def request(self, worker: int, step: Step) -> Call:
-        """A CAS from the believed value to a fresh one, or a read when the belief is unknown (sustained:
-        every CAS follows a consistent read of the key)."""
+        """A CAS from the believed value to a fresh one, or a read when the belief is unknown (sustained: at
+        first, after an indeterminate CAS, and every ``READ_EVERY``-th op)."""
         key_param = {self.key_attribute: {"S": step.key}}
         expected = self.belief.get((worker, step.key), None if self.sustained else INITIAL_ROLE)
         if expected is None:
@@ -95,8 +103,8 @@ class RoleUpdate(Workload):
             role = outcome.item.get("Role") if outcome.type == OK and outcome.item else None
             self.belief[slot] = role
             return role
-        if self.sustained:
-            self.belief[slot] = None  # read again before the next CAS
+        if self.sustained and step.n % READ_EVERY == READ_EVERY - 1:
+            self.belief[slot] = None  # a read now and then, so stale reads have a chance to show
         elif outcome.type == OK:
             self.belief[slot] = call.value["new"]
         elif outcome.type == FAIL and outcome.error == CONDITIONAL_FAILED and outcome.old:
