@@ -554,3 +554,24 @@ if __name__ == "__main__":
         shutil.rmtree(SAMPLE_DIR)
     write_sample_run(SAMPLE_DIR)
     print(f"wrote {SAMPLE_DIR}")
+
+
+def test_a_loop_slice_is_centred_on_the_violation_and_drawn_a_lane_per_worker(tmp_path: Path) -> None:
+    from harness.history.events import Op
+    from harness.report.loop import SLICE_OPS, loop_slice, plot_key_loop
+    from harness.report.timeline import Race
+
+    # 4 workers looping on one key, 1,000 ops one after another per worker.
+    ops = [Op(i, i % 4, "role-update", "cas" if i % 8 else "read", "k", None, 1_000_000 * i, "ok" if i % 5 == 0
+              else "fail", 1_000_000 * i + 3_000_000, extra={"round": 0}) for i in range(1000)]
+    loop = Race("k", 0)
+    assert [op.index for op in loop_slice(ops, loop)] == list(range(SLICE_OPS))
+    around = loop_slice(ops, loop, {700, 703})
+    assert len(around) == SLICE_OPS and around[0].index < 700 < 703 < around[-1].index
+    assert abs((700 - around[0].index) - (around[-1].index - 703)) <= 1  # centred
+    assert loop_slice(ops, loop, {999})[-1].index == 999  # at the end: the slice stays whole
+    assert loop_slice(ops, Race("k", 1)) == []
+    path = plot_key_loop(ops, "role-update", loop, tmp_path / "loop.png", violated=True, around={700, 703})
+    assert path.stat().st_size > 10_000
+    with pytest.raises(ValueError):
+        plot_key_loop(ops, "role-update", Race("other", 0), tmp_path / "none.png")

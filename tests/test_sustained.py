@@ -113,7 +113,10 @@ def test_sustained_is_valid_on_dynamodb_local_and_says_what_it_could_catch(local
     run_dir = tmp_path / summary["run_dir"]
     config = json.loads((run_dir / "run.json").read_text())["config"]
     assert config["pattern"] == "sustained" and config["workers"] == 12 and config["per_key"] == 4
-    assert "Detection power" in (run_dir / "report.html").read_text()
+    html = (run_dir / "report.html").read_text()
+    assert "Detection power" in html
+    # A loop is drawn a lane per worker, not as a race of thousands of rows.
+    assert "Loop timeline" in html and "Race timeline" not in html
 
 
 def test_terminal_states_the_detection_power_and_a_weak_burst_says_so(local_endpoint, tmp_path):
@@ -132,7 +135,10 @@ def test_unsafe_sustained_is_invalid(local_endpoint, tmp_path, workload):
     summary, proc = run_json("--pattern", "sustained", "--workload", workload, "--unsafe", "--duration", "5",
                              "--keys", "2", "--per-key", "5", "--endpoint-url", local_endpoint.url, cwd=tmp_path)
     assert proc.returncode == 1, (summary["verdict"], proc.stderr[-2000:])
-    assert summary["workloads"][0]["violations"]
+    violations = summary["workloads"][0]["violations"]
+    assert violations
+    html = (tmp_path / summary["run_dir"] / "report.html").read_text()
+    assert f"Loop timeline: {violations[0]['key']}" in html
 
 
 @pytest.mark.parametrize("workload", ["registration", "role-update"])

@@ -86,6 +86,11 @@ PLOT_CAPTIONS = {
         "One bar per request of this race, from invoke to completion, sorted by invoke time. Winners have a "
         "black outline; the dotted line marks when a winner was acknowledged."
     ),
+    "loop": (
+        "A slice of one key's sustained loop: one lane per worker, one bar per op from invoke to completion "
+        "(reads thinner). Applied writes have a black outline; bars overlapping across lanes were in flight "
+        "together. A violation's slice is centred on its ops, marked with a red triangle."
+    ),
 }
 
 HOWTO = """

@@ -15,6 +15,7 @@ from harness.history.events import Op
 from harness.report import style
 from harness.report.faults import FaultSpan
 from harness.report.latency import plot_latency
+from harness.report.loop import plot_key_loop
 from harness.report.outcomes import plot_outcomes_per_key
 from harness.report.rundata import RunData
 from harness.report.stats import has_races
@@ -28,7 +29,7 @@ Job = Callable[[], Any]
 class PlotRef:
     """A PNG written next to report.html."""
 
-    kind: str  # outcomes | latency | throughput | race
+    kind: str  # outcomes | latency | throughput | race | loop (a sustained round's race)
     workload: str
     filename: str
     title: str
@@ -71,18 +72,24 @@ def violation_race(ops: list[Op], violation: dict[str, Any]) -> Race | None:
     return Race(key, all_rounds=True)
 
 
-def races_to_plot(data: RunData, workload: str) -> list[Race]:
-    """The most contended race, then the race of every violation (each once)."""
+def races_to_plot(data: RunData, workload: str) -> dict[Race, set[int]]:
+    """The most contended race, then the race of every violation (each once), with the op indices its
+    first violation names (empty for the busiest race unless a violation is about it)."""
     ops = data.workload_ops(workload)
-    races: list[Race] = []
+    races: dict[Race, set[int]] = {}
     busiest = most_contended_race(ops)
     if busiest is not None:
-        races.append(busiest)
+        races[busiest] = set()
     for violation in data.workload_summary(workload).get("violations", []) or []:
         race = violation_race(ops, violation)
-        if race is not None and race not in races:
-            races.append(race)
+        if race is not None and not races.get(race):
+            races[race] = {i for i in violation.get("ops", []) or [] if isinstance(i, int)}
     return races
+
+
+def is_sustained(data: RunData) -> bool:
+    """Whether the run looped (``--pattern sustained``): its rounds are loops, not races."""
+    return (data.run.get("config") or {}).get("pattern") == "sustained"
 
 
 def race_filename(workload: str, race: Race) -> str:
@@ -115,10 +122,16 @@ def workload_plot_jobs(data: RunData, workload: str, faults: list[FaultSpan]) ->
         (latency, partial(plot_latency, ops, workload, out / latency.filename)),
         (throughput, partial(plot_throughput, ops, workload, data.t0, data.t_end, faults, out / throughput.filename)),
     ]
-    for race in races_to_plot(data, workload):
-        ref = PlotRef("race", workload, race_filename(workload, race), f"Race timeline: {race.label}", race.key)
-        jobs.append((ref, partial(plot_race_timeline, ops, workload, race, out / ref.filename,
-                                  violated=race.key in marked, faults=faults)))
+    for race, named in races_to_plot(data, workload).items():
+        if is_sustained(data):
+            ref = PlotRef("loop", workload, race_filename(workload, race), f"Loop timeline: {race.label}", race.key)
+            draw = partial(plot_key_loop, ops, workload, race, out / ref.filename, violated=race.key in marked,
+                           faults=faults, around=named)
+        else:
+            ref = PlotRef("race", workload, race_filename(workload, race), f"Race timeline: {race.label}", race.key)
+            draw = partial(plot_race_timeline, ops, workload, race, out / ref.filename, violated=race.key in marked,
+                           faults=faults)
+        jobs.append((ref, draw))
     return jobs
 
 
