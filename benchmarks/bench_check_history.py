@@ -11,7 +11,7 @@ values 0-4, read/write/cas, ~10 % timeouts):
    ``stress check-history`` call; its wall time is printed, and its verdicts are compared with the brute
    force on the small ones (exit 1 on any difference).
 
-    python benchmarks/bench_check_history.py             # 30 invalid histories, 100 files
+    python benchmarks/bench_check_history.py             # 100 invalid histories, 100 files
     python benchmarks/bench_check_history.py --small     # a few seconds
 """
 
@@ -66,13 +66,16 @@ def shrink_cost(n: int, seed: int, repeat: int) -> None:
         d, _ = _cpu(lambda ops=ops: decide(ops), repeat)
         t, verdict = _cpu(lambda ops=ops: check_linearizable(ops), repeat)
         (violation,) = verdict.violations
-        rows.append((d, t, len(violation.ops), violation.details.get("minimal", True)))
+        rows.append((d, t, len(violation.ops), violation.details.get("minimal", True),
+                     violation.details.get("searches", 0)))
     decisions, totals = [r[0] for r in rows], [r[1] for r in rows]
     print(f"{n} invalid 90-op histories: decision median {statistics.median(decisions) * 1e3:.2f} ms, "
           f"total (decision + minimal counterexample) median {statistics.median(totals) * 1e3:.2f} ms; "
           f"total/decision: sum {sum(totals) / sum(decisions):.1f}x, median "
           f"{statistics.median(t / d for d, t, *_ in rows):.1f}x; counterexample ops median "
-          f"{statistics.median(r[2] for r in rows)}, all minimal: {all(r[3] for r in rows)}")
+          f"{statistics.median(r[2] for r in rows)}, mean {statistics.mean(r[2] for r in rows):.2f}, all minimal: "
+          f"{all(r[3] for r in rows)}; shrinking searches per counterexample mean "
+          f"{statistics.mean(r[4] for r in rows):.1f}")
 
 
 def command(n_files: int, seed: int) -> int:
@@ -107,9 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--small", action="store_true", help="a few seconds")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=3, help="timings per history (best kept)")
+    parser.add_argument("--histories", type=int, default=100, help="invalid 90-op histories timed")
     parser.add_argument("--files", type=int, default=100)
     args = parser.parse_args(argv)
-    shrink_cost(5 if args.small else 30, args.seed, 1 if args.small else args.repeat)
+    shrink_cost(5 if args.small else args.histories, args.seed, 1 if args.small else args.repeat)
     return command(10 if args.small else args.files, args.seed)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.checker.linearizability import check_linearizable
+from harness.checker.linearizability import _Budget, check_linearizable, get_model, partition, search
 from harness.history.events import HistoryError
 from harness.history.jepsen import parse_history
 from tests.conftest import run_stress
@@ -103,6 +103,53 @@ def test_large_invalid_history_gets_a_minimal_counterexample():
         (violation,) = verdict.violations
         assert violation.details.get("minimal", True) is True, violation
         assert 1 <= len(violation.ops) < 30
+
+
+def _linearizable(events: list[dict]) -> bool:
+    """The exact search's own verdict on ``events`` (no fast path, no shrinking), for a single-key history."""
+    model = get_model("cas-register")
+    (calls,) = partition(parse_history(to_json(events), "h.json").checked("unknown"), model).values()
+    outcome = search(sorted(calls, key=lambda c: c.invoke), model, None, _Budget(float("inf"), None))
+    return outcome.status == "valid"
+
+
+def _ok_ops(events: list[dict]) -> set[int]:
+    """The invoke indices of the ops that completed ok (a failed op stays failed: it did not happen)."""
+    invoked: dict = {}
+    ok = set()
+    for e in events:
+        if e["type"] == "invoke":
+            invoked[e["process"]] = e["index"]
+        elif (index := invoked.pop(e["process"])) is not None and e["type"] == "ok":
+            ok.add(index)
+    return ok
+
+
+def _one_minimal(events: list[dict], kept: set[int]) -> bool:
+    """With every ok op outside ``kept`` made :info the history is not linearizable, and making any one op of
+    ``kept`` :info too makes it linearizable."""
+    others = _ok_ops(events) - kept
+    return not _linearizable(relaxed(events, others)) and all(
+        _linearizable(relaxed(events, others | {index})) for index in kept)
+
+
+def test_large_counterexamples_are_one_minimal():
+    """1-minimal on 90-op histories, checked from the outside on the Jepsen events by the exact search alone. Negative
+    control: the counterexample plus one more op is not 1-minimal (that op can be made :info)."""
+    rng = random.Random(11)
+    checked = 0
+    while checked < 3:
+        events = etcd_history(rng, 90, corrupt=True)
+        verdict = check_linearizable(parse_history(to_json(events), "h.json").checked("unknown"), fast_path=False)
+        if verdict.status != "invalid":
+            continue
+        (violation,) = verdict.violations
+        core = set(violation.ops)
+        assert _one_minimal(events, core), violation
+        if checked == 0:
+            extra = min(_ok_ops(events) - core)
+            assert not _one_minimal(events, core | {extra})
+        checked += 1
 
 
 # --------------------------------------------------------------------------------------------------- forms
