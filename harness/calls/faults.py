@@ -10,8 +10,8 @@ blocked by the very code under test. Its own loop on a daemon thread serves both
         assert proxy.injected()["lost-ack"] > 0   # the fault really fired
 
 Every injected fault is counted (:meth:`injected`, ``counts``) and kept as an event (``events``: kind, time in
-``time.monotonic_ns()``, the request's ``x-amz-target`` such as ``DynamoDB_20120810.PutItem``), so a test can
-tell which of its calls were hit.
+``time.monotonic_ns()``, the request's ``x-amz-target`` such as ``DynamoDB_20120810.PutItem``, and for a lost ack
+the HTTP status of the response that was dropped), so a test can tell which of its calls were hit.
 """
 
 from __future__ import annotations
@@ -72,12 +72,17 @@ class BackgroundFaultProxy:
         """How many faults of each kind were injected so far (kinds that fired at least once)."""
         return {kind: n for kind, n in self._proxy.counts.items() if kind not in COUNTED and n}
 
-    def hits(self, kind: str, operation: str | None = None) -> int:
-        """How many ``kind`` faults hit requests of ``operation`` (``"PutItem"``; any when None)."""
+    def hits(self, kind: str, operation: str | None = None, *, status: int | None = None) -> int:
+        """How many ``kind`` faults hit requests of ``operation`` (``"PutItem"``; any when None).
+
+        ``status`` counts only lost acks of responses with that HTTP status: ``status=200`` are the lost
+        responses of requests the server *applied* (a conditional write that failed answers 400).
+        """
         with self._lock:
             events = list(self.events)
         return sum(1 for e in events if e["kind"] == kind
-                   and (operation is None or str(e.get("target") or "").endswith("." + operation)))
+                   and (operation is None or str(e.get("target") or "").endswith("." + operation))
+                   and (status is None or e.get("status") == status))
 
     def start(self) -> BackgroundFaultProxy:
         """Start the loop thread and the proxy on it; returns self once it listens."""
