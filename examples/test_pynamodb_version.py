@@ -12,8 +12,9 @@ What it shows (PynamoDB 6.1, its default retry settings: botocore "standard" mod
 * **under lost responses it breaks**: a save whose response is lost was applied, botocore resends it, the
   resend fails its version condition, and PynamoDB raises ``PutError`` (ConditionalCheckFailed) for a save
   that happened. The application retries on that conflict, so the increment is applied twice: the counter
-  ends *above* N × K, by up to one per lost PutItem response (measured: 40 increments ended at 45-49 with
-  ``lost-ack:0.1``). Latency alone (late, not lost, responses) keeps it exact.
+  ends *above* N × K, by exactly one per lost response of an applied PutItem. Even one thread alone, with no
+  one to conflict with, is told "someone saved first" about its own save. Latency alone (late, not lost,
+  responses) keeps it exact.
 """
 
 from __future__ import annotations
@@ -188,3 +189,16 @@ def test_lost_responses_make_retry_on_conflict_count_twice(ddb_faulty_table):
           f"(a lost 200 retried into a conflict, then retried by the app) in {rounds} round(s); "
           f"faults {faults.injected()}, PutItem responses lost {faults.hits('lost-ack', 'PutItem')}, "
           f"errors {dict(result.errors())}")
+
+
+@pytest.mark.ddb_faults("lost-ack:0.1", seed=6)
+def test_alone_a_lost_response_reads_as_a_conflict(ddb_faulty_table):
+    """One thread, no contention: save until one applied save loses its response; PynamoDB calls it a conflict."""
+    model, direct = counter_model(ddb_faulty_table), counter_model(ddb_faulty_table.direct)
+    direct("visits").save()
+    faults, won = ddb_faulty_table.faults, []
+    while len(won) < 100 and faults.hits("lost-ack", "PutItem", status=200) == 0:
+        won.append(increment_once(model, "visits"))
+    assert faults.hits("lost-ack", "PutItem", status=200) == 1, f"no applied save lost its response: {faults.events}"
+    assert won[-1] is False and all(won[:-1])  # the last save "lost to someone", and there is no one else
+    assert stored(direct, "visits").count == len(won)  # it was applied all the same
