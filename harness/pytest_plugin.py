@@ -200,11 +200,14 @@ def ddb_faults(ddb_endpoint: Endpoint, request: pytest.FixtureRequest) -> Iterat
         faults = parse_request_faults(specs)
     except ValueError as exc:
         problem = f"@pytest.mark.{FAULTS_MARKER}: {exc}"
+    if problem is None:
+        try:  # the proxy only fronts loopback endpoints (a DynamoDB Local, a --ddb-endpoint on 127.0.0.1)
+            proxy = BackgroundFaultProxy(ddb_endpoint.url or "", faults, seed=seed)
+        except ValueError as exc:
+            problem = f"ddb_faults cannot put the fault proxy in front of {ddb_endpoint.url}: {exc}"
     if problem is not None:
         pytest.fail(problem, pytrace=False)
-    if not ddb_endpoint.url:
-        pytest.fail("ddb_faults needs an endpoint URL to put the proxy in front of", pytrace=False)
-    with BackgroundFaultProxy(ddb_endpoint.url, faults, seed=seed) as proxy:
+    with proxy:
         yield proxy
 
 
@@ -212,7 +215,7 @@ def ddb_faults(ddb_endpoint: Endpoint, request: pytest.FixtureRequest) -> Iterat
 class FaultyTable(DdbTable):
     """A :class:`DdbTable` whose ``client()`` goes through the fault proxy ``faults``; ``direct`` does not."""
 
-    faults: Any = None
+    faults: BackgroundFaultProxy | None = None
     direct: DdbTable | None = None
 
 
