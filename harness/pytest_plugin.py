@@ -8,6 +8,12 @@ Fixtures:
   ``.url``, ``.region``, ``.credentials`` and ``.client_kwargs()`` for ``boto3.client("dynamodb", ...)``.
 * ``ddb_table`` — a fresh table per test, deleted afterwards. Its key schema is ``pk`` (a string) unless the
   test says otherwise with ``@pytest.mark.ddb_table(hash_key="LockName", range_key=None, ...)``.
+* ``ddb_faulty_table`` — the same fresh table, reached through the harness's fault proxy, which injects the
+  faults of ``@pytest.mark.ddb_faults("lost-ack:0.2", "latency:20ms", seed=0)`` (the ``--fault`` forms of
+  ``stress run``: lost-ack, latency, stall, reset) into every request of its ``client()``. ``.faults`` counts
+  what fired (``.faults.injected()``, ``.faults.hits("lost-ack", "PutItem")``): assert on it, or a test can
+  pass without the fault ever happening. ``.direct`` is the table without the proxy (set-up, final reads).
+* ``ddb_faults`` — the running proxy alone (``.url``, counters), for code that builds its own client.
 
 Without Java (or without an endpoint that answers) the tests that use them fail at once with one line
 naming the fix — or are skipped, with ``--ddb-missing=skip``. The check is ``shutil.which("java")``, made
@@ -30,10 +36,12 @@ import pytest
 
 if TYPE_CHECKING:  # the SDK and the backends are imported only when a test asks for a fixture
     from harness.backends.endpoint import Endpoint
+    from harness.calls.faults import BackgroundFaultProxy
 
 ENDPOINT_ENV = "DDB_ENDPOINT"
 PROBE_TIMEOUT_S = 1.0
 MARKER = "ddb_table"
+FAULTS_MARKER = "ddb_faults"
 POOL = 64  # connections of ``DdbTable.client()``: enough for a 50-thread race without queueing
 
 
@@ -48,6 +56,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{MARKER}(hash_key='pk', hash_type='S', range_key=None, range_type='S'): "
                                        "the key schema of the ddb_table fixture's table")
+    config.addinivalue_line("markers", f"{FAULTS_MARKER}(*specs, seed=0): the faults the ddb_faulty_table fixture's "
+                                       "proxy injects, e.g. 'lost-ack:0.2', 'latency:20ms±5ms', 'stall:0.1,hold=2s'")
 
 
 def _give_up(request: pytest.FixtureRequest, message: str) -> None:
@@ -162,3 +172,55 @@ def ddb_table(ddb_endpoint: Endpoint, request: pytest.FixtureRequest) -> Iterato
         with contextlib.suppress(client.exceptions.ResourceNotFoundException):
             client.delete_table(TableName=table.name)
         client.close()
+
+
+# ----- the fault proxy between the test's code and the server -----------------------------------------------
+
+def _fault_options(request: pytest.FixtureRequest) -> tuple[list[str], int]:
+    marker = request.node.get_closest_marker(FAULTS_MARKER)
+    if marker is None:
+        pytest.fail("ddb_faults/ddb_faulty_table need the faults to inject: "
+                    f"@pytest.mark.{FAULTS_MARKER}('lost-ack:0.2') (any of lost-ack:P, latency:20ms[±5ms], "
+                    "stall:P[,hold=30s], reset:P)", pytrace=False)
+    unknown = set(marker.kwargs) - {"seed"}
+    if unknown:
+        pytest.fail(f"@pytest.mark.{FAULTS_MARKER} takes fault specs and seed=N only "
+                    f"(got {', '.join(sorted(unknown))})", pytrace=False)
+    return [str(spec) for spec in marker.args], int(marker.kwargs.get("seed", 0))
+
+
+@pytest.fixture
+def ddb_faults(ddb_endpoint: Endpoint, request: pytest.FixtureRequest) -> Iterator[BackgroundFaultProxy]:
+    """The fault proxy of ``@pytest.mark.ddb_faults(...)`` in front of ``ddb_endpoint``, stopped afterwards."""
+    from harness.calls.faults import BackgroundFaultProxy, parse_request_faults
+
+    specs, seed = _fault_options(request)
+    problem = None
+    try:
+        faults = parse_request_faults(specs)
+    except ValueError as exc:
+        problem = f"@pytest.mark.{FAULTS_MARKER}: {exc}"
+    if problem is None:
+        try:  # the proxy only fronts loopback endpoints (a DynamoDB Local, a --ddb-endpoint on 127.0.0.1)
+            proxy = BackgroundFaultProxy(ddb_endpoint.url or "", faults, seed=seed)
+        except ValueError as exc:
+            problem = f"ddb_faults cannot put the fault proxy in front of {ddb_endpoint.url}: {exc}"
+    if problem is not None:
+        pytest.fail(problem, pytrace=False)
+    with proxy:
+        yield proxy
+
+
+@dataclass
+class FaultyTable(DdbTable):
+    """A :class:`DdbTable` whose ``client()`` goes through the fault proxy ``faults``; ``direct`` does not."""
+
+    faults: BackgroundFaultProxy | None = None
+    direct: DdbTable | None = None
+
+
+@pytest.fixture
+def ddb_faulty_table(ddb_faults: BackgroundFaultProxy, ddb_table: DdbTable) -> FaultyTable:
+    """``ddb_table`` reached through ``ddb_faults`` (the table itself was made without faults)."""
+    return FaultyTable(ddb_table.name, ddb_table.endpoint.via(ddb_faults.url), ddb_table.hash_key,
+                       ddb_table.range_key, faults=ddb_faults, direct=ddb_table)
