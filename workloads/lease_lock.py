@@ -12,10 +12,11 @@ several machines would need wall-clock time and a bound on their skew, which a o
 
 ``--pattern burst`` (default): each round, all workers race to acquire each lock at one gun, then the holder
 releases it. Round 0's holders do not release (with two rounds or more): round 1 waits until their leases ran
-out, races to take the expired locks over, and the stale holders then try to release what they no longer
-hold — refused, or the server deleted another's lock. ``--pattern sustained``: ``--per-key`` workers per lock
-loop acquire → hold (``hold_s``, then a read of the lock) → release; the first worker of each key abandons
-its first lock of the round, so it is taken over once its lease ran out, and releases it late.
+out, races the other workers to take the expired locks over, and the stale holders then try to release what
+they no longer hold — refused, or the server deleted another's lock. ``--pattern sustained``: ``--per-key``
+workers per lock loop acquire → hold (``hold_s``, then a read of the lock) → release; the first worker of
+each key abandons its first lock of the round, so it is taken over once its lease ran out, and releases it
+late.
 
 ``--unsafe``: acquire reads the lock and, if it looked free or expired, puts it with no condition; release
 reads it and deletes it with no condition if it looked like the caller's own. Two workers that read the
@@ -131,7 +132,8 @@ class LeaseLock(Workload):
                 return self.acquire_call(worker, step)
             return self.read_call(step.key, lock) if lock.state == HOLDING else self.release_call(step.key, lock.token)
         if step.n == RACE:
-            return self.acquire_call(worker, step)
+            # A holder that walked away is away: it sits the takeover race out and comes back to release.
+            return None if slot in self.stale else self.acquire_call(worker, step)
         lock = self.stale.get(slot) if step.n == STALE else self.mine.get(slot)
         if lock is None:
             return None  # nothing to release
@@ -220,8 +222,6 @@ class LeaseLock(Workload):
         else:
             lock.state = UNSURE if outcome.type == INFO else HOLDING
             self.mine[slot] = lock  # an indeterminate one may hold it: released next
-            if outcome.type == OK:
-                self.stale.pop(slot, None)  # won again: its own new lock replaced the one it walked away from
         return {"Owner": lock.token, "replaced": outcome.item} if outcome.type == OK else None
 
     @classmethod
