@@ -19,8 +19,9 @@ from tests.conftest import run_stress, stdout_json
 from tests.histories import HistoryBuilder
 from tests.window_fake import WindowFakeThread
 from workloads import get_workload
+from workloads.base import Step, WorkloadConfig
 from workloads.lease_check import check_leases
-from workloads.lease_lock import LeaseLock
+from workloads.lease_lock import HANDOVER, RACE, STALE, LeaseLock
 
 KEY = "lock-0000"
 LEASE = 1000
@@ -209,6 +210,27 @@ def test_lease_end_wins_over_lease_s_in_mutual_exclusion():
 def test_lease_lock_is_builtin_with_both_patterns_and_unsafe():
     cls = get_workload("lease-lock")
     assert cls is LeaseLock and cls.supports_unsafe and cls.supports_sustained
+
+
+def test_the_burst_plan_walks_away_in_round_0_and_takes_over_in_round_1():
+    def plan(rounds: int) -> list[tuple[int, int]]:
+        workload = LeaseLock(WorkloadConfig(workers=3, keys=1, rounds=rounds, seed=1, run_id="r"), "t")
+        return [(step.round, step.n) for step in workload.steps()]
+
+    assert plan(3) == [(0, RACE), (1, RACE), (1, STALE), (1, HANDOVER), (2, RACE), (2, HANDOVER)]
+    assert plan(1) == [(0, RACE), (0, HANDOVER)]  # one round: nothing to take over, so nobody walks away
+
+
+def test_the_requests_carry_both_conditions():
+    workload = LeaseLock(WorkloadConfig(workers=2, keys=1, rounds=1, seed=1, run_id="r"), "t")
+    acquire = workload.request(0, Step(0, "lock-0000", n=RACE))
+    params = acquire.request.params
+    assert params["ConditionExpression"] == "attribute_not_exists(#id) OR #exp < :now"
+    assert params["ExpressionAttributeValues"][":now"]["N"] == str(acquire.value["Now"])
+    assert acquire.value["Expires"] == acquire.value["Now"] + int(LeaseLock.lease_s * 1e9)
+    assert acquire.request.token == ("Owner", acquire.value["Owner"])
+    release = workload.release_call("lock-0000", acquire.value["Owner"])
+    assert release.request.params["ConditionExpression"] == "#owner = :me"
 
 
 # ----- the command a user types ---------------------------------------------------------------------------
