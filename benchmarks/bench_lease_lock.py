@@ -2,8 +2,10 @@
 
 Starts a managed DynamoDB Local and runs `stress run --workload lease-lock --json` R times per setting: the
 naive read-then-write (`--unsafe`) in both patterns, and the safe lock, also under lost responses and SDK
-retries (its indeterminate ops must not raise a false alarm). Prints per setting the verdicts, how many runs
-reported overlapping holders, and the median requests and contention windows.
+retries (its indeterminate ops must not raise a false alarm), and the safe lock against a server with a seeded
+check-then-write bug (tests/window_fake.py: 1 conditional write in N checked alone, then written 5 ms later
+without its condition). Prints per setting the verdicts, how many runs reported overlapping holders, and the
+median requests and contention windows.
 
     python benchmarks/bench_lease_lock.py              # 10 runs per setting
     python benchmarks/bench_lease_lock.py --runs 3     # a quicker look
@@ -25,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.backends import local_install
 from harness.backends.servers import LocalServer
+from tests.window_fake import WindowFakeThread
 
 STRESS = [str(Path(sys.executable).parent / "stress")]
 SUSTAINED = ("--pattern", "sustained", "--duration", "3", "--keys", "2")  # what tests/test_lease_lock.py runs
@@ -36,6 +39,8 @@ SETTINGS: dict[str, tuple[str, ...]] = {
     "safe sustained, lost-ack:0.05 --retries 2": (*SUSTAINED, "--fault", "lost-ack:0.05", "--retries", "2"),
     "safe burst 50 workers × 5 keys, lost-ack:0.05": ("--workers", "50", "--keys", "5", "--fault", "lost-ack:0.05"),
 }
+SEEDED_ONE_IN = (5, 20)  # the seeded server bug's N; 5 is what tests/test_lease_lock.py runs
+SEEDED = ("--pattern", "sustained", "--duration", "3", "--keys", "3")
 
 
 def one_run(url: str, args: tuple[str, ...], reports: Path) -> dict[str, Any]:
@@ -50,6 +55,15 @@ def one_run(url: str, args: tuple[str, ...], reports: Path) -> dict[str, Any]:
             "windows": w["detection"]["windows"]}
 
 
+def report(label: str, results: list[dict[str, Any]]) -> None:
+    """One line: the verdicts, the runs with overlapping holders, the median requests and windows."""
+    verdicts = Counter(r["verdict"] for r in results)
+    overlapping = sum("overlapping-holders" in r["kinds"] for r in results)
+    print(f"{label}: {dict(verdicts)}; overlapping holders in {overlapping}/{len(results)}; median "
+          f"{statistics.median(r['requests'] for r in results):.0f} requests, "
+          f"{statistics.median(r['windows'] for r in results):.0f} windows", flush=True)
+
+
 def main() -> None:
     """Run every setting ``--runs`` times and print one line each."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -60,12 +74,13 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as reports:
             for label, args in SETTINGS.items():
-                results = [one_run(endpoint.url, args, Path(reports)) for _ in range(runs)]
-                verdicts = Counter(r["verdict"] for r in results)
-                overlapping = sum("overlapping-holders" in r["kinds"] for r in results)
-                print(f"{label}: {dict(verdicts)}; overlapping holders in {overlapping}/{runs}; median "
-                      f"{statistics.median(r['requests'] for r in results):.0f} requests, "
-                      f"{statistics.median(r['windows'] for r in results):.0f} windows", flush=True)
+                report(label, [one_run(endpoint.url, args, Path(reports)) for _ in range(runs)])
+            for one_in in SEEDED_ONE_IN:
+                results = []
+                for _ in range(runs):
+                    with WindowFakeThread(endpoint.url, one_in=one_in, window_ms=5) as fake:
+                        results.append(one_run(fake.url, SEEDED, Path(reports)))
+                report(f"safe sustained 3 s × 3 keys, server checks then writes 1 in {one_in}", results)
     finally:
         server.stop()
 
