@@ -14,13 +14,14 @@ from workloads.batch_load import BatchLoad, BatchLoadTx
 from workloads.idempotent_registration import IdempotentRegistration
 from workloads.inventory import Inventory
 from workloads.inventory_idempotent import InventoryIdempotent
+from workloads.lease_lock import LeaseLock
 from workloads.registration import Registration
 from workloads.role_update import RoleUpdate
 from workloads.unique_email import UniqueEmail
 
 BUILTIN: dict[str, type[Workload]] = {cls.name: cls for cls in (Registration, RoleUpdate, Inventory,
                                                            InventoryIdempotent, UniqueEmail, IdempotentRegistration,
-                                                           BatchLoad, BatchLoadTx)}
+                                                           BatchLoad, BatchLoadTx, LeaseLock)}
 DEFAULT_WORKLOADS = ("registration", "role-update")
 
 

@@ -81,13 +81,19 @@ def unique_claim(ops: Iterable[Op], f: str | None = None, *, per_key: bool = Tru
 Holding = tuple[float, float, Op]  # start, end (monotonic ns), the acquire call
 
 
-def holdings(ops: Iterable[Op], acquire: str, release: str | None, lease_s: float | None) -> list[Holding]:
+LeaseEnd = Callable[[Op], float | None]  # an acquire call → when its lease ends (monotonic ns), None: unknown
+
+
+def holdings(ops: Iterable[Op], acquire: str, release: str | None, lease_s: float | None,
+             lease_end: LeaseEnd | None = None) -> list[Holding]:
     """(start, end, acquire op) of every time a caller held a lock, in monotonic ns.
 
     A holding starts when its ``acquire`` call returned (the caller may act from then on) and ends at the
     earliest of: the caller's next ``release`` of that key (when it was invoked: the caller stops relying on
     the lock then) and the lease's end, counted from the acquire's *invoke* — the lease cannot have started
-    earlier, so a holder past that point is not protected any more and a new holder is no violation.
+    earlier, so a holder past that point is not protected any more and a new holder is no violation. A caller
+    that knows its lease's end on the history's clock (a lock item's expiry time) passes ``lease_end``: it
+    wins over ``lease_s`` for every acquire it answers for.
     """
     lease_ns = None if lease_s is None else lease_s * 1e9
     found = []
@@ -100,7 +106,8 @@ def holdings(ops: Iterable[Op], acquire: str, release: str | None, lease_s: floa
         for position, op in enumerate(calls):
             if op.f != acquire or op.type != OK or op.complete_time is None:
                 continue  # a failed or indeterminate acquire: the caller never believed it held the lock
-            end = math.inf if lease_ns is None else op.invoke_time + lease_ns
+            known = lease_end(op) if lease_end is not None else None
+            end = known if known is not None else (math.inf if lease_ns is None else op.invoke_time + lease_ns)
             later_release = next((o for o in calls[position + 1:] if o.f == release), None)
             if later_release is not None:
                 end = min(end, later_release.invoke_time)
@@ -110,8 +117,9 @@ def holdings(ops: Iterable[Op], acquire: str, release: str | None, lease_s: floa
 
 
 def mutual_exclusion(ops: Iterable[Op], acquire: str, release: str | None = None,
-                     lease_s: float | None = None) -> Verdict:
-    """No two callers hold a key's lock at one instant (see :func:`holdings` for when a caller holds it).
+                     lease_s: float | None = None, *, lease_end: LeaseEnd | None = None) -> Verdict:
+    """No two callers hold a key's lock at one instant (see :func:`holdings` for when a caller holds it, and
+    for ``lease_end``).
 
     Touching intervals (one ends the nanosecond the other starts) do not overlap: clock granularity must
     not raise a false alarm.
@@ -122,7 +130,7 @@ def mutual_exclusion(ops: Iterable[Op], acquire: str, release: str | None = None
         verdict.undecided(f"no call of {acquire!r} was recorded")
         return verdict
     by_key: dict[str, list[Holding]] = defaultdict(list)
-    for holding in holdings(ops, acquire, release, lease_s):
+    for holding in holdings(ops, acquire, release, lease_s, lease_end):
         by_key[str(holding[2].key)].append(holding)
     found = 0
     for key, spans in by_key.items():
@@ -138,12 +146,18 @@ def mutual_exclusion(ops: Iterable[Op], acquire: str, release: str | None = None
                     overlap_ms = (min(end, other_end) - start) / 1e6
                     verdict.fail("overlapping-holders", key,
                                  f"workers {other.process} and {op.process} both held {key!r} for "
-                                 f"{overlap_ms:.3f} ms" + ("" if lease_s is None else f" inside a {lease_s:g} s lease"),
+                                 f"{overlap_ms:.3f} ms" + _lease_words(lease_s, lease_end),
                                  [other.index, op.index], overlap_ms=round(overlap_ms, 3),
                                  holders=[other.result, op.result])
             active.append((start, end, op))
     _capped(verdict, found, "overlapping holders")
     return verdict
+
+
+def _lease_words(lease_s: float | None, lease_end: LeaseEnd | None) -> str:
+    if lease_end is not None:
+        return " inside their leases"
+    return "" if lease_s is None else f" inside a {lease_s:g} s lease"
 
 
 # ----- unique sequence ---------------------------------------------------------------------------------------

@@ -70,8 +70,9 @@ PLOT_CAPTIONS = {
     "one round); the dashed line marks exactly one winner. Keys named in a violation are hatched and labelled "
     "in red; with many keys only every n-th key is labelled (those named in a violation always are).",
     "outcomes-no-races": _OUTCOMES_CAPTION
-    + " This workload's requests each cover many items, so there are no races on one key and no winners per "
-    "race to draw. Keys named in a violation are hatched and labelled in red.",
+    + " This run has no single race per key and round (a batch load's or a transaction's requests cover many "
+    "items; a sustained loop has no rounds of races; a lease lock's round also releases the lock), so there "
+    "are no winners per race to draw. Keys named in a violation are hatched and labelled in red.",
     "latency": (
         "Cumulative distribution of invoke-to-completion latency per outcome on a log axis. Markers: p50 "
         "(circle), p90 (square), p99 (triangle), max (cross); the legend gives the values (HdrHistogram, "
