@@ -65,6 +65,7 @@ from workloads import get_workload
 from workloads.base import Workload
 
 LOCAL = "local"
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 CLOCK_ROUNDS = 30  # round trips per clock estimate: the best of 30 is within ~2x of the floor on loopback
 LEAD_RTTS = 4  # T0 is this many of the slowest best round trips ahead, and at least MIN_LEAD_NS
 MIN_LEAD_NS = 2_000_000
@@ -258,6 +259,14 @@ def connect(address: str | None, shards: int) -> tuple[bool, Path | None]:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage-stats prompt or upload from a test harness
     quiet = {"log_to_driver": False, "logging_level": logging.ERROR, "configure_logging": True}
     if address not in (None, LOCAL):
+        if address.removeprefix("ray://").rpartition(":")[0] in LOOPBACK:
+            # Ray swaps a loopback address for the machine's own IP before dialling it (resolve_ip_for_localhost);
+            # a cluster listening on 127.0.0.1 alone is then never reached and ray.init retries for minutes
+            # (seen with ray.cluster_utils.Cluster on 127.0.0.1). Ray's own switch for single-machine platforms
+            # (read at import, hence set on its module) keeps 127.0.0.1 as it is.
+            from ray._private import ray_constants
+
+            ray_constants.ENABLE_RAY_CLUSTER = False
         try:
             ray.init(address=address, **quiet)
         except (ConnectionError, RuntimeError, ValueError) as exc:
