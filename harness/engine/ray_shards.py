@@ -257,6 +257,7 @@ def connect(address: str | None, shards: int) -> tuple[bool, Path | None]:
     """Join the cluster at ``address`` or start a private local Ray (``None`` or ``local``); returns whether
     we started it, and its temp directory."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage-stats prompt or upload from a test harness
+    _ray_messages_to_stderr()
     quiet = {"log_to_driver": False, "logging_level": logging.ERROR, "configure_logging": True}
     if address not in (None, LOCAL):
         if address.removeprefix("ray://").rpartition(":")[0] in LOOPBACK:
@@ -284,6 +285,22 @@ def connect(address: str | None, shards: int) -> tuple[bool, Path | None]:
         disconnect(True, temp_dir)
         raise
     return True, temp_dir
+
+
+def _ray_messages_to_stderr() -> None:
+    """Ray prints the cluster's error messages (a worker that died, ...) to the driver's stdout, where they would
+    break ``--json``: send them to stderr, with everything else the run says about itself."""
+    from ray._private import worker
+
+    original = worker.print_to_stdstream
+    if getattr(original, "to_stderr", False):
+        return
+
+    def to_stderr(data: dict[str, Any], ignore_prefix: bool) -> None:
+        original({**data, "is_err": True}, ignore_prefix)
+
+    to_stderr.to_stderr = True  # type: ignore[attr-defined]
+    worker.print_to_stdstream = to_stderr
 
 
 def disconnect(started: bool, temp_dir: Path | None) -> None:
