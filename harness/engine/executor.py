@@ -181,10 +181,15 @@ class RayShards(Executor):
         self._jobs: dict[str, dict[str, Any]] = {}
 
     async def __aenter__(self) -> RayShards:
-        from harness.engine.ray_shards import ShardPool
+        from harness.engine.ray_shards import ShardPool, spool_path
 
         self.pool = ShardPool(self.configs, self.address, self.run_dir)
-        await self.pool.__aenter__()
+        try:
+            await self.pool.__aenter__()
+        except BaseException:
+            for k in range(len(self.configs)):  # nothing raced: no spool to merge
+                spool_path(self.run_dir, k).unlink(missing_ok=True)
+            raise
         self.meta["shards"] = self.pool.describe()
         self.meta["ray"] = {"address": self.address or "local", "ready_s": round(self.pool.ready_s, 2),
                             "lead_ms": round(self.pool.lead_ns / 1e6, 3),
