@@ -196,7 +196,7 @@ def lost_shard_unknowns(verdict: Verdict, name: str, lost: list[dict[str, Any]])
                                   "ops on that key could explain it")
         where = f"while {shard.get('workload')} raced" if shard.get("workload") else "mid-run"
         verdict.undecided(f"shard {shard['shard']} was lost {where} ({shard.get('error')}): racing stopped and its "
-                          "last ops were never recorded")
+                          "ops not yet handed back were never recorded")
 
 
 def shard_notes(meta: dict[str, Any], results: list[dict[str, Any]]) -> list[str]:

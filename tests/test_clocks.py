@@ -3,7 +3,10 @@ before the checkers decide real-time order — through `stress check` on a run d
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+import pytest
 
 from harness.history.clocks import ClockEstimate, estimate_offset, over_run, widen_ops
 from harness.history.events import HistoryWriter, pair_ops, read_events, write_json
@@ -93,3 +96,17 @@ def test_widening_is_exactly_the_sum_of_the_two_eps(tmp_path):
     (0.8 ms together) still orders them, 0.6 ms (1.2 ms together) no longer does."""
     assert _check(_role_update_run(tmp_path / "tight", 0.4, double_winner=False))[0] == 1
     assert _check(_role_update_run(tmp_path / "enough", 0.6, double_winner=False))[0] == 0
+
+
+@pytest.mark.parametrize(("lost_keys", "verdict"), [(["k"], "unknown"), (["other"], "invalid")])
+def test_a_lost_shard_leaves_unasserted_only_the_violations_its_missing_ops_could_explain(tmp_path, lost_keys,
+                                                                                          verdict):
+    """A double winner on a key the lost shard still had ops on is not asserted (unknown, naming the shard);
+    on a key it had handed back everything for, it stands."""
+    run_dir = _role_update_run(tmp_path / "lost", 6, double_winner=True)
+    meta = json.loads((run_dir / "run.json").read_text())
+    meta["ray"] = {"lost": [{"shard": 1, "workload": "role-update", "error": "ActorDiedError", "keys": lost_keys}]}
+    write_json(run_dir / "run.json", meta)
+    code, summary = _check(run_dir)
+    assert summary["verdict"] == verdict and code == {"unknown": 3, "invalid": 1}[verdict]
+    assert any("shard 1 was lost" in reason for reason in summary["workloads"][0]["unknowns"])
