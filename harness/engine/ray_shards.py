@@ -67,10 +67,11 @@ from workloads.base import Workload
 LOCAL = "local"
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 CLOCK_ROUNDS = 30  # round trips per clock estimate: the best of 30 is within ~2x of the floor on loopback
-LEAD_RTTS = 4  # T0 is this many of the slowest best round trips ahead, and at least MIN_LEAD_NS
+LEAD_RTTS = 4  # T0 is this many of the slowest best Ray round trips ahead, and at least MIN_LEAD_NS
 MIN_LEAD_NS = 2_000_000
 SPIN_NS = 1_000_000  # the last millisecond before T0 is spun, not slept (asyncio's timer is ~1 ms coarse)
 DRAIN_EVERY_S = 0.5
+PROBE_BYTES, PROBE_TIMEOUT_S = 4, 0.05  # a clock probe's nonce; a probe unanswered this long is lost
 PLACEMENT_TIMEOUT_S = 60.0
 LOCAL_OBJECT_STORE = 80 * 1024 * 1024  # the shards move small messages: Ray's 30 %-of-RAM default is waste
 
@@ -157,6 +158,38 @@ class ShardRunner(StepRunner):
         return True
 
 
+class ClockEcho(asyncio.DatagramProtocol):
+    """Answers each datagram with itself and this shard's clock: the driver's clock probe. A bare UDP round trip
+    takes tens of microseconds on loopback against ~1 ms for a Ray actor call (measured here), and the error
+    bound ε is half the best round trip."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.transport.sendto(data[:PROBE_BYTES] + time.monotonic_ns().to_bytes(8, "big"), addr)  # type: ignore[attr-defined]
+
+
+def udp_samples(addr: Sequence[Any], rounds: int) -> list[tuple[int, int, int]]:
+    """(send, shard clock, receive) of up to ``rounds`` UDP probes of a shard's ClockEcho (lost ones skipped)."""
+    samples = []
+    with socket.socket(socket.AF_INET6 if ":" in addr[0] else socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(PROBE_TIMEOUT_S)
+        sock.connect(tuple(addr))
+        for n in range(rounds):
+            nonce = n.to_bytes(PROBE_BYTES, "big")
+            send = time.monotonic_ns()
+            try:
+                sock.send(nonce)
+                data = sock.recv(64)
+            except OSError:  # a timeout or an unreachable port: that probe is lost
+                continue
+            receive = time.monotonic_ns()
+            if data[:PROBE_BYTES] == nonce and len(data) == PROBE_BYTES + 8:
+                samples.append((send, int.from_bytes(data[PROBE_BYTES:], "big"), receive))
+    return samples
+
+
 class Shard:
     """One shard: an async Ray actor holding a client and its share of the workers for the whole run."""
 
@@ -177,8 +210,17 @@ class Shard:
         self.client = await self._stack.enter_async_context(
             make_client(self.config.client_kind, self.config.endpoint, pool=pool, retries=self.config.retries,
                         timeout_s=self.config.timeout))
+        loop = asyncio.get_running_loop()
+        clock_addr = None
+        node_id = ray.get_runtime_context().get_node_id()
+        # The address the cluster knows this node by (127.0.0.1 for a Ray on loopback): what the driver can reach.
+        node_ip = next((n["NodeManagerAddress"] for n in ray.nodes() if n.get("NodeID") == node_id), None)
+        with contextlib.suppress(OSError, TypeError):
+            transport, _ = await loop.create_datagram_endpoint(ClockEcho, local_addr=(node_ip, 0))
+            self._stack.callback(transport.close)
+            clock_addr = list(transport.get_extra_info("sockname")[:2])
         return {"shard": self.config.index, "pid": os.getpid(), "host": socket.gethostname(),
-                "node_id": ray.get_runtime_context().get_node_id()}
+                "node_id": node_id, "clock_addr": clock_addr}
 
     def clock(self) -> int:
         """This shard's clock (the driver times the round trip)."""
@@ -261,13 +303,7 @@ def connect(address: str | None, shards: int) -> tuple[bool, Path | None]:
     quiet = {"log_to_driver": False, "logging_level": logging.ERROR, "configure_logging": True}
     if address not in (None, LOCAL):
         if address.removeprefix("ray://").rpartition(":")[0] in LOOPBACK:
-            # Ray swaps a loopback address for the machine's own IP before dialling it (resolve_ip_for_localhost);
-            # a cluster listening on 127.0.0.1 alone is then never reached and ray.init retries for minutes
-            # (seen with ray.cluster_utils.Cluster on 127.0.0.1). Ray's own switch for single-machine platforms
-            # (read at import, hence set on its module) keeps 127.0.0.1 as it is.
-            from ray._private import ray_constants
-
-            ray_constants.ENABLE_RAY_CLUSTER = False
+            _keep_loopback()
         try:
             ray.init(address=address, **quiet)
         except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -277,6 +313,7 @@ def connect(address: str | None, shards: int) -> tuple[bool, Path | None]:
     # A short private temp dir: nothing is shared with another Ray on this machine, everything it started
     # is found (and checked gone) by this path, and its sockets stay under the 107-byte limit.
     temp_dir = Path(tempfile.mkdtemp(prefix="ddbstress-ray-", dir="/tmp"))
+    _keep_loopback()
     try:
         ray.init(address=LOCAL, num_cpus=max(shards, os.cpu_count() or 1), include_dashboard=False,
                  object_store_memory=LOCAL_OBJECT_STORE, _node_ip_address="127.0.0.1", _temp_dir=str(temp_dir),
@@ -285,6 +322,17 @@ def connect(address: str | None, shards: int) -> tuple[bool, Path | None]:
         disconnect(True, temp_dir)
         raise
     return True, temp_dir
+
+
+def _keep_loopback() -> None:
+    """Make Ray keep 127.0.0.1 as given. It swaps a loopback address for the machine's own IP
+    (``resolve_ip_for_localhost``): a private Ray started on 127.0.0.1 listened on the machine's network address
+    instead, and joining a cluster that listens on 127.0.0.1 alone dialled that address and retried for minutes
+    (both seen here, Ray 2.60). Ray's own switch for single-machine platforms, read at import (hence set on its
+    module), turns the swap off."""
+    from ray._private import ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = False
 
 
 def _ray_messages_to_stderr() -> None:
@@ -343,7 +391,8 @@ class ShardPool:
             self._shutdown()
             raise
         self.alive = [True] * len(self.actors)
-        self.lead_ns = max(MIN_LEAD_NS, LEAD_RTTS * max(c.rtt_ns for c in self.clocks))
+        # T0 travels by a Ray call, so the lead is counted in Ray round trips (not the clock probes' UDP ones).
+        self.lead_ns = max(MIN_LEAD_NS, LEAD_RTTS * max([await self._ray_rtt(k) for k in range(len(self.actors))]))
         self.ready_s = time.monotonic() - started
         return self
 
@@ -371,12 +420,27 @@ class ShardPool:
         ).remote(config) for k, config in enumerate(self.configs)]
 
     async def _measure(self, k: int) -> ClockEstimate:
-        actor, samples = self.actors[k], []
+        """The shard's clock offset: by UDP probes of its ClockEcho, or by Ray calls when none came back."""
+        addr = self.info[k].get("clock_addr") if k < len(self.info) else None
+        samples = udp_samples(addr, CLOCK_ROUNDS) if addr else []
+        if samples:
+            return estimate_offset(samples)
+        actor = self.actors[k]
         for _ in range(CLOCK_ROUNDS):
             send = time.monotonic_ns()
             shard = await actor.clock.remote()
             samples.append((send, shard, time.monotonic_ns()))
         return estimate_offset(samples)
+
+    async def _ray_rtt(self, k: int, rounds: int = 5) -> int:
+        """The shortest of ``rounds`` Ray calls to shard ``k``."""
+        best = None
+        for _ in range(rounds):
+            send = time.monotonic_ns()
+            await self.actors[k].clock.remote()
+            rtt = time.monotonic_ns() - send
+            best = rtt if best is None else min(best, rtt)
+        return best or 0
 
     async def _measure_or_none(self, k: int) -> ClockEstimate | None:
         if not self.alive[k]:
