@@ -9,18 +9,19 @@ the workers ``k, k+N, k+2N, …`` of every race.
 
 No pipe is shared between machines, so a race starts at an absolute time instead:
 
-1. before the first race the driver measures each shard's clock offset (``harness.history.clocks``);
+1. before the first race (and after the last) the driver measures each shard's clock offset with UDP probes
+   of a small echo the shard opens (``ClockEcho``; Ray calls when none answers), see ``harness.history.clocks``;
 2. per race, every shard prepares its share of the requests and answers ``ready``;
 3. the driver picks a start time T0 on its own clock a little ahead (``lead_ns``: a few of the slowest
    round trips, so the message reaches every shard in time) and sends each shard T0 on the shard's own
    clock; each shard sleeps, then spins, until T0, and fires its in-process gun;
 4. a shard's next ``ready`` (or ``done``) says its part of the race finished.
 
-Histories stream back: each shard buffers its events (shard clock, with a ``shard`` field) and the
-driver drains the buffers after every race and every ``DRAIN_EVERY_S`` while one flies (a sustained
-round), appending each to ``history.shard-<k>.jsonl`` in the run directory. At the end the driver
-merges those files into ``history.jsonl`` on its own time base, by time, re-indexed; the spool files
-are removed once merged.
+Histories stream back: each shard buffers its events (shard clock, with a ``shard`` field) and hands
+them over, as numbered chunks, with each reply, and every ``DRAIN_EVERY_S`` while a race flies (a
+sustained round); the driver appends them in order to ``history.shard-<k>.jsonl`` in the run directory.
+At the end the driver merges those files into ``history.jsonl`` on its own time base, by time,
+re-indexed; the spool files are removed once merged.
 
 A shard that dies (its node lost, its process killed) ends the racing like a used-up ``--duration``:
 the others finish their race and stop, the history holds every event drained from the dead shard, and
