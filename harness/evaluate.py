@@ -207,7 +207,7 @@ def shard_notes(meta: dict[str, Any], results: list[dict[str, Any]]) -> list[str
     eps = ", ".join(f"shard {s['shard']} ±{s['clock']['eps_ns'] / 1e6:.3f} ms" for s in shards)
     p50s = [r["latency_ms"]["p50"] for r in results if (r.get("latency_ms") or {}).get("p50")]
     widest = 2 * max(s["clock"]["eps_ns"] for s in shards) / 1e6
-    share = f" ({widest / min(p50s):.0%} of the smallest median latency)" if p50s else ""
+    share = f" ({widest / min(p50s):.1%} of the smallest median latency)" if p50s else ""
     notes = [f"clocks: {eps}; ops of different shards closer than the sum of their ε (up to {widest:.3f} ms"
              f"{share}) count as concurrent, so no violation depends on clock error"]
     bursts = (meta.get("ray") or {}).get("bursts") or {}

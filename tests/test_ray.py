@@ -167,3 +167,35 @@ def test_ctrl_c_on_a_private_local_ray_leaves_nothing_running(local_endpoint, tm
     assert proc.returncode == 130
     assert _ray_processes(temp_dir) == [], "raylet, gcs_server or a shard outlived the run"
     assert not Path(temp_dir).exists()
+
+
+MS = 1_000_000
+
+
+def test_merge_puts_each_shard_on_the_driver_clock_and_chunks_land_in_order(tmp_path):
+    """No cluster needed: the spool files of two shards whose clocks are 5 ms ahead and 2 ms behind the driver's
+    merge into one history on the driver's time base; a chunk that overtakes an earlier one waits for it."""
+    from harness.backends.endpoint import Endpoint
+    from harness.engine.ray_shards import ShardPool, merge_shards, shard_configs, spool_path
+    from harness.history.events import HistoryWriter
+
+    def line(shard: int, type_: str, process: int, at_ms: int) -> bytes:
+        return json.dumps({"type": type_, "process": process, "workload": "registration", "f": "register",
+                           "key": "k", "value": None, "time": at_ms * MS, "round": 0, "shard": shard}).encode() + b"\n"
+
+    configs = shard_configs(Endpoint("endpoint", "http://127.0.0.1:1", "us-east-1", "x"), "prepared", 4, 2, 0, 1.0)
+    pool = ShardPool(configs, None, tmp_path)
+    # shard 0 (clock +5 ms): worker 0 at driver times 10..30; its second chunk arrives first
+    pool._spool(0, (1, line(0, "ok", 0, 35)))
+    assert spool_path(tmp_path, 0).read_bytes() == b""
+    pool._spool(0, (0, line(0, "invoke", 0, 15)))
+    # shard 1 (clock -2 ms): worker 1 at driver times 12..22
+    pool._spool(1, (0, line(1, "invoke", 1, 10) + line(1, "fail", 1, 20)))
+    for spool in pool._spools:
+        spool.close()
+    with HistoryWriter(tmp_path / "history.jsonl") as out:
+        bursts = merge_shards([spool_path(tmp_path, k) for k in range(2)], [5 * MS, -2 * MS], out)
+    events = read_events(tmp_path / "history.jsonl")
+    assert [(e["shard"], e["type"], e["time"] // MS, e["index"]) for e in events] == [
+        (0, "invoke", 10, 0), (1, "invoke", 12, 1), (1, "fail", 22, 2), (0, "ok", 30, 3)]
+    assert bursts.summary()["start_skew_ms"]["max"] == pytest.approx(2.0, rel=1e-3)
