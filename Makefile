@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 $(BIN)/stress: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,ray]'  # ray: the suite tests --executor ray (the plain install never needs it)
 	touch $(BIN)/stress
 
 setup: $(BIN)/stress

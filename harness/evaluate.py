@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.checker.summary import summarize
-from harness.checker.verdict import UNKNOWN, combine
+from harness.checker.verdict import INVALID, UNKNOWN, VALID, Verdict, combine
 from harness.errors import UsageError
+from harness.history.clocks import shard_eps, widen_ops
 from harness.history.events import Op, fault_events, ops_by_workload, pair_ops
 from harness.history.rundir import load_run
 from harness.nemesis.cover import missing_faults
@@ -26,16 +27,21 @@ def evaluate(run_dir: Path) -> dict[str, Any]:
     faults_meta = meta.get("faults") or {}
     nemesis = list(fault_events(events))
     down = crash_spans(nemesis)
+    eps = shard_eps(meta)
+    lost = (meta.get("ray") or {}).get("lost") or []
     results = []
     for spec in config.get("workloads") or list(grouped):
         cls = get_workload(spec)  # a built-in name or the user's module:Class spec
         name = cls.name
         ops = grouped.get(name, [])
+        # Ops of shards on other clocks are widened by their ε before any checker decides real-time order.
+        checked = widen_ops(ops, eps) if eps else ops
         if name in final_state:
-            verdict = cls.check(ops, final_state[name], config)
+            verdict = cls.check(checked, final_state[name], config)
         else:
-            verdict = cls.check(ops, {}, config)
+            verdict = cls.check(checked, {}, config)
             verdict.undecided(f"{name}: the run ended before its final state was read")
+        lost_shard_unknowns(verdict, name, lost)
         if not ops:
             verdict.undecided(f"{name}: no operations recorded")
         elif not any(op.outcome in ("ok", "conditional_failed") for op in ops):
@@ -71,7 +77,8 @@ def evaluate(run_dir: Path) -> dict[str, Any]:
         + extension_notes(meta.get("extended") or {})
         + contention_notes(results, config, meta.get("pacing"))
         + down_time_notes(results)
-        + durability_notes(results),
+        + durability_notes(results)
+        + shard_notes(meta, results),
     }
 
 
@@ -170,4 +177,43 @@ def durability_notes(results: list[dict[str, Any]]) -> list[str]:
         lost = sum(1 for v in r["violations"] if v["kind"] == "acknowledged-write-lost")
         notes.append(f"{r['name']}: {r['ok']} acknowledged writes checked against the final state after "
                      f"{crashes} crash(es): {'none lost' if not lost else f'{lost} LOST'}")
+    return notes
+
+
+def lost_shard_unknowns(verdict: Verdict, name: str, lost: list[dict[str, Any]]) -> None:
+    """A shard lost mid-run (``--executor ray``) makes every workload unknown, naming it; in the workload that
+    was racing, a violation on a key whose last ops the shard never handed back is not asserted: those
+    unrecorded ops (possibly applied) could explain it."""
+    for shard in lost:
+        keys = shard.get("keys")
+        if shard.get("workload") == name:
+            hidden = [v for v in verdict.violations if keys is None or v.key in keys]
+            verdict.violations = [v for v in verdict.violations if v not in hidden]
+            if not verdict.violations and verdict.status == INVALID:
+                verdict.status = UNKNOWN if verdict.unknowns or hidden else VALID
+            for v in hidden:
+                verdict.undecided(f"not asserted ({v.kind} on {v.key}): shard {shard['shard']}'s unrecorded last "
+                                  "ops on that key could explain it")
+        where = f"while {shard.get('workload')} raced" if shard.get("workload") else "mid-run"
+        verdict.undecided(f"shard {shard['shard']} was lost {where} ({shard.get('error')}): racing stopped and its "
+                          "ops not yet handed back were never recorded")
+
+
+def shard_notes(meta: dict[str, Any], results: list[dict[str, Any]]) -> list[str]:
+    """What the clocks of ``--executor ray``'s shards hide, and how tight its bursts were."""
+    shards = [s for s in meta.get("shards") or () if isinstance(s, dict) and s.get("clock")]
+    if not shards:
+        return []
+    eps = ", ".join(f"shard {s['shard']} ±{s['clock']['eps_ns'] / 1e6:.3f} ms" for s in shards)
+    p50s = [r["latency_ms"]["p50"] for r in results if (r.get("latency_ms") or {}).get("p50")]
+    widest = 2 * max(s["clock"]["eps_ns"] for s in shards) / 1e6
+    share = f" ({widest / min(p50s):.1%} of the smallest median latency)" if p50s else ""
+    notes = [f"clocks: {eps}; ops of different shards closer than the sum of their ε (up to {widest:.3f} ms"
+             f"{share}) count as concurrent, so no violation depends on clock error"]
+    bursts = (meta.get("ray") or {}).get("bursts") or {}
+    if bursts.get("races"):
+        spans = bursts.get("per_shard_span_ms") or {}
+        per_shard = ", ".join(f"shard {k} p50 {v['p50']} ms" for k, v in spans.items())
+        notes.append(f"bursts: start skew across shards p50 {bursts['start_skew_ms']['p50']} ms, p99 "
+                     f"{bursts['start_skew_ms']['p99']} ms; invoke span within a shard {per_shard}")
     return notes

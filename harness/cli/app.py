@@ -103,6 +103,14 @@ Faults = Annotated[list[str] | None, typer.Option(
     help="Inject a fault (repeatable): latency:20ms±5ms, lost-ack:0.05, reset:0.02, stall:0.01, crash:every=10s.")]
 Processes = Annotated[int, typer.Option(
     help="Spread every race's workers over this many OS processes (own event loop and client each).")]
+Executor = Annotated[str, typer.Option(
+    help="in-process (this machine: one event loop, or --processes) or ray (--shards Ray actors, on a local Ray "
+         "or the cluster at --ray-address; needs pip install 'ddb-stress[ray]').")]
+Shards = Annotated[int | None, typer.Option(help="--executor ray: Ray actors the workers are spread over [default: 2].",
+                                            show_default=False)]
+RayAddress = Annotated[str | None, typer.Option(
+    help="--executor ray: auto, ray://HOST:PORT or HOST:PORT of a running cluster [default: a private local Ray].",
+    show_default=False)]
 Yes = Annotated[bool, typer.Option("--yes", help="Accept the AWS plan and cost estimate.")]
 ReportsDir = Annotated[Path, typer.Option(help="Where run directories are written.")]
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print only the verdict JSON on stdout.")]
@@ -139,6 +147,9 @@ def run(
     processes: Processes = 1,
     pattern: Pattern = BURST,
     per_key: PerKey = DEFAULT_PER_KEY,
+    executor: Executor = "in-process",
+    shards: Shards = None,
+    ray_address: RayAddress = None,
 ) -> int:
     """Race workers against conditional writes, record the history, check it, print a verdict.
 
@@ -152,6 +163,7 @@ def run(
       stress run --fault lost-ack:0.05 --retries 2
       stress run --unsafe --json
       stress run --pattern sustained --duration 20
+      stress run --executor ray --shards 4 --ray-address auto
     """
     from harness.engine.options import RunOptions
 
@@ -161,6 +173,7 @@ def run(
         backend=backend, client=client, endpoint_url=endpoint_url, region=region, local_jar=local_jar,
         reports_dir=reports_dir, unsafe=unsafe, faults=list(fault or []), persist=persist, table=table,
         allow_existing_table=allow_existing_table, processes=processes, pattern=pattern, per_key=per_key,
+        executor=executor, shards=shards, ray_address=ray_address,
     )
     if repeat < 1:
         raise UsageError(f"--repeat must be at least 1 (got {repeat})")

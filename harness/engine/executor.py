@@ -5,7 +5,10 @@ run's ``history.jsonl``. Only the transport differs, as with Locust's Local/Mast
 
 * :class:`InProcess` — every worker is a task of this process's event loop (``StepRunner``);
 * :class:`Processes` — the workers of every race spread over P spawned processes released by one
-  shared gun (``harness.engine.processes``), their histories merged by the system-wide monotonic clock.
+  shared gun (``harness.engine.processes``), their histories merged by the system-wide monotonic clock;
+* :class:`RayShards` — the workers spread over N Ray actors on one machine or a cluster, released at
+  an absolute start time on each shard's clock (``harness.engine.ray_shards``, the one module that
+  imports Ray), their histories streamed back and merged on the driver's clock.
 
 The interface is what a cluster executor plugs into: workers that live elsewhere (``begin``/``race``
 say what to race, never how), a gate the engine can hold (a crashed server restarting), histories that
@@ -27,7 +30,7 @@ from harness.clients.choose import make_client
 from harness.clients.sdk import DynamoClient
 from harness.engine.runner import Pace, StepRunner
 from harness.engine.saturation import SaturationSampler
-from harness.history.events import HistoryWriter
+from harness.history.events import HistoryWriter, write_json
 from workloads.base import Workload
 
 Gate = Callable[[], Awaitable[None]]
@@ -162,3 +165,84 @@ class Processes(Executor):
 
         state = self._jobs.pop(workload.name)
         return combine_reports(sum_job_reports(state["reports"]), time.process_time() - state["parent_cpu"])
+
+
+class RayShards(Executor):
+    """The workers of every race spread over N Ray actors (see ``harness.engine.ray_shards``)."""
+
+    def __init__(self, target: Endpoint, client_kind: str, workers: int, shards: int, address: str | None,
+                 retries: int, timeout_s: float, rate: float | None, run_dir: Path, history: HistoryWriter,
+                 meta: dict[str, Any]) -> None:
+        from harness.engine.ray_shards import shard_configs
+
+        self.configs = shard_configs(target, client_kind, workers, shards, retries, timeout_s)
+        self.address, self.rate, self.run_dir, self.history, self.meta = address, rate, run_dir, history, meta
+        self.pool: Any = None
+        self._jobs: dict[str, dict[str, Any]] = {}
+
+    async def __aenter__(self) -> RayShards:
+        from harness.engine.ray_shards import ShardPool, spool_path
+
+        self.pool = ShardPool(self.configs, self.address, self.run_dir)
+        try:
+            await self.pool.__aenter__()
+        except BaseException:
+            for k in range(len(self.configs)):  # nothing raced: no spool to merge
+                spool_path(self.run_dir, k).unlink(missing_ok=True)
+            raise
+        self.meta["shards"] = self.pool.describe()
+        self.meta["ray"] = {"address": self.address or "local", "ready_s": round(self.pool.ready_s, 2),
+                            "lead_ms": round(self.pool.lead_ns / 1e6, 3),
+                            "temp_dir": str(self.pool.temp_dir) if self.pool.temp_dir else None}
+        write_json(self.run_dir / "run.json", self.meta)  # where the shards run, before the first race
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        from harness.engine.ray_shards import merge_shards, spool_path
+
+        try:
+            await self.pool.__aexit__(*exc)
+        finally:
+            self.meta["shards"] = self.pool.describe()
+            self.meta["ray"]["lost"] = [lost.to_json() for lost in self.pool.lost]
+            paths = [spool_path(self.run_dir, k) for k in range(len(self.configs))]
+            offsets = [self.pool.clock(k).offset_ns if k < len(self.pool.clocks) else 0
+                       for k in range(len(self.configs))]
+            self.meta["ray"]["bursts"] = merge_shards(paths, offsets, self.history).summary()
+            for path in paths:
+                path.unlink(missing_ok=True)
+
+    async def warm_up(self, workload: Workload) -> int:
+        from harness.engine.processes import Job
+
+        job = Job(workload.name, workload.table, workload.config, recorded=False)
+        reports = await self.pool.run_job(job, workload, Pace(), None)
+        return sum(r["ops"] for r in reports)
+
+    def begin(self, workload: Workload, spec: str, pace: Pace, on_step: Callable[[], None] | None,
+              gate: Gate | None) -> None:
+        self._jobs[workload.name] = {"spec": spec, "pace": pace, "on_step": on_step, "gate": gate, "reports": [],
+                                     "driver_cpu": time.process_time()}
+
+    async def race(self, workload: Workload, rounds: Sequence[int] | None = None) -> None:
+        from harness.engine.processes import Job
+
+        state = self._jobs[workload.name]
+        job = Job(state["spec"], workload.table, workload.config, rate=self.rate,
+                  rounds=None if rounds is None else tuple(rounds))
+        reports = await self.pool.run_job(job, workload, state["pace"], state["on_step"], state["gate"])
+        if reports:
+            state["reports"].append(reports)
+        if self.pool.lost:
+            state["pace"].deadline = time.monotonic()  # a lost shard ends the racing, as a used-up --duration
+
+    def end(self, workload: Workload) -> dict[str, Any]:
+        from harness.engine.processes import combine_reports, sum_job_reports
+
+        state = self._jobs.pop(workload.name)
+        if not state["reports"]:
+            return {"ops": 0, "note": "no shard finished a race", "processes": []}
+        # The shards alive through every job of the workload (one lost mid-run has no report of its last job).
+        kept = set.intersection(*({r["shard"] for r in job} for job in state["reports"]))
+        reports = sum_job_reports([[r for r in job if r["shard"] in kept] for job in state["reports"]])
+        return combine_reports(reports, time.process_time() - state["driver_cpu"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from workloads import BUILTIN, DEFAULT_WORKLOADS, get_workload
 from workloads.base import BURST, DEFAULT_PER_KEY, DEFAULT_SUSTAIN_S, PATTERNS, SUSTAINED
 
 DEFAULT_WORKERS = 200
+IN_PROCESS, RAY = "in-process", "ray"
+EXECUTORS = (IN_PROCESS, RAY)
+DEFAULT_SHARDS = 2
 
 
 def sustained_workloads() -> list[str]:
@@ -47,6 +51,9 @@ class RunOptions:
     processes: int = 1  # OS processes the workers of every race are spread over (harness.engine.processes)
     pattern: str = BURST
     per_key: int = DEFAULT_PER_KEY
+    executor: str = IN_PROCESS  # where races run: this machine (--processes) or Ray actors (--shards)
+    shards: int | None = None  # Ray actors the workers are spread over (--executor ray; default DEFAULT_SHARDS)
+    ray_address: str | None = None  # auto, ray://HOST:PORT, HOST:PORT, local (default: a private local Ray)
 
     def __post_init__(self) -> None:
         self._workers_given = self.workers is not None
@@ -83,6 +90,21 @@ class RunOptions:
             (self.pattern != SUSTAINED or not self._workers_given or self.workers == self.keys * self.per_key,
              "--pattern sustained runs --per-key workers on each of --keys keys: drop --workers "
              f"(this run would have {self.keys} × {self.per_key} = {self.keys * self.per_key})"),
+        ]
+        ray = self.executor == RAY
+        checks += [
+            (self.executor in EXECUTORS, f"unknown executor {self.executor!r}: choose one of {', '.join(EXECUTORS)}"),
+            (self.shards is None or ray, "--shards applies to --executor ray (on one machine use --processes)"),
+            (self.ray_address is None or ray, "--ray-address applies to --executor ray"),
+            (not ray or self.processes == 1, "--processes applies to the in-process executor: with --executor ray "
+                                             "use --shards"),
+            (not ray or self.shard_count() >= 1, f"--shards must be at least 1 (got {self.shards})"),
+            (not ray or self.shard_count() <= self.workers,
+             f"--shards {self.shard_count()} is more than --workers {self.workers}: every shard needs a worker"),
+            (not ray or _valid_ray_address(self.ray_address),
+             f"--ray-address {self.ray_address!r}: use auto, local, ray://HOST:PORT or HOST:PORT"),
+            (not ray or importlib.util.find_spec("ray") is not None,
+             "--executor ray needs Ray, which is not installed: pip install 'ddb-stress[ray]'"),
         ]
         # --endpoint-url with the default backend means that endpoint (as backends.open_backend decides).
         backend = "endpoint" if self.endpoint_url and self.backend == "local" else self.backend
@@ -122,6 +144,10 @@ class RunOptions:
         if self.unsafe and self.client == "prepared":
             raise UsageError("--unsafe needs --client sdk (its read-then-write goes through the SDK)")
 
+    def shard_count(self) -> int:
+        """Shards of --executor ray: --shards, else ``DEFAULT_SHARDS``."""
+        return DEFAULT_SHARDS if self.shards is None else self.shards
+
     def client_kind(self) -> str:
         """``auto``: the prepared client (a real burst, server-bound numbers) unless the run needs the SDK's
         own behaviour: retries (``--retries``) or an unsafe read-then-write."""
@@ -132,3 +158,10 @@ class RunOptions:
     def fault_specs(self) -> list[FaultSpec]:
         """The parsed --fault options."""
         return parse_faults(self.faults)
+
+
+def _valid_ray_address(address: str | None) -> bool:
+    if address in (None, "auto", "local"):
+        return True
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    return bool(host) and port.isdigit()

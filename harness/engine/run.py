@@ -21,8 +21,8 @@ from harness.backends import aws
 from harness.backends import servers as backends
 from harness.backends.endpoint import Endpoint, redact_url
 from harness.clients.sdk import DynamoClient
-from harness.engine.executor import Executor, InProcess, Processes
-from harness.engine.options import RunOptions
+from harness.engine.executor import Executor, InProcess, Processes, RayShards
+from harness.engine.options import RAY, RunOptions
 from harness.engine.pacing import rate_slice
 from harness.engine.runner import Pace, create_table, delete_table, event_loop_factory, table_name
 from harness.engine.signals import raise_interrupt, sigterm_as_interrupt
@@ -202,8 +202,11 @@ class Run:
                     await self._race_workload(workload, spec, admin, executor, pace, on_step, proxy, nemesis)
 
     def _executor(self, target: Endpoint, history: HistoryWriter) -> Executor:
-        """In this process, or spread over ``--processes`` children: the same races either way."""
+        """In this process, spread over ``--processes`` children, or over ``--shards`` Ray actors: the same races."""
         opts = self.options
+        if opts.executor == RAY:
+            return RayShards(target, opts.client_kind(), opts.workers, opts.shard_count(), opts.ray_address,
+                             opts.retries, opts.timeout, opts.rate, self.run_dir, history, self.meta)
         if opts.processes > 1:
             return Processes(target, opts.client_kind(), opts.workers, opts.processes, opts.retries, opts.timeout,
                              opts.rate, self.run_dir, history, self.meta)

@@ -1,0 +1,35 @@
+"""`stress run --executor ray`'s options refused in one line, with or without Ray installed (issue 14)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO, run_stress
+from tests.test_cli_errors import assert_usage_error
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--shards", "2"], "--shards applies to --executor ray"),
+        (["--ray-address", "auto"], "--ray-address applies to --executor ray"),
+        (["--executor", "ray", "--processes", "2"], "with --executor ray use --shards"),
+        (["--executor", "ray", "--shards", "0"], "--shards must be at least 1"),
+        (["--executor", "ray", "--workers", "2", "--shards", "3"], "--shards 3 is more than --workers 2"),
+        (["--executor", "ray", "--ray-address", "nowhere"], "--ray-address 'nowhere'"),
+        (["--executor", "spark"], "unknown executor 'spark'"),
+    ],
+)
+def test_bad_ray_options(args, fragment, tmp_path):
+    assert_usage_error(run_stress("run", *args, "--reports-dir", str(tmp_path), timeout=60), fragment)
+
+
+def test_without_ray_installed_one_line_names_the_extra(tmp_path):
+    hide_ray = ("import sys; sys.modules['ray'] = None; sys.argv = ['stress'] + sys.argv[1:]; "
+                "from harness.__main__ import run; run()")
+    proc = subprocess.run([sys.executable, "-c", hide_ray, "run", "--executor", "ray", "--reports-dir",
+                           str(tmp_path)], capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert_usage_error(proc, "pip install 'ddb-stress[ray]'")
