@@ -46,7 +46,7 @@ from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -61,6 +61,8 @@ from harness.errors import UsageError
 from harness.history.events import INVOKE, HistoryWriter
 from workloads import get_workload
 from workloads.base import Step, Workload, WorkloadConfig
+
+AnyRunner = TypeVar("AnyRunner", bound=StepRunner)  # a child's or a shard's runner (race_share hands it back)
 
 START_METHOD = "spawn"  # the parent runs an event loop and threads: forking it is unsafe
 STOP = "stop"
@@ -209,17 +211,27 @@ async def run_job(config: ChildConfig, job: Job, workload: Workload, client: Dyn
                   channel: Channel, guns: Sequence[Connection]) -> dict[str, Any]:
     """This child's share of one job's races; returns its client report (CPU, loop lag, ops)."""
     ids = worker_ids(config.index, config.processes, job.config.workers)
-    pace = Pace(rate=job.rate / config.processes if job.rate else None)
+    report, _ = await race_share(job, workload, history, config.processes,
+                                 lambda sink, pace: ChildRunner(client, workload, sink, ids, pace, channel, guns))
+    return {**report, "process": config.index, "pid": os.getpid(), "workers": len(ids)}
+
+
+async def race_share(job: Job, workload: Workload, history: HistoryWriter, shares: int,
+                     make_runner: Callable[[HistoryWriter, Pace], AnyRunner]) -> tuple[dict[str, Any], AnyRunner]:
+    """Race one share (of ``shares``) of ``job``'s workers with the runner ``make_runner(sink, pace)`` builds,
+    recording into ``history`` (nowhere for a warm-up), its ``--rate`` split evenly; returns the client's
+    saturation report (``races`` included) and the runner. The one loop of a child process and a Ray shard."""
+    pace = Pace(rate=job.rate / shares if job.rate else None)
     with contextlib.ExitStack() as stack:
         sink = history if job.recorded else stack.enter_context(HistoryWriter(Path(os.devnull)))
-        runner = ChildRunner(client, workload, sink, ids, pace, channel, guns)
+        runner = make_runner(sink, pace)
         sampler = SaturationSampler()
         sampler.start()
         try:
             races = await runner.run(job.steps(workload))
         finally:
             report = sampler.stop(ops=runner.ops)
-    return {**report, "process": config.index, "pid": os.getpid(), "workers": len(ids), "races": races}
+    return {**report, "races": races}, runner
 
 
 class ChildRunner(StepRunner):

@@ -56,9 +56,8 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from harness.backends.endpoint import Endpoint
 from harness.clients.choose import make_client
-from harness.engine.processes import Job, _ms_stats, read_child_events, worker_ids
+from harness.engine.processes import Job, _ms_stats, race_share, read_child_events, worker_ids
 from harness.engine.runner import Pace, StepRunner
-from harness.engine.saturation import SaturationSampler
 from harness.errors import UsageError
 from harness.history.clocks import ClockEstimate, estimate_offset, over_run
 from harness.history.events import INVOKE, HistoryWriter
@@ -238,21 +237,14 @@ class Shard:
 
     async def _run(self, job: Job, workload: Workload) -> None:
         ids = worker_ids(self.config.index, self.config.shards, job.config.workers)
-        pace = Pace(rate=job.rate / self.config.shards if job.rate else None)
         try:
-            with contextlib.ExitStack() as stack:
-                sink = self.history if job.recorded else stack.enter_context(HistoryWriter(Path(os.devnull)))
-                runner = ShardRunner(self.client, workload, sink, ids, pace, replies=self.replies, starts=self.starts)
-                sampler = SaturationSampler()
-                sampler.start()
-                try:
-                    races = await runner.run(job.steps(workload))
-                finally:
-                    report = sampler.stop(ops=runner.ops)
-            late = _ms_stats(runner.late_ns)
+            report, runner = await race_share(
+                job, workload, self.history, self.config.shards,
+                lambda sink, pace: ShardRunner(self.client, workload, sink, ids, pace, replies=self.replies,
+                                               starts=self.starts))
             await self.replies.put(("done", {**report, "process": self.config.index, "shard": self.config.index,
-                                             "pid": os.getpid(), "workers": len(ids), "races": races,
-                                             "late_ms": late}))
+                                             "pid": os.getpid(), "workers": len(ids),
+                                             "late_ms": _ms_stats(runner.late_ns)}))
         except Exception as exc:
             await self.replies.put(("error", f"{type(exc).__name__}: {exc}"))
 
