@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -64,6 +65,13 @@ def moto_endpoint() -> Iterator[Endpoint]:
         yield server.start()
     finally:
         server.stop()
+
+
+def sigint_as_at_a_terminal() -> None:
+    """``preexec_fn`` of a `stress` the test will Ctrl-C: SIGINT's default action, as in a terminal, whatever
+    this test process inherited (a shell's background job and pytest-xdist's workers ignore SIGINT, and an
+    ignored signal stays ignored across exec: the run would never see the test's Ctrl-C)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_stress(*args: str, timeout: float = 300, env: dict[str, str] | None = None,

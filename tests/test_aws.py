@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from harness.backends.aws import Plan, table_tags
-from tests.conftest import REPO, STRESS, run_stress
+from tests.conftest import REPO, STRESS, run_stress, sigint_as_at_a_terminal
 
 SECRET = "S3cr3t-Marker-7f1d9c0e"
 FAKE_ENV = {"AWS_ACCESS_KEY_ID": "AKIADDBSTRESSTEST", "AWS_SECRET_ACCESS_KEY": SECRET,
@@ -114,7 +114,8 @@ def test_interrupt_at_random_points_leaves_no_table(moto_endpoint, tmp_path, sig
         proc = subprocess.Popen([*STRESS, *aws_args(moto_endpoint, "--workers", "20", "--keys", "40", "--rounds", "5",
                                                     "--yes", "--reports-dir", str(tmp_path))],
                                 cwd=REPO, env={**__import__("os").environ, **FAKE_ENV},
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=sigint_as_at_a_terminal)
         time.sleep(delay)
         proc.send_signal(sig)
         try:

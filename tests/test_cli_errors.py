@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, STRESS, run_stress
+from tests.conftest import REPO, STRESS, run_stress, sigint_as_at_a_terminal
 
 
 def assert_usage_error(proc: subprocess.CompletedProcess[str], fragment: str) -> None:
@@ -91,7 +91,7 @@ def _dynamodb_local_children(parent_pid: int) -> list[int]:
                                                      (signal.SIGTERM, True)])
 def test_interrupt_leaves_no_dynamodb_local_behind(sig, sigint_ignored, tmp_path):
     """Also SIGTERM to a run started in the background by a shell, where SIGINT is ignored."""
-    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else None
+    ignore = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if sigint_ignored else sigint_as_at_a_terminal
     proc = subprocess.Popen([*STRESS, "run", "--workers", "50", "--keys", "50", "--rounds", "20",
                              "--reports-dir", str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, preexec_fn=ignore)

@@ -21,7 +21,7 @@ import pytest
 pytest.importorskip("ray", reason="Ray is not installed (pip install 'ddb-stress[ray]')")
 
 from harness.history.events import pair_ops, read_events
-from tests.conftest import REPO, STRESS, run_stress, stdout_json
+from tests.conftest import REPO, STRESS, run_stress, sigint_as_at_a_terminal, stdout_json
 
 pytestmark = pytest.mark.slow
 MB = 1024 * 1024
@@ -102,7 +102,7 @@ def test_unsafe_registration_on_two_shards_is_invalid(ray_address, local_endpoin
 def _start(args: list[str], reports: Path) -> subprocess.Popen[str]:
     return subprocess.Popen([*STRESS, "run", "--executor", "ray", "--shards", "2", "--json", "--reports-dir",
                              str(reports), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=REPO, stdin=subprocess.DEVNULL)
+                            cwd=REPO, stdin=subprocess.DEVNULL, preexec_fn=sigint_as_at_a_terminal)
 
 
 def _when_racing(reports: Path, proc: subprocess.Popen[str], shard: int) -> dict:
