@@ -117,6 +117,7 @@ def test_sustained_is_valid_on_dynamodb_local_and_says_what_it_could_catch(local
     assert "Detection power" in html
     # A loop is drawn a lane per worker, not as a race of thousands of rows.
     assert "Loop timeline" in html and "Race timeline" not in html
+    assert "How to read the loop timeline" in html and "How to read the race timeline" not in html
 
 
 def test_terminal_states_the_detection_power_and_a_weak_burst_says_so(local_endpoint, tmp_path):

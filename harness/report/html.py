@@ -18,7 +18,7 @@ from harness.checker.percentiles import percentiles
 from harness.checker.summary import max_in_flight
 from harness.history.events import Op
 from harness.history.rundir import FINAL_STATE, HISTORY, RUN_JSON, VERDICT_JSON
-from harness.report.plots import PlotRef, race_filename, violation_race
+from harness.report.plots import PlotRef, is_sustained, race_filename, violation_race
 from harness.report.runconfig import config_items, reproduce_command
 from harness.report.rundata import VERDICT_FRESH, VERDICT_SAVED, RunData
 from harness.report.stats import has_races, latency_ms, outcome_counts, winners_range
@@ -109,6 +109,24 @@ the race.</p>
 """
 
 
+LOOP_HOWTO = """
+<p>A sustained run has no races: on each key a few workers loop for the whole round, each op built from
+what its worker last saw. A loop timeline shows a slice of one key's loop with one lane per worker: each
+bar is one op from <em>invoke</em> to <em>completion</em>, coloured by outcome as in a race (reads thinner),
+applied writes outlined in black. Bars that overlap across lanes were in flight together: those are the
+contention windows the detection table counts. A correct loop shows at most one applied write among the
+writes that overlap it and aim at the same value; a violation's slice is centred on the ops it names
+(red triangles).</p>
+"""
+
+
+def _howto(data: RunData) -> str:
+    """How to read the timelines this run drew: races (burst) or loops (``--pattern sustained``)."""
+    if is_sustained(data):
+        return f'<h2 id="howto">How to read the loop timeline</h2><div class="howto">{LOOP_HOWTO}</div>'
+    return f'<h2 id="howto">How to read the race timeline</h2><div class="howto">{HOWTO}</div>'
+
+
 def e(value: Any) -> str:
     """HTML-escape any value (quotes included)."""
     return escape(str(value), quote=True)
@@ -192,7 +210,7 @@ def render_html(data: RunData, plots: list[PlotRef]) -> str:
         _detection_section(data),
         _counterexamples(data, figures),
         _plots_section(data, plots, figures),
-        f'<h2 id="howto">How to read the race timeline</h2><div class="howto">{HOWTO}</div>',
+        _howto(data),
         _raw_config_section(data),
         "</main></body></html>",
     ]

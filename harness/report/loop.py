@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from matplotlib import patheffects
 from matplotlib.lines import Line2D
 
 from harness.history.events import Op
@@ -90,7 +91,9 @@ def _legend(shown: list[Op], around: set[int] | None) -> list:
     handles: list = [Line2D([], [], color=style.OUTCOME_COLORS[o], linewidth=6, label=style.OUTCOME_LABELS[o])
                      for o in style.OUTCOMES if o in present]
     if any(is_write(op) and op.outcome == "ok" for op in shown):
-        handles.append(Line2D([], [], color=style.OUTCOME_COLORS["ok"], linewidth=6, label="applied write (outlined)"))
+        outline = [patheffects.Stroke(linewidth=9, foreground=style.WINNER_EDGE), patheffects.Normal()]
+        handles.append(Line2D([], [], color=style.OUTCOME_COLORS["ok"], linewidth=6, path_effects=outline,
+                              label="applied write (outlined)"))
     if any(not is_write(op) for op in shown):
         handles.append(Line2D([], [], color="grey", linewidth=3, alpha=0.7, label="read (thin bar)"))
     if any(op.complete_time is None for op in shown):
