@@ -214,6 +214,9 @@ def shard_notes(meta: dict[str, Any], results: list[dict[str, Any]]) -> list[str
     if bursts.get("races"):
         spans = bursts.get("per_shard_span_ms") or {}
         per_shard = ", ".join(f"shard {k} p50 {v['p50']} ms" for k, v in spans.items())
-        notes.append(f"bursts: start skew across shards p50 {bursts['start_skew_ms']['p50']} ms, p99 "
-                     f"{bursts['start_skew_ms']['p99']} ms; invoke span within a shard {per_shard}")
+        skew = (f"start skew across shards p50 {bursts['start_skew_ms']['p50']} ms, p99 "
+                f"{bursts['start_skew_ms']['p99']} ms")
+        # A sustained round's invokes span the whole loop: only the start of its loops is a burst.
+        sustained = (meta.get("config") or {}).get("pattern") == "sustained"
+        notes.append(f"loops: {skew}" if sustained else f"bursts: {skew}; invoke span within a shard {per_shard}")
     return notes
