@@ -108,7 +108,28 @@ class InProcess(Executor):
         return sampler.stop(ops=runner.ops)
 
 
-class Processes(Executor):
+class _Pooled(Executor):
+    """An executor whose workers live in a pool elsewhere (child processes, Ray shards): what it remembers
+    of each workload between ``begin`` and ``end``, and the job it sends the pool for each race."""
+
+    rate: float | None
+    _jobs: dict[str, dict[str, Any]]
+
+    def begin(self, workload: Workload, spec: str, pace: Pace, on_step: Callable[[], None] | None,
+              gate: Gate | None) -> None:
+        self._jobs[workload.name] = {"spec": spec, "pace": pace, "on_step": on_step, "gate": gate, "reports": [],
+                                     "driver_cpu": time.process_time()}
+
+    def _job(self, workload: Workload, rounds: Sequence[int] | None) -> Any:
+        """The ``processes.Job`` of one race call: ``rounds`` of the workload begun (None: its planned ones)."""
+        from harness.engine.processes import Job
+
+        state = self._jobs[workload.name]
+        return Job(state["spec"], workload.table, workload.config, rate=self.rate,
+                   rounds=None if rounds is None else tuple(rounds))
+
+
+class Processes(_Pooled):
     """The workers of every race spread over P spawned processes (see ``harness.engine.processes``)."""
 
     def __init__(self, target: Endpoint, client_kind: str, workers: int, processes: int, retries: int,
@@ -146,17 +167,9 @@ class Processes(Executor):
         reports = await self.pool.run_job(job, sum(1 for _ in workload.steps()), Pace(), None)
         return sum(r["ops"] for r in reports)
 
-    def begin(self, workload: Workload, spec: str, pace: Pace, on_step: Callable[[], None] | None,
-              gate: Gate | None) -> None:
-        self._jobs[workload.name] = {"spec": spec, "pace": pace, "on_step": on_step, "gate": gate, "reports": [],
-                                     "parent_cpu": time.process_time()}
-
     async def race(self, workload: Workload, rounds: Sequence[int] | None = None) -> None:
-        from harness.engine.processes import Job
-
         state = self._jobs[workload.name]
-        job = Job(state["spec"], workload.table, workload.config, rate=self.rate,
-                  rounds=None if rounds is None else tuple(rounds))
+        job = self._job(workload, rounds)
         races = sum(1 for _ in job.steps(workload))
         state["reports"].append(await self.pool.run_job(job, races, state["pace"], state["on_step"], state["gate"]))
 
@@ -164,10 +177,10 @@ class Processes(Executor):
         from harness.engine.processes import combine_reports, sum_job_reports
 
         state = self._jobs.pop(workload.name)
-        return combine_reports(sum_job_reports(state["reports"]), time.process_time() - state["parent_cpu"])
+        return combine_reports(sum_job_reports(state["reports"]), time.process_time() - state["driver_cpu"])
 
 
-class RayShards(Executor):
+class RayShards(_Pooled):
     """The workers of every race spread over N Ray actors (see ``harness.engine.ray_shards``)."""
 
     def __init__(self, target: Endpoint, client_kind: str, workers: int, shards: int, address: str | None,
@@ -219,17 +232,9 @@ class RayShards(Executor):
         reports = await self.pool.run_job(job, workload, Pace(), None)
         return sum(r["ops"] for r in reports)
 
-    def begin(self, workload: Workload, spec: str, pace: Pace, on_step: Callable[[], None] | None,
-              gate: Gate | None) -> None:
-        self._jobs[workload.name] = {"spec": spec, "pace": pace, "on_step": on_step, "gate": gate, "reports": [],
-                                     "driver_cpu": time.process_time()}
-
     async def race(self, workload: Workload, rounds: Sequence[int] | None = None) -> None:
-        from harness.engine.processes import Job
-
         state = self._jobs[workload.name]
-        job = Job(state["spec"], workload.table, workload.config, rate=self.rate,
-                  rounds=None if rounds is None else tuple(rounds))
+        job = self._job(workload, rounds)
         reports = await self.pool.run_job(job, workload, state["pace"], state["on_step"], state["gate"])
         if reports:
             state["reports"].append(reports)
