@@ -67,15 +67,20 @@ def shrink_cost(n: int, seed: int, repeat: int) -> None:
         t, verdict = _cpu(lambda ops=ops: check_linearizable(ops), repeat)
         (violation,) = verdict.violations
         rows.append((d, t, len(violation.ops), violation.details.get("minimal", True),
-                     violation.details.get("searches", 0)))
+                     violation.details.get("searches", 0), violation.details.get("shrunk_by", "?")))
     decisions, totals = [r[0] for r in rows], [r[1] for r in rows]
+    ratios = [t / d for d, t, *_ in rows]
+    ways = {w: [t / d for d, t, *_, way in rows if way == w] for w in sorted({r[5] for r in rows})}
     print(f"{n} invalid 90-op histories: decision median {statistics.median(decisions) * 1e3:.2f} ms, "
           f"total (decision + minimal counterexample) median {statistics.median(totals) * 1e3:.2f} ms; "
-          f"total/decision: sum {sum(totals) / sum(decisions):.1f}x, median "
-          f"{statistics.median(t / d for d, t, *_ in rows):.1f}x; counterexample ops median "
+          f"total/decision: sum {sum(totals) / sum(decisions):.1f}x, median {statistics.median(ratios):.1f}x, "
+          f"p75 {statistics.quantiles(ratios, n=4)[-1]:.1f}x, p90 {statistics.quantiles(ratios, n=10)[-1]:.1f}x, "
+          f"{sum(r <= 5 for r in ratios)} of {n} at most 5x; counterexample ops median "
           f"{statistics.median(r[2] for r in rows)}, mean {statistics.mean(r[2] for r in rows):.2f}, all minimal: "
           f"{all(r[3] for r in rows)}; shrinking searches per counterexample mean "
           f"{statistics.mean(r[4] for r in rows):.1f}")
+    print("  by the way the shrinker took: " + "; ".join(
+        f"{w} {len(v)} (median {statistics.median(v):.1f}x)" for w, v in ways.items()))
 
 
 def command(n_files: int, seed: int) -> int:
