@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from harness.backends.servers import free_port
 from tests.conftest import REPO, run_stress
 from tests.test_cli_errors import assert_usage_error
 
@@ -25,6 +26,16 @@ from tests.test_cli_errors import assert_usage_error
 )
 def test_bad_ray_options(args, fragment, tmp_path):
     assert_usage_error(run_stress("run", *args, "--reports-dir", str(tmp_path), timeout=60), fragment)
+
+
+def test_an_address_where_nothing_listens_is_refused_in_one_line(tmp_path):
+    """Against a port nobody listens on, ray.init retried for minutes printing Ray's warnings; now one line."""
+    pytest.importorskip("ray")
+    port = free_port()
+    proc = run_stress("run", "--executor", "ray", "--ray-address", f"127.0.0.1:{port}", "--reports-dir",
+                      str(tmp_path), timeout=120)
+    assert_usage_error(proc, f"--ray-address 127.0.0.1:{port}: nothing accepts a connection")
+    assert not list(tmp_path.iterdir())  # refused before a run directory exists
 
 
 def test_without_ray_installed_one_line_names_the_extra(tmp_path):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,6 +31,7 @@ from harness.clients.choose import make_client
 from harness.clients.sdk import DynamoClient
 from harness.engine.runner import Pace, StepRunner
 from harness.engine.saturation import SaturationSampler
+from harness.errors import UsageError
 from harness.history.events import HistoryWriter, write_json
 from workloads.base import Workload
 
@@ -178,6 +180,24 @@ class Processes(_Pooled):
 
         state = self._jobs.pop(workload.name)
         return combine_reports(sum_job_reports(state["reports"]), time.process_time() - state["driver_cpu"])
+
+
+RAY_CONNECT_PROBE_S = 5.0  # a cluster across a network accepts a TCP connection well within this
+
+
+def check_ray_address(address: str | None) -> None:
+    """Refuse, in one line and before anything starts, a ``--ray-address HOST:PORT`` where nothing accepts a TCP
+    connection: against such a port ray.init retries for minutes, printing Ray's own warnings (127.0.0.1:1:
+    still retrying after 120 s, measured). ``auto`` and ``local`` are left to Ray."""
+    if address in (None, "auto", "local"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=RAY_CONNECT_PROBE_S):
+            pass
+    except OSError as exc:
+        raise UsageError(f"--ray-address {address}: nothing accepts a connection on {host}:{port} "
+                         f"({type(exc).__name__})") from None
 
 
 class RayShards(_Pooled):

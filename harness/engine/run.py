@@ -21,7 +21,7 @@ from harness.backends import aws
 from harness.backends import servers as backends
 from harness.backends.endpoint import Endpoint, redact_url
 from harness.clients.sdk import DynamoClient
-from harness.engine.executor import Executor, InProcess, Processes, RayShards
+from harness.engine.executor import Executor, InProcess, Processes, RayShards, check_ray_address
 from harness.engine.options import RAY, RunOptions
 from harness.engine.pacing import rate_slice
 from harness.engine.runner import Pace, create_table, delete_table, event_loop_factory, table_name
@@ -70,8 +70,11 @@ class Run:
             get_workload(name)(config, options.table or table_name(self.run_id, get_workload(name).name))
             for name in options.workloads
         ]
-        # A broken workload contract stops here: before any request, and before a run directory exists.
+        # A broken workload contract or a cluster address nothing answers on stops here: before any request,
+        # and before a run directory exists.
         Workload.validate_contracts(self.workloads)
+        if options.executor == RAY:
+            check_ray_address(options.ray_address)
         self.run_dir = make_run_dir(options.reports_dir, self.run_id)
         self.final_state: dict[str, Any] = {}
         self._terminated = False
