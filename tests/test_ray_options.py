@@ -44,3 +44,37 @@ def test_without_ray_installed_one_line_names_the_extra(tmp_path):
     proc = subprocess.run([sys.executable, "-c", hide_ray, "run", "--executor", "ray", "--reports-dir",
                            str(tmp_path)], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert_usage_error(proc, "pip install 'ddb-stress[ray]'")
+
+
+class _Pool:
+    def __init__(self, hosts: list[str]) -> None:
+        self.hosts = hosts
+
+    def describe(self) -> list[dict]:
+        return [{"shard": k, "host": host} for k, host in enumerate(self.hosts)]
+
+
+@pytest.mark.parametrize(("workload", "hosts", "refused"), [
+    ("lease-lock", ["node-a", "node-b"], True),
+    ("lease-lock", ["node-a", "node-a"], False),
+    ("registration", ["node-a", "node-b"], False),
+])
+def test_a_workload_on_one_clock_is_refused_across_hosts(workload, hosts, refused):
+    """lease-lock's leases end on one machine's monotonic clock: its races never start on shards of several
+    hosts (a multi-host cluster cannot run here: the shards' reported hosts are given)."""
+    from harness.engine.executor import RayShards
+    from harness.engine.runner import Pace
+    from harness.errors import UsageError
+    from workloads import get_workload
+    from workloads.base import WorkloadConfig
+
+    shards = RayShards.__new__(RayShards)
+    shards.pool, shards._jobs = _Pool(hosts), {}
+    instance = get_workload(workload)(WorkloadConfig(4, 2, None, 1, "r"), "t")
+    if refused:
+        with pytest.raises(UsageError, match=r"needs every worker on one machine.*node-a, node-b"):
+            shards.begin(instance, workload, Pace(), None, None)
+        assert not shards._jobs
+    else:
+        shards.begin(instance, workload, Pace(), None, None)
+        assert workload in shards._jobs

@@ -95,6 +95,9 @@ class Workload(ABC):
     # True when ``request`` also builds the ops of a sustained loop (``step.n``; see ``Step``), and ``check``
     # checks such a history (``config["pattern"] == "sustained"``).
     supports_sustained: ClassVar[bool] = False
+    # True when requests carry times of the history's clock (CLOCK_MONOTONIC), which every worker of one
+    # machine shares: then every worker must run on one machine (Ray shards on several hosts are refused).
+    one_clock: ClassVar[bool] = False
 
     def __init__(self, config: WorkloadConfig, table: str) -> None:
         self.config = config

@@ -64,6 +64,7 @@ class LeaseLock(Workload):
     default_rounds = 3  # fresh locks (abandoned), expired locks taken over, released locks taken again
     supports_unsafe = True
     supports_sustained = True
+    one_clock = True  # leases end on the history's clock (see the module docstring)
     # A round has several steps on one lock (the race, then the release), so "winners per race", counted
     # per key and round over every write, would count the release as a second winner.
     races_one_item = False

@@ -245,6 +245,14 @@ class RayShards(_Pooled):
             for path in paths:
                 path.unlink(missing_ok=True)
 
+    def begin(self, workload: Workload, spec: str, pace: Pace, on_step: Callable[[], None] | None,
+              gate: Gate | None) -> None:
+        hosts = sorted({shard["host"] for shard in self.pool.describe() if shard.get("host")})
+        if workload.one_clock and len(hosts) > 1:
+            raise UsageError(f"--workload {workload.name} needs every worker on one machine (its requests carry "
+                             f"times of one machine's monotonic clock); the shards run on {', '.join(hosts)}")
+        super().begin(workload, spec, pace, on_step, gate)
+
     async def warm_up(self, workload: Workload) -> int:
         from harness.engine.processes import Job
 
