@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import socket
 import subprocess
 import sys
 
@@ -78,3 +80,24 @@ def test_a_workload_on_one_clock_is_refused_across_hosts(workload, hosts, refuse
     else:
         shards.begin(instance, workload, Pace(), None, None)
         assert workload in shards._jobs
+
+
+@pytest.mark.parametrize(("url", "hosts", "refused"), [
+    ("http://127.0.0.1:8000", ["elsewhere"], True),
+    ("http://127.0.0.1:8000", [socket.gethostname()], False),
+    ("https://dynamodb.eu-west-1.amazonaws.com", ["elsewhere"], False),
+])
+def test_shards_on_other_hosts_cannot_use_a_loopback_endpoint(url, hosts, refused):
+    """A managed backend or the fault proxy listens on this machine's 127.0.0.1: shards on other hosts would fail
+    every request, so the run is refused in one line (a multi-host cluster cannot run here: hosts are given)."""
+    from harness.backends.endpoint import Endpoint
+    from harness.engine.executor import RayShards
+    from harness.errors import UsageError
+
+    shards = RayShards.__new__(RayShards)
+    shards.pool, shards.target = _Pool(hosts), Endpoint("local", url, "us-east-1", "x")
+    if refused:
+        with pytest.raises(UsageError, match=re.escape("shards on elsewhere cannot reach http://127.0.0.1:8000")):
+            shards._check_reach()
+    else:
+        shards._check_reach()

@@ -25,6 +25,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness.backends.endpoint import Endpoint
 from harness.clients.choose import make_client
@@ -209,6 +210,7 @@ class RayShards(_Pooled):
         from harness.engine.ray_shards import shard_configs
 
         self.configs = shard_configs(target, client_kind, workers, shards, retries, timeout_s)
+        self.target = target
         self.address, self.rate, self.run_dir, self.history, self.meta = address, rate, run_dir, history, meta
         self.pool: Any = None
         self._jobs: dict[str, dict[str, Any]] = {}
@@ -228,6 +230,11 @@ class RayShards(_Pooled):
                             "lead_ms": round(self.pool.lead_ns / 1e6, 3),
                             "temp_dir": str(self.pool.temp_dir) if self.pool.temp_dir else None}
         write_json(self.run_dir / "run.json", self.meta)  # where the shards run, before the first race
+        try:
+            self._check_reach()
+        except BaseException:
+            await self.__aexit__(None, None, None)  # not called when __aenter__ raises
+            raise
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -245,9 +252,22 @@ class RayShards(_Pooled):
             for path in paths:
                 path.unlink(missing_ok=True)
 
+    def _hosts(self) -> list[str]:
+        return sorted({shard["host"] for shard in self.pool.describe() if shard.get("host")})
+
+    def _check_reach(self) -> None:
+        """Shards on other hosts cannot reach a loopback endpoint (a managed server, the fault proxy): refuse that
+        in one line rather than race with every request failing to connect."""
+        host = urlsplit(self.target.url or "").hostname or ""
+        away = [h for h in self._hosts() if h != socket.gethostname()]
+        if host in ("127.0.0.1", "localhost", "::1") and away:
+            raise UsageError(f"--executor ray: shards on {', '.join(away)} cannot reach {self.target.url} (loopback "
+                             "on this machine: a managed backend or --fault proxy); give an --endpoint-url every node "
+                             "reaches, or --backend aws")
+
     def begin(self, workload: Workload, spec: str, pace: Pace, on_step: Callable[[], None] | None,
               gate: Gate | None) -> None:
-        hosts = sorted({shard["host"] for shard in self.pool.describe() if shard.get("host")})
+        hosts = self._hosts()
         if workload.one_clock and len(hosts) > 1:
             raise UsageError(f"--workload {workload.name} needs every worker on one machine (its requests carry "
                              f"times of one machine's monotonic clock); the shards run on {', '.join(hosts)}")
