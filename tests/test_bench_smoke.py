@@ -1,7 +1,16 @@
-"""Smoke test: benchmarks/bench_throughput.py --small runs end to end and prints its table."""
+"""Smoke test: benchmarks/bench_throughput.py's --small path runs end to end and prints its table.
+
+The benchmark runs as a script of its own (a subprocess, as `python benchmarks/bench_throughput.py --small`
+is typed), with its --small plan made smaller still (``TINY``): a smoke test checks that every section
+runs and renders, not the numbers, and --small's 1 s per measurement point (~30 s in all here) buys
+nothing for that. Each size --small uses is kept or shrunk, never dropped: 1 worker (the "added
+latency" goal) and 64 (>= 16 and >= 64: the sustained and the ratio goals) exercise every branch of the
+table and of the goals that the four --small levels do.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -11,17 +20,42 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "benchmarks" / "bench_throughput.py"
+TINY = {"levels": (1, 64), "seconds": 0.3, "warmup_s": 0.6, "bursts": 1, "check_ops": 10_000}
+# Loads the script as a module (its own `if __name__ == "__main__"` stays out), swaps SMALL for TINY's sizes
+# and calls its main() with --small, as the command line would.
+RUN_TINY = f"""
+import dataclasses, importlib.util, sys
+spec = importlib.util.spec_from_file_location("bench_throughput", {str(BENCH)!r})
+bench = sys.modules["bench_throughput"] = importlib.util.module_from_spec(spec)  # (its dataclasses look it up)
+spec.loader.exec_module(bench)
+bench.SMALL = dataclasses.replace(bench.SMALL, **{TINY!r})
+sys.exit(bench.main(["--small"]))
+"""
+
+
+def test_tiny_sizes_only_shrink_the_small_plan() -> None:
+    """TINY is --small made smaller: no measurement gets longer, no part is switched on that --small skips."""
+    spec = importlib.util.spec_from_file_location("bench_throughput_plan", BENCH)
+    assert spec and spec.loader
+    bench = importlib.util.module_from_spec(spec)
+    with pytest.MonkeyPatch.context() as patch:  # its dataclasses look the module up while it loads
+        patch.setitem(sys.modules, spec.name, bench)
+        spec.loader.exec_module(bench)
+    small = bench.SMALL
+    assert set(TINY["levels"]) <= set(small.levels) and {1, 64} <= set(TINY["levels"])
+    for name in ("seconds", "warmup_s", "bursts", "check_ops"):
+        assert 0 < TINY[name] <= getattr(small, name), name
 
 
 def test_small_benchmark_prints_the_table() -> None:
     if not shutil.which("wrk") and not shutil.which("apt-get"):
         pytest.skip("wrk is not installed and apt-get is not available")
-    proc = subprocess.run([sys.executable, str(BENCH), "--small"], capture_output=True, text=True, timeout=120,
-                          cwd=REPO)
+    proc = subprocess.run([sys.executable, "-c", RUN_TINY], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout
     for heading in ("(a) server capacity", "(b) harness", "(c) one 200-worker race", "(d) checkers", "goals:"):
         assert heading in out, out
+    assert "(--small)" in out, out  # the --small path of main()
     harness_rows = [line for line in out.splitlines() if line.strip().startswith(("sdk ", "prepared "))]
-    assert len(harness_rows) >= 6 + 2  # 3 levels x 2 clients, plus the two burst rows
+    assert len(harness_rows) >= 2 * len(TINY["levels"]) + 2  # levels x 2 clients, plus the two burst rows
     assert " NO" not in out.split("(c)")[0].split("(b)")[1]  # every race had exactly one winner

@@ -218,24 +218,3 @@ def test_history_survives_sigkill_of_the_harness(local_endpoint, tmp_path):
     assert all(isinstance(orjson.loads(line), dict) for line in lines[:-1])
     check = run_stress("check", str(history.parent), "--json")
     assert check.returncode == 3, check.stderr  # no final state: unknown, not a false alarm
-
-
-def test_local_start_status_stop_keeps_one_server_between_runs(tmp_path):
-    """`stress local start` leaves DynamoDB Local running for other clients; `stop` ends it (and only it)."""
-    from harness.backends.process import free_port
-
-    port = free_port()
-    started = run_stress("local", "start", "--port", str(port), timeout=120)
-    try:
-        assert started.returncode == 0, started.stderr
-        assert f"endpoint: http://127.0.0.1:{port}" in started.stdout
-        status = run_stress("local", "status", "--port", str(port))
-        assert status.returncode == 0 and "running: DynamoDB Local 3." in status.stdout
-        run = run_stress("run", "--workers", "20", "--keys", "1", "--workload", "registration", "--json",
-                         "--endpoint-url", f"http://127.0.0.1:{port}", "--reports-dir", str(tmp_path))
-        assert run.returncode == 0, run.stderr
-    finally:
-        stopped = run_stress("local", "stop", "--port", str(port))
-    assert stopped.returncode == 0 and "stopped pid" in stopped.stdout
-    after = run_stress("local", "status", "--port", str(port))
-    assert after.returncode == 1 and "not running" in after.stdout

@@ -1,6 +1,7 @@
 """The `stress` command as a user meets it (issue 10): help and version, options a backend would ignore,
-persistent DynamoDB Local from any directory, cleanup on servers without tags, naming a `stress local
-start` server, no temporary directories left behind, and the AWS SDKs' endpoint override variables.
+persistent DynamoDB Local from any directory, cleanup on servers without tags, a `stress local start`
+server's life cycle (start, status, a run told its version, stop), no temporary directories left behind,
+and the AWS SDKs' endpoint override variables.
 
 Every test runs the installed console script, from a directory of its own."""
 
@@ -123,9 +124,15 @@ def test_options_the_backend_would_ignore_are_refused(args, fragment, tmp_path):
     assert_usage_error(stress(*args, cwd=tmp_path, timeout=60), fragment)
 
 
-def test_yes_without_aws_is_harmless(local_endpoint, tmp_path):
-    proc = stress("run", *SMALL_RUN, "--yes", "--endpoint-url", local_endpoint.url, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
+@pytest.fixture(scope="module")
+def endpoint_run_with_yes(local_endpoint, tmp_path_factory) -> subprocess.CompletedProcess[str]:
+    """`stress run --yes` against the session's DynamoDB Local: one run for the two tests below."""
+    return stress("run", *SMALL_RUN, "--yes", "--endpoint-url", local_endpoint.url,
+                  cwd=tmp_path_factory.mktemp("endpoint-run"))
+
+
+def test_yes_without_aws_is_harmless(endpoint_run_with_yes):
+    assert endpoint_run_with_yes.returncode == 0, endpoint_run_with_yes.stderr
 
 
 # --- 2: --persist with the default reports dir ----------------------------------------------------------
@@ -159,15 +166,20 @@ def test_failed_start_up_still_shows_the_log_and_leaves_no_directory(tmp_path):
 
 # --- 9 (and 10): a server started by `stress local start` ---------------------------------------------
 
-def test_local_start_prints_the_run_command_and_runs_are_told_its_version(tmp_path):
+def test_local_start_status_stop_keeps_one_server_between_runs_and_names_it(tmp_path):
+    """`stress local start` leaves DynamoDB Local running for other clients and prints how to run against it;
+    `status` and the runs against it are told its version; `stop` ends it (and only it) and its directory."""
     port = free_port()
     env = own_tmpdir(tmp_path)
+    url = f"http://127.0.0.1:{port}"
     started = stress("local", "start", "--port", str(port), cwd=tmp_path, env=env, timeout=120)
     try:
         assert started.returncode == 0, started.stderr
-        url = f"http://127.0.0.1:{port}"
+        assert f"endpoint: {url}" in started.stdout
         assert f"run against it: stress run --endpoint-url {url}" in started.stdout
         assert len(leftovers(tmp_path, "ddbstress-local-")) == 1  # the running JVM's own directory
+        status = stress("local", "status", "--port", str(port), cwd=tmp_path, env=env, timeout=60)
+        assert status.returncode == 0 and "running: DynamoDB Local 3." in status.stdout, status.stdout
         run = stress("run", *SMALL_RUN, "--endpoint-url", url, cwd=tmp_path, env=env)
         assert run.returncode == 0, run.stderr
         assert "unknown" not in run.stderr + run.stdout
@@ -177,11 +189,13 @@ def test_local_start_prints_the_run_command_and_runs_are_told_its_version(tmp_pa
         stopped = stress("local", "stop", "--port", str(port), cwd=tmp_path, env=env, timeout=60)
     assert stopped.returncode == 0 and "stopped pid" in stopped.stdout, stopped.stderr
     assert leftovers(tmp_path, "ddbstress-local-") == []
+    after = stress("local", "status", "--port", str(port), cwd=tmp_path, env=env, timeout=60)
+    assert after.returncode == 1 and "not running" in after.stdout
 
 
-def test_other_endpoints_say_version_unknown(local_endpoint, tmp_path):
+def test_other_endpoints_say_version_unknown(local_endpoint, endpoint_run_with_yes):
     # The session's DynamoDB Local was not started by `stress local start`: nothing names it.
-    proc = stress("run", *SMALL_RUN, "--endpoint-url", local_endpoint.url, cwd=tmp_path)
+    proc = endpoint_run_with_yes
     assert proc.returncode == 0, proc.stderr
     assert f"on DynamoDB-compatible endpoint (version unknown) at {local_endpoint.url}" in proc.stderr
     assert "backend: endpoint DynamoDB-compatible endpoint (version unknown)" in proc.stdout

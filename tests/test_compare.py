@@ -43,13 +43,22 @@ def test_compare_local_and_moto_writes_a_matrix(tmp_path):
     assert seeds == {3}
 
 
-def test_sweep_over_worker_counts(local_endpoint, tmp_path):
+@pytest.fixture(scope="module")
+def sweep(local_endpoint, tmp_path_factory) -> tuple[dict, Path, int]:
+    """One sweep over 1, 10 and 50 workers with run options (a fault that changes no outcome, and retries) for
+    the two tests below: its JSON, its series directory and its exit code."""
     proc = run_stress("sweep", "--workers", "1,10,50", "--workload", "registration", "--keys", "2", "--json",
-                      "--endpoint-url", local_endpoint.url, "--reports-dir", str(tmp_path))
-    assert proc.returncode == 0, proc.stderr
+                      "--fault", "latency:1ms", "--retries", "2", "--seed", "5",
+                      "--endpoint-url", local_endpoint.url, "--reports-dir", str(tmp_path_factory.mktemp("sweep")))
+    assert proc.stdout.strip(), proc.stderr[-3000:]
     result = json.loads(proc.stdout)
+    return result, Path(result["dir"]), proc.returncode
+
+
+def test_sweep_over_worker_counts(sweep):
+    result, out, code = sweep
+    assert code == 0, result
     assert [r["label"] for r in result["runs"]] == ["1 workers", "10 workers", "50 workers"]
-    out = Path(result["dir"])
     assert_png(out / "sweep.png")
     assert_html_links_exist(out / "report.html")
     summary = json.loads((out / "summary.json").read_text())
@@ -57,21 +66,19 @@ def test_sweep_over_worker_counts(local_endpoint, tmp_path):
     assert failures == [0, 2 * 9, 2 * 49]  # every worker but the winner fails, per key
 
 
-def test_sweep_takes_run_options_like_faults_and_retries(local_endpoint, tmp_path):
-    proc = run_stress("sweep", "--workers", "10,50", "--workload", "registration", "--keys", "3", "--json",
-                      "--fault", "lost-ack:0.1", "--retries", "2", "--seed", "5",
-                      "--endpoint-url", local_endpoint.url, "--reports-dir", str(tmp_path))
-    assert proc.returncode in (0, 3), proc.stderr  # lost acks may leave a key undecidable, never invalid
-    result = json.loads(proc.stdout)
-    out = Path(result["dir"])
+def test_sweep_takes_run_options_like_faults_and_retries(sweep):
+    _, out, _ = sweep
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["options"] == {"keys": 3, "retries": 2, "faults": ["lost-ack:0.1"]}
+    assert summary["options"] == {"keys": 2, "retries": 2, "faults": ["latency:1ms"]}
     for run in summary["runs"]:
         config = json.loads((Path(run["run_dir"]) / "run.json").read_text())["config"]
-        assert config["faults"] == ["lost-ack:0.1"] and config["retries"] == 2
-    assert sum(run["summary"]["faults"].get("lost-ack", 0) for run in summary["runs"]) > 0
+        assert config["faults"] == ["latency:1ms"] and config["retries"] == 2
+        # every request of every run went through the fault proxy
+        assert run["summary"]["faults"]["latency"] == run["summary"]["workloads"][0]["requests"] > 0, run["summary"]
     html = (out / "report.html").read_text()
-    assert "--retries 2 --fault lost-ack:0.1" in html and "lost-ack " in html
+    assert "--retries 2 --fault latency:1ms" in html
+    for workers in (1, 10, 50):  # each run's row counts its injected faults: one per request
+        assert f"<td>latency {2 * workers}</td>" in html, workers
 
 
 def test_compare_refuses_a_crash_fault_on_moto(tmp_path):

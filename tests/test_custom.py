@@ -21,25 +21,18 @@ def _summary(proc) -> dict:
     return json.loads(proc.stdout)
 
 
-def _coupon_run(endpoint, tmp_path, *extra: str) -> tuple[int, dict]:
-    proc = run_stress("run", "--workload", COUPON, "--workers", "200", "--keys", "3", "--rounds", "1", "--json",
-                      "--timeout", "30", "--backend", "endpoint", "--endpoint-url", endpoint.url,
-                      "--reports-dir", str(tmp_path), *extra)
-    return proc.returncode, _summary(proc)
-
-
-def test_example_workload_runs_by_module_path_and_is_valid(local_endpoint, tmp_path):
-    code, summary = _coupon_run(local_endpoint, tmp_path)
-    assert code == 0, summary
-    (workload,) = summary["workloads"]
-    assert workload["name"] == "coupon-claim" and workload["verdict"] == "valid"
-    assert workload["winners_per_race"] == {"min": 1, "max": 1} and workload["requests"] == 600
-    again = run_stress("check", summary["run_dir"], "--json", timeout=60)
-    assert again.returncode == 0 and _summary(again)["workloads"] == summary["workloads"]
+# The valid run of the example workload by module path, with `stress check` after it, is
+# tests/test_examples.py::test_readme_custom_workload_command_works_from_a_copy_of_the_checkout (the same
+# console-script command, typed from a directory holding only examples/).
 
 
 def test_example_workload_unsafe_variant_is_caught(local_endpoint, tmp_path):
-    code, summary = _coupon_run(local_endpoint, tmp_path, "--unsafe")
+    """Negative control. 20 workers, not 200: read-then-write let 2-20 of the 20 win every race, invalid in
+    10 of 10 runs here and 10 of 10 on one core beside a CPU hog (200 workers only drew bigger timelines)."""
+    proc = run_stress("run", "--workload", COUPON, "--workers", "20", "--keys", "3", "--rounds", "1", "--json",
+                      "--timeout", "30", "--backend", "endpoint", "--endpoint-url", local_endpoint.url,
+                      "--reports-dir", str(tmp_path), "--unsafe")
+    code, summary = proc.returncode, _summary(proc)
     assert code == 1 and summary["verdict"] == "invalid"
     kinds = {v["kind"] for v in summary["workloads"][0]["violations"]}
     assert "multiple-winners" in kinds

@@ -50,13 +50,19 @@ def on(endpoint, reports: Path) -> list[str]:
 def test_readme_custom_workload_command_works_from_a_copy_of_the_checkout(local_endpoint, tmp_path):
     checkout = tmp_path / "checkout"
     shutil.copytree(REPO / "examples", checkout / "examples", ignore=shutil.ignore_patterns("__pycache__"))
-    proc = stress("run", "--workload", "examples.custom_workload:CouponClaim", "--workers", "20", "--keys", "2",
-                  *on(local_endpoint, tmp_path / "reports"), cwd=checkout)
+    """Also the suite's run of the example workload at 200 workers (formerly a test of its own in
+    tests/test_custom.py, which ran the same command from the checkout): one winner per race, and `stress check`
+    reproduces the verdict."""
+    proc = stress("run", "--workload", "examples.custom_workload:CouponClaim", "--workers", "200", "--keys", "3",
+                  "--rounds", "1", "--timeout", "30", *on(local_endpoint, tmp_path / "reports"), cwd=checkout)
     summary = summary_of(proc)
     assert proc.returncode == 0 and summary["verdict"] == "valid", proc.stderr[-3000:]
+    (workload,) = summary["workloads"]
+    assert workload["name"] == "coupon-claim" and workload["verdict"] == "valid"
+    assert workload["winners_per_race"] == {"min": 1, "max": 1} and workload["requests"] == 600
     again = stress("check", summary["run_dir"], "--json", cwd=checkout, timeout=120)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert summary_of(again)["workloads"][0]["verdict"] == "valid"
+    assert summary_of(again)["workloads"] == summary["workloads"]
 
 
 def test_a_module_in_the_cwd_loads_without_staying_on_sys_path(tmp_path, monkeypatch):

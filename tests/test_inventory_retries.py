@@ -226,9 +226,25 @@ def run_kinds(workload: dict[str, Any]) -> Counter[str]:
 PLENTY = ("--workers", "4", "--keys", "50", "--seed", "9", *LOST_ACKS)
 
 
+@pytest.fixture(scope="module")
+def plenty_run(local_endpoint, tmp_path_factory) -> tuple[int, dict[str, dict[str, Any]]]:
+    """inventory and inventory-idempotent (PLENTY units) in one run under the same lost acks and retries: the exit
+    code and each workload's verdict by name."""
+    proc = run_stress("run", "--workload", "tests.plenty_stock:PlentyInventory",
+                      "--workload", "tests.plenty_stock:PlentyIdempotentInventory", *PLENTY, "--json",
+                      "--backend", "endpoint", "--endpoint-url", local_endpoint.url,
+                      "--reports-dir", str(tmp_path_factory.mktemp("plenty")))
+    assert proc.stdout.strip(), proc.stderr[-2000:]
+    summary = json.loads(proc.stdout)
+    workloads = {w["name"]: w | {"faults": w["faults_injected"]} for w in summary["workloads"]}
+    assert list(workloads) == ["inventory-plenty", "inventory-idempotent-plenty"]
+    return proc.returncode, workloads
+
+
 @pytest.mark.slow
-def test_inventory_retrying_a_decrement_is_reported_as_the_client_bug(local_endpoint, tmp_path):
-    code, w = run_json(local_endpoint, tmp_path, "--workload", "tests.plenty_stock:PlentyInventory", *PLENTY)
+def test_inventory_retrying_a_decrement_is_reported_as_the_client_bug(plenty_run):
+    code, workloads = plenty_run
+    w = workloads["inventory-plenty"]
     assert w["faults"].get("lost-ack", 0) > 0 and w["retried"] > 0
     assert code == 1 and w["verdict"] == "invalid"
     found = run_kinds(w)
@@ -237,11 +253,12 @@ def test_inventory_retrying_a_decrement_is_reported_as_the_client_bug(local_endp
 
 
 @pytest.mark.slow
-def test_inventory_idempotent_stays_valid_where_inventory_double_sells(local_endpoint, tmp_path):
-    code, w = run_json(local_endpoint, tmp_path, "--workload", "tests.plenty_stock:PlentyIdempotentInventory",
-                       *PLENTY)
-    assert code == 0 and w["verdict"] == "valid", w["violations"][:3]
-    assert w["resolved_by_all_old"] > 0  # retries met their own order and were resolved as applied
+def test_inventory_idempotent_stays_valid_where_inventory_double_sells(plenty_run):
+    """The same run, the same lost acks: the idempotent variant beside the one that double-sells."""
+    _, workloads = plenty_run
+    w = workloads["inventory-idempotent-plenty"]
+    assert w["verdict"] == "valid", w["violations"][:3]
+    assert w["faults"].get("lost-ack", 0) > 0 and w["resolved_by_all_old"] > 0  # retries met their own order
 
 
 @pytest.mark.slow

@@ -68,7 +68,7 @@ SIZE_OPTIONS_KEEPING_WORKERS = ("--keys", "1", "--rounds", "1")
 # `--repeat N` is about stating a rate ("invalid in k/N runs"); two runs show that as well as ten.
 SIZE_OPTIONS_REPEAT = ("--repeat", "2")
 # A sustained run is sized by its keys and how long it loops (it refuses --workers: keys × per-key).
-SIZE_OPTIONS_SUSTAINED = ("--keys", "2", "--duration", "2")
+SIZE_OPTIONS_SUSTAINED = ("--keys", "2", "--duration", "1")
 
 TEMPLATES = {"my_pkg.module:MyWorkload": "examples.custom_workload:CouponClaim"}
 COMMANDS = readme_commands(README_TEXT, TEMPLATES)

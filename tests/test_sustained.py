@@ -19,7 +19,11 @@ from tests.conftest import run_stress
 from tests.window_fake import WindowFakeThread
 from workloads.registration import check_claims
 
-SHORT = ("--duration", "3", "--keys", "3", "--per-key", "4")
+# Sizes of the CLI runs, negative controls included: at --duration 2 (each workload loops 2 s) the seeded bug
+# below was caught in both workloads in 10 of 10 runs here and 10 of 10 on one core beside a CPU hog (27-77
+# broken writes a run), the --unsafe run in 10 of 10 and 10 of 10 (already 10 of 10 at --duration 1).
+SHORT = ("--duration", "2", "--keys", "3", "--per-key", "4")
+UNSAFE_SIZE = ("--duration", "2", "--keys", "2", "--per-key", "5")
 
 
 def run_json(*args: str, cwd: Path, timeout: float = 300) -> tuple[dict[str, Any], Any]:
@@ -130,26 +134,46 @@ def test_terminal_states_the_detection_power_and_a_weak_burst_says_so(local_endp
     assert out.count("too few") == 2  # the workload's line and the verdict's, nothing else repeats it
 
 
+@pytest.fixture(scope="module")
+def unsafe_run(local_endpoint, tmp_path_factory) -> tuple[dict[str, Any], Any, Path]:
+    """Both workloads' --unsafe variants in one sustained run (they race one after the other, each for the
+    whole --duration, on tables of their own: as two runs would)."""
+    cwd = tmp_path_factory.mktemp("unsafe")
+    summary, proc = run_json("--pattern", "sustained", "--workload", "registration", "--workload", "role-update",
+                             "--unsafe", *UNSAFE_SIZE, "--endpoint-url", local_endpoint.url, cwd=cwd)
+    return summary, proc, cwd
+
+
 @pytest.mark.parametrize("workload", ["registration", "role-update"])
-def test_unsafe_sustained_is_invalid(local_endpoint, tmp_path, workload):
+def test_unsafe_sustained_is_invalid(unsafe_run, workload):
     """Negative control: a read-then-write client loses updates under sustained contention."""
-    summary, proc = run_json("--pattern", "sustained", "--workload", workload, "--unsafe", "--duration", "5",
-                             "--keys", "2", "--per-key", "5", "--endpoint-url", local_endpoint.url, cwd=tmp_path)
+    summary, proc, cwd = unsafe_run
     assert proc.returncode == 1, (summary["verdict"], proc.stderr[-2000:])
-    violations = summary["workloads"][0]["violations"]
+    (w,) = [w for w in summary["workloads"] if w["name"] == workload]
+    assert w["verdict"] == "invalid", w
+    violations = w["violations"]
     assert violations
-    html = (tmp_path / summary["run_dir"] / "report.html").read_text()
+    html = (cwd / summary["run_dir"] / "report.html").read_text()
     assert f"Loop timeline: {violations[0]['key']}" in html
 
 
-@pytest.mark.parametrize("workload", ["registration", "role-update"])
-def test_a_seeded_check_then_write_bug_is_caught(local_endpoint, tmp_path, workload):
-    """Negative control: a server that, in 1 of 20 conditional writes, checks then waits 5 ms then writes."""
+@pytest.fixture(scope="module")
+def seeded_bug_run(local_endpoint, tmp_path_factory) -> tuple[dict[str, Any], Any, int]:
+    """Both workloads, one after the other, through one server front with the seeded bug (see below)."""
     with WindowFakeThread(local_endpoint.url, one_in=20, window_ms=5) as fake:
-        summary, proc = run_json("--pattern", "sustained", "--workload", workload, *SHORT,
-                                 "--endpoint-url", fake.url, cwd=tmp_path)
-    assert fake.windows > 0
-    assert proc.returncode == 1, (summary["verdict"], fake.windows, proc.stderr[-2000:])
+        summary, proc = run_json("--pattern", "sustained", "--workload", "registration", "--workload", "role-update",
+                                 *SHORT, "--endpoint-url", fake.url, cwd=tmp_path_factory.mktemp("seeded"))
+    return summary, proc, fake.windows
+
+
+@pytest.mark.parametrize("workload", ["registration", "role-update"])
+def test_a_seeded_check_then_write_bug_is_caught(seeded_bug_run, workload):
+    """Negative control: a server that, in 1 of 20 conditional writes, checks then waits 5 ms then writes."""
+    summary, proc, windows = seeded_bug_run
+    assert windows > 0
+    assert proc.returncode == 1, (summary["verdict"], windows, proc.stderr[-2000:])
+    (w,) = [w for w in summary["workloads"] if w["name"] == workload]
+    assert w["verdict"] == "invalid", (w, windows)
 
 
 def test_the_window_fake_is_transparent_without_windows(local_endpoint, tmp_path):
