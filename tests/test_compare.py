@@ -59,7 +59,7 @@ def test_sweep_takes_run_options_like_faults_and_retries(sweep):
     assert summary["options"] == {"keys": 2, "retries": 2, "faults": ["latency:1ms"]}
     for run in summary["runs"]:
         config = json.loads((Path(run["run_dir"]) / "run.json").read_text())["config"]
-        assert config["faults"] == ["latency:1ms"] and config["retries"] == 2
+        assert config["faults"] == ["latency:1ms"] and config["retries"] == 2 and config["seed"] == 5
         # every request of every run went through the fault proxy
         assert run["summary"]["faults"]["latency"] == run["summary"]["workloads"][0]["requests"] > 0, run["summary"]
     html = (out / "report.html").read_text()

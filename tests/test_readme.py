@@ -52,6 +52,7 @@ from harness.backends import local_install
 from harness.backends import servers as backends
 from harness.backends.endpoint import Endpoint
 from harness.backends.process import free_port
+from harness.checker.detection import n_95
 from harness.conform.probe import CONFORMS, DIFFERS, INCONCLUSIVE
 from harness.conform.probes import PROBES
 from tests.conftest import REPO
@@ -317,6 +318,18 @@ def check_result(checkout: Checkout, command: str, result: Result) -> None:
         if "aws" in backends_of(words):
             region = option_value(words, "--region") or FAKE_ENV["AWS_DEFAULT_REGION"]
             assert not [t for t in checkout.moto_tables(region) if runs[0].name in t], f"tables left\n{why}"
+            # the plan names the account the credentials belong to; run.json records where requests really went
+            assert f"AWS account {MOTO_ACCOUNT}, region {region}" in result.stderr, why
+            backend = json.loads((runs[0] / "run.json").read_text())["backend"]
+            assert backend["kind"] == "aws" and backend["endpoint"] == checkout.moto_endpoint.url, f"{backend}\n{why}"
+        if "--endpoint-url" in words and option_value(words, "--endpoint-url") == checkout.local_url:
+            # a server of `stress local start`: the run is told what it is (not "version unknown")
+            assert "unknown" not in result.stdout + result.stderr, why
+            assert "on DynamoDB Local 3." in result.stderr and f"at {checkout.local_url}" in result.stderr, why
+            assert "backend: endpoint DynamoDB Local 3." in result.stdout, why
+        if "sustained" in words:
+            for run_dir in runs:
+                check_sustained(words, run_dir, why)
         checkout.valid_runs += [p for p, v in zip(runs, verdicts, strict=True) if v == "valid"]
     elif sub in ("compare", "sweep"):
         assert len(series) == 1 and series[0].name.startswith(f"{sub}-"), f"no reports/{sub}-<id>/\n{why}"
@@ -347,8 +360,16 @@ def check_result(checkout: Checkout, command: str, result: Result) -> None:
         marker = {"start": "running (pid", "status": "running: ", "stop": "stopped pid",
                   "install": "DynamoDB Local jar:"}[action]
         assert marker in result.stdout, why
+        if action == "start":
+            assert f"endpoint: {checkout.local_url}" in result.stdout, why
+            assert f"run against it: stress run --endpoint-url {checkout.local_url}" in result.stdout, why
         if action == "status":
             assert f"endpoint {checkout.local_url}" in result.stdout, why
+            assert "running: DynamoDB Local 3." in result.stdout, why
+        if action == "stop":  # it ends the server: status says so afterwards (one more command, not a README one)
+            after = subprocess.run([str(STRESS_SCRIPT), "local", "status", "--port", str(checkout.port)],
+                                   cwd=checkout.root, capture_output=True, text=True, timeout=60)
+            assert after.returncode == 1 and "not running" in after.stdout, f"status after stop: {after}\n{why}"
     elif sub == "cleanup":
         assert result.stdout.strip(), why
     elif sub == "conform":
@@ -375,6 +396,27 @@ def check_managed_local(words: list[str], run_dir: Path, why: str) -> None:
     if option_value(words, "--workers") == "200":
         for w in json.loads((run_dir / "verdict.json").read_text())["workloads"]:
             assert w["max_in_flight"] >= 150, f"{w['name']}: max in flight {w['max_in_flight']}\n{why}"
+
+
+def check_sustained(words: list[str], run_dir: Path, why: str) -> None:
+    """A sustained run loops keys x per-key workers and says what it could catch: a detection block per workload,
+    more contention windows than a burst over the same keys would give (one per key), no burst statistics; its
+    report draws a loop timeline (a lane per worker), never a race timeline."""
+    config = json.loads((run_dir / "run.json").read_text())["config"]
+    keys, per_key = int(option_value(words, "--keys")), config["per_key"]
+    assert config["pattern"] == "sustained" and config["workers"] == keys * per_key, f"{config}\n{why}"
+    if option_value(words, "--per-key"):
+        assert per_key == int(option_value(words, "--per-key")), why
+    verdict = json.loads((run_dir / "verdict.json").read_text())
+    for w in verdict["workloads"]:
+        block = w["detection"]
+        assert verdict["detection"][w["name"]] == block, why
+        assert block["windows"] >= 3 * keys and block["n_95"] == n_95(block["windows"]), f"{block}\n{why}"
+        assert block["max_in_flight"] <= per_key, f"{block}\n{why}"
+        assert w["winners_per_race"] is None and w["largest_race"] is None, why
+    html = (run_dir / "report.html").read_text()
+    assert "Detection power" in html and "Loop timeline" in html and "Race timeline" not in html, why
+    assert "How to read the loop timeline" in html and "How to read the race timeline" not in html, why
 
 
 def assert_series_page(report: Path, why: str) -> None:
