@@ -1,7 +1,8 @@
 """The `stress` command as a user meets it (issue 10): help and version, options a backend would ignore,
-persistent DynamoDB Local from any directory, cleanup on servers without tags, a `stress local start`
-server's life cycle (start, status, a run told its version, stop), no temporary directories left behind,
-and the AWS SDKs' endpoint override variables.
+persistent DynamoDB Local from any directory, cleanup on servers without tags, no temporary directories left
+behind by a failed start, and the AWS SDKs' service-specific endpoint override variables. (What the README's
+own commands show — `stress local start|status|stop`, AWS_ENDPOINT_URL, no server directory left by a run — is
+checked on those commands by tests/test_readme.py.)
 
 Every test runs the installed console script, from a directory of its own."""
 
@@ -18,7 +19,6 @@ import pytest
 
 from harness.backends.aws import table_tags
 from harness.backends.endpoint import FAKE_CREDENTIALS, LOCAL_REGION
-from harness.backends.process import free_port
 from tests.test_cli_errors import assert_usage_error
 from workloads import BUILTIN
 
@@ -148,13 +148,9 @@ def test_persist_with_the_default_reports_dir_from_any_cwd(tmp_path):
 
 # --- 10: no working directories left behind ----------------------------------------------------------
 
-@pytest.mark.parametrize(("backend", "prefix"), [("local", "ddbstress-local-"), ("moto", "ddbstress-moto-")])
-def test_managed_server_leaves_no_working_directory(backend, prefix, tmp_path):
-    env = own_tmpdir(tmp_path)
-    before = leftovers(tmp_path, prefix)
-    proc = stress("run", *SMALL_RUN, "--backend", backend, cwd=tmp_path, env=env)
-    assert proc.returncode == 0, proc.stderr
-    assert leftovers(tmp_path, prefix) == before
+# No working directory left behind by a run on a managed local or moto server: every README command runs with
+# a TMPDIR of its own and tests/test_readme.py checks that none is left there (`stress run`, `--backend moto`,
+# compare, sweep, conform, and `stress local start` / `stop`).
 
 
 def test_failed_start_up_still_shows_the_log_and_leaves_no_directory(tmp_path):
@@ -166,31 +162,10 @@ def test_failed_start_up_still_shows_the_log_and_leaves_no_directory(tmp_path):
 
 # --- 9 (and 10): a server started by `stress local start` ---------------------------------------------
 
-def test_local_start_status_stop_keeps_one_server_between_runs_and_names_it(tmp_path):
-    """`stress local start` leaves DynamoDB Local running for other clients and prints how to run against it;
-    `status` and the runs against it are told its version; `stop` ends it (and only it) and its directory."""
-    port = free_port()
-    env = own_tmpdir(tmp_path)
-    url = f"http://127.0.0.1:{port}"
-    started = stress("local", "start", "--port", str(port), cwd=tmp_path, env=env, timeout=120)
-    try:
-        assert started.returncode == 0, started.stderr
-        assert f"endpoint: {url}" in started.stdout
-        assert f"run against it: stress run --endpoint-url {url}" in started.stdout
-        assert len(leftovers(tmp_path, "ddbstress-local-")) == 1  # the running JVM's own directory
-        status = stress("local", "status", "--port", str(port), cwd=tmp_path, env=env, timeout=60)
-        assert status.returncode == 0 and "running: DynamoDB Local 3." in status.stdout, status.stdout
-        run = stress("run", *SMALL_RUN, "--endpoint-url", url, cwd=tmp_path, env=env)
-        assert run.returncode == 0, run.stderr
-        assert "unknown" not in run.stderr + run.stdout
-        assert "on DynamoDB Local 3." in run.stderr and f"at {url}" in run.stderr
-        assert "backend: endpoint DynamoDB Local 3." in run.stdout
-    finally:
-        stopped = stress("local", "stop", "--port", str(port), cwd=tmp_path, env=env, timeout=60)
-    assert stopped.returncode == 0 and "stopped pid" in stopped.stdout, stopped.stderr
-    assert leftovers(tmp_path, "ddbstress-local-") == []
-    after = stress("local", "status", "--port", str(port), cwd=tmp_path, env=env, timeout=60)
-    assert after.returncode == 1 and "not running" in after.stdout
+# A `stress local start` server's life cycle (start prints the endpoint and how to run against it, status names
+# it, a run against it is told its version, stop ends it and removes its directory, status then says "not
+# running") is checked on the README's own `stress local start|status|stop --port 8000` and the commands it runs
+# against that server, in tests/test_readme.py.
 
 
 def test_other_endpoints_say_version_unknown(local_endpoint, endpoint_run_with_yes):
@@ -225,23 +200,9 @@ def test_cleanup_on_dynamodb_local_skips_untaggable_tables(local_endpoint, tmp_p
 
 # --- AWS endpoint override variables --------------------------------------------------------------------
 
-def _tables(moto_endpoint, region: str) -> list[str]:
-    client = boto3.client("dynamodb", endpoint_url=moto_endpoint.url, region_name=region, **FAKE_CREDENTIALS)
-    return client.list_tables()["TableNames"]
-
-
-def test_aws_backend_honours_AWS_ENDPOINT_URL(moto_endpoint, tmp_path):
-    before = set(_tables(moto_endpoint, "eu-west-1"))
-    # SMALL_RUN races registration only: moto's CAS lets two winners through now and then (role-update INVALID,
-    # exit 1, seen on a slow machine), which would make this test of the endpoint override depend on moto.
-    proc = stress("run", "--backend", "aws", "--region", "eu-west-1", *SMALL_RUN, "--yes", cwd=tmp_path,
-                  env=aws_env(tmp_path, AWS_ENDPOINT_URL=moto_endpoint.url))
-    assert proc.returncode == 0, proc.stderr
-    assert "AWS account 123456789012, region eu-west-1" in proc.stderr
-    assert set(_tables(moto_endpoint, "eu-west-1")) == before
-    run_dir = next((tmp_path / "reports").iterdir())
-    backend = json.loads((run_dir / "run.json").read_text())["backend"]
-    assert backend["kind"] == "aws" and backend["endpoint"] == moto_endpoint.url  # recorded where it really went
+# `stress run --backend aws` honouring AWS_ENDPOINT_URL (the plan names moto's account, nothing is left in it,
+# run.json records the endpoint really used) is the README's `stress run --backend aws --region eu-west-1 --yes`,
+# run in tests/test_readme.py against a moto server posing as AWS through that variable.
 
 
 def test_service_specific_endpoint_variables_win(moto_endpoint, tmp_path):

@@ -377,24 +377,26 @@ def test_the_page_escapes_what_backends_said(tmp_path):
 # --------------------------------------------------------------------------- the command, as a user runs it
 
 
-def test_conform_local_and_moto_through_the_console_script(tmp_path):
-    proc = run_stress("conform", "--backends", "local,moto", "--json", cwd=tmp_path, timeout=180)
-    assert proc.returncode in (0, 1), proc.stderr
+# `stress conform --backends local,moto,dynalite`, as the README prints it, runs in tests/test_readme.py, which
+# checks its conform.json and conform.html (every probe x backend, DynamoDB Local's column, the page's sections).
+# Here: the --json output, through the console script, on the quickest backend to start (a few seconds, where
+# local and moto each take ~10 s here); it replaces an in-process run of the matrix on dynalite.
+@pytest.mark.skipif("dynalite" not in BACKEND_KINDS, reason="this build does not manage dynalite")
+def test_conform_json_through_the_console_script(tmp_path):
+    proc = run_stress("conform", "--backends", "dynalite", "--json", cwd=tmp_path, timeout=180)
+    assert proc.returncode in (0, 1, 3), proc.stderr
     result = json.loads(proc.stdout)
     names = [p.name for p in PROBES]
     assert list(result["matrix"]) == names
     for name in names:
-        assert set(result["matrix"][name]) == {"local", "moto"}
+        assert set(result["matrix"][name]) == {"dynalite"}
         for cell in result["matrix"][name].values():
             assert cell["status"] in (CONFORMS, DIFFERS, INCONCLUSIVE) and cell["detail"]
-    # DynamoDB Local 3.3.1 (the pinned jar): every probe conforms but the one its own docs say it differs on.
-    local = {name: result["matrix"][name]["local"]["status"] for name in names}
-    assert local == {**dict.fromkeys(names, CONFORMS), "transaction-conflict": DIFFERS}, local
-    assert proc.returncode == 1 and result["status"] == DIFFERS
+    assert proc.returncode == {CONFORMS: 0, DIFFERS: 1, INCONCLUSIVE: 3}[result["status"]]
     assert result["dir"] == f"reports/conform-{result['id']}"  # relative to the cwd, as `stress run` writes
     out = tmp_path / result["dir"]
     html = (out / "conform.html").read_text()
-    assert all(f'id="probe-{name}"' in html for name in names) and "transaction-conflict" in html
+    assert all(f'id="probe-{name}"' in html for name in names)
     assert json.loads((out / "conform.json").read_text())["matrix"] == result["matrix"]
 
 
@@ -415,11 +417,3 @@ def test_the_aws_path_against_moto_posing_as_aws(moto_endpoint, monkeypatch):
     assert "--region us-east-1" in found.command and "--yes" in found.command
     client = boto3.client("dynamodb", endpoint_url=moto_endpoint.url, region_name="us-east-1")
     assert not [t for t in client.list_tables()["TableNames"] if found.run_id in t]
-
-
-@pytest.mark.skipif("dynalite" not in BACKEND_KINDS, reason="this build does not manage dynalite")
-def test_conform_on_dynalite():
-    found = matrix.run_matrix(matrix.parse_backends("dynalite"), list(PROBES))
-    cells = found.columns[0].cells
-    assert list(cells) == [p.name for p in PROBES]
-    assert all(cell.status in (CONFORMS, DIFFERS, INCONCLUSIVE) for cell in cells.values())

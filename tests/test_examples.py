@@ -150,21 +150,34 @@ def test_example_tests_fail_at_once_naming_the_fix_when_nothing_answers():
     assert elapsed < 15, f"took {elapsed:.0f} s: the SDK's retries were waited for ({output[-2000:]})"
 
 
-def test_example_tests_start_their_own_dynamodb_local_without_ddb_endpoint():
+@pytest.fixture(scope="module")
+def example_tests_without_a_server() -> subprocess.CompletedProcess[str]:
+    """`pytest examples/test_my_code.py examples/test_my_lock.py` from the checkout, with no DDB_ENDPOINT and no
+    server started by hand: one session (the plugin's own DynamoDB Local, started once) for the two tests below,
+    which each ran one of the files in a session of its own."""
     env = {k: v for k, v in os.environ.items() if k != "DDB_ENDPOINT"}
-    proc = run_example_tests(env, timeout=300)
+    return subprocess.run([str(BIN / "pytest"), "-q", "-rA", "-p", "no:cacheprovider", "examples/test_my_code.py",
+                           "examples/test_my_lock.py"], capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
+
+
+def passed_in(proc: subprocess.CompletedProcess[str], path: str) -> int:
+    """How many tests of ``path`` the -rA summary lists as PASSED."""
+    return sum(line.startswith(f"PASSED {path}::") for line in proc.stdout.splitlines())
+
+
+def test_example_tests_start_their_own_dynamodb_local_without_ddb_endpoint(example_tests_without_a_server):
+    proc = example_tests_without_a_server
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    assert "2 passed" in proc.stdout
+    assert passed_in(proc, "examples/test_my_code.py") == 2, proc.stdout[-3000:]
 
 
 # ----- issue 12: examples/test_my_lock.py and the README's "Test your own code", as a user runs them ----------
 
-def test_my_lock_example_runs_green_with_plain_pytest_and_no_server_started_by_hand():
-    env = {k: v for k, v in os.environ.items() if k != "DDB_ENDPOINT"}
-    proc = subprocess.run([str(BIN / "pytest"), "-q", "-p", "no:cacheprovider", "examples/test_my_lock.py"],
-                          capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
+def test_my_lock_example_runs_green_with_plain_pytest_and_no_server_started_by_hand(example_tests_without_a_server):
+    proc = example_tests_without_a_server
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    assert "4 passed" in proc.stdout
+    assert passed_in(proc, "examples/test_my_lock.py") == 4, proc.stdout[-3000:]
+    assert "6 passed" in proc.stdout
 
 
 def readme_test_files() -> dict[str, str]:

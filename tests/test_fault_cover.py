@@ -88,13 +88,14 @@ def test_latency_faults_are_counted_per_workload(local_endpoint, tmp_path):
 
 def test_rate_that_kills_the_contention_says_so(local_endpoint, tmp_path):
     """Defect 6: --rate 20 starts one request every 50 ms, so 50 workers never race 50-way (unless one
-    request took over a second: the note follows what the history shows, not what the options suggest)."""
-    summary, _ = run_json(tmp_path, "--workload", "registration", "--workers", "50", "--keys", "2",
+    request took over a second: the note follows what the history shows, not what the options suggest).
+    One key: its 50 requests already take 2.5 s at that rate (two keys only doubled it)."""
+    summary, _ = run_json(tmp_path, "--workload", "registration", "--workers", "50", "--keys", "1",
                           "--rate", "20", *on(local_endpoint))
     reg = summary["workloads"][0]
     assert reg["largest_race"] == 50 and reg["max_in_flight"] < 25
     assert any("not a 50-way race" in note and "--rate 20 starts at most 1 request(s) every 50 ms" in note
                for note in summary["notes"]), summary["notes"]
-    unpaced, _ = run_json(tmp_path, "--workload", "registration", "--workers", "50", "--keys", "2",
+    unpaced, _ = run_json(tmp_path, "--workload", "registration", "--workers", "50", "--keys", "1",
                           *on(local_endpoint))
     assert not any("-way race" in note for note in unpaced["notes"]), unpaced["notes"]

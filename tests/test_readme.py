@@ -8,7 +8,10 @@ one test, named by its text, and runs
   default reports dir, so its run directories land in ``<copy>/reports/`` as the README says,
 * with a few documented size options appended (``SIZE_OPTIONS``, the only knob; see below),
 * and asserts what the README promises: the exit code (0 valid, 1 invalid, 2 AWS without --yes), the
-  run directory and report it writes, the JSON it prints, the files `check`/`report`/`export` read.
+  run directory and report it writes, the JSON it prints, the files `check`/`report`/`export` read,
+  compare's matrix of every workload x backend with one seed, conform's probe x backend matrix, the
+  managed DynamoDB Local named and stopped, no managed server's directory left in the commands' TMPDIR.
+  (Other modules used to run these same commands only to check such details; the checks moved here.)
 
 The commands share one copy (a module fixture) and run in README order, except that the commands of
 `stress local start|status|stop [--port 8000]` and the ones that need that server (``…:8000``,
@@ -49,6 +52,9 @@ from harness.backends import local_install
 from harness.backends import servers as backends
 from harness.backends.endpoint import Endpoint
 from harness.backends.process import free_port
+from harness.checker.detection import n_95
+from harness.conform.probe import CONFORMS, DIFFERS, INCONCLUSIVE
+from harness.conform.probes import PROBES
 from tests.conftest import REPO
 from tests.readme_commands import block_commands, inline_commands, readme_commands
 from tests.test_aws import FAKE_ENV, SECRET
@@ -143,6 +149,8 @@ class Result:
     stdout: str
     stderr: str
     new: list[Path] = field(default_factory=list)  # entries added to <copy>/reports by the command
+    workdirs_before: set[str] = field(default_factory=set)  # managed servers' working directories in TMPDIR
+    workdirs_after: set[str] = field(default_factory=set)
 
     def __repr__(self) -> str:  # pytest prints it under a failed assert: describe() already said it all
         return f"Result({' '.join(self.argv)!r}, exit code {self.returncode})"
@@ -158,6 +166,8 @@ class Checkout:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.reports = root / "reports"
+        self.tmpdir = root.parent / "tmpdir"  # the commands' TMPDIR: what a managed server leaves there is seen
+        self.tmpdir.mkdir(exist_ok=True)
         self.port = free_port()
         self.moto: backends.MotoServer | None = None
         self.moto_endpoint: Endpoint | None = None
@@ -210,6 +220,10 @@ class Checkout:
         assert not leftover, f"unfilled placeholder in {command!r}: {leftover}"
         return words
 
+    def workdirs(self) -> set[str]:
+        """The managed servers' working directories (``ddbstress-local-…``, ``-moto-``, ``-dynalite-``) in TMPDIR."""
+        return {p.name for p in self.tmpdir.glob("ddbstress-*")}
+
     def stop_local(self) -> None:
         state = local_install.cache_dir().parent / f"running-{self.port}.json"
         if state.exists():
@@ -237,15 +251,16 @@ def run_command(checkout: Checkout, command: str) -> Result:
     assert STRESS_SCRIPT.exists(), f"{STRESS_SCRIPT} missing: install the package (pip install -e .)"
     words = checkout.fill(command)
     argv = [*words, *size_options(words)]
-    env = checkout.aws_env() if is_aws(words) else dict(os.environ)
+    env = {**(checkout.aws_env() if is_aws(words) else os.environ), "TMPDIR": str(checkout.tmpdir)}
     before = set(checkout.reports.iterdir())
+    workdirs_before = checkout.workdirs()
     try:
         proc = subprocess.run([str(STRESS_SCRIPT), *argv[1:]], cwd=checkout.root, env=env, capture_output=True,
                               text=True, timeout=TIMEOUT_S, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"{' '.join(argv)} did not finish in {TIMEOUT_S} s\nstderr: {exc.stderr!r}")
     new = sorted(set(checkout.reports.iterdir()) - before)
-    return Result(argv, proc.returncode, proc.stdout, proc.stderr, new)
+    return Result(argv, proc.returncode, proc.stdout, proc.stderr, new, workdirs_before, checkout.workdirs())
 
 
 def check_result(checkout: Checkout, command: str, result: Result) -> None:
@@ -258,6 +273,13 @@ def check_result(checkout: Checkout, command: str, result: Result) -> None:
     if is_aws(words):
         for marker in (SECRET, FAKE_ENV["AWS_SESSION_TOKEN"]):
             assert marker not in result.stdout + result.stderr, f"credentials leaked\n{why}"
+    started, removed = result.workdirs_after - result.workdirs_before, result.workdirs_before - result.workdirs_after
+    if words[1:3] == ["local", "start"]:  # the running JVM's own directory, until `stress local stop`
+        assert len(started) == 1 and next(iter(started)).startswith("ddbstress-local-"), f"{started}\n{why}"
+    else:  # every managed server a command starts is stopped with its working directory
+        assert not started, f"left behind in TMPDIR: {sorted(started)}\n{why}"
+    if words[1:3] == ["local", "stop"]:
+        assert len(removed) == 1 and next(iter(removed)).startswith("ddbstress-local-"), f"{removed}\n{why}"
     runs = [p for p in result.new if (p / "run.json").exists()]
     series = [p for p in result.new if p.name.startswith(("compare-", "sweep-"))]
     sub = words[1]
@@ -279,6 +301,9 @@ def check_result(checkout: Checkout, command: str, result: Result) -> None:
             for name in ("run.json", "history.jsonl", "final_state.json", "verdict.json", "report.html"):
                 assert (run_dir / name).exists(), f"{run_dir.name}/{name} missing\n{why}"
         verdicts = [json.loads((p / "verdict.json").read_text())["verdict"] for p in runs]
+        if backends_of(words) == ["local"]:  # the default: a DynamoDB Local the run starts, names and stops
+            for run_dir in runs:
+                check_managed_local(words, run_dir, why)
         if repeat > 1:
             assert re.search(rf"invalid in {verdicts.count('invalid')}/{repeat} runs", result.stdout), why
         else:
@@ -293,6 +318,18 @@ def check_result(checkout: Checkout, command: str, result: Result) -> None:
         if "aws" in backends_of(words):
             region = option_value(words, "--region") or FAKE_ENV["AWS_DEFAULT_REGION"]
             assert not [t for t in checkout.moto_tables(region) if runs[0].name in t], f"tables left\n{why}"
+            # the plan names the account the credentials belong to; run.json records where requests really went
+            assert f"AWS account {MOTO_ACCOUNT}, region {region}" in result.stderr, why
+            backend = json.loads((runs[0] / "run.json").read_text())["backend"]
+            assert backend["kind"] == "aws" and backend["endpoint"] == checkout.moto_endpoint.url, f"{backend}\n{why}"
+        if "--endpoint-url" in words and option_value(words, "--endpoint-url") == checkout.local_url:
+            # a server of `stress local start`: the run is told what it is (not "version unknown")
+            assert "unknown" not in result.stdout + result.stderr, why
+            assert "on DynamoDB Local 3." in result.stderr and f"at {checkout.local_url}" in result.stderr, why
+            assert "backend: endpoint DynamoDB Local 3." in result.stdout, why
+        if "sustained" in words:
+            for run_dir in runs:
+                check_sustained(words, run_dir, why)
         checkout.valid_runs += [p for p, v in zip(runs, verdicts, strict=True) if v == "valid"]
     elif sub in ("compare", "sweep"):
         assert len(series) == 1 and series[0].name.startswith(f"{sub}-"), f"no reports/{sub}-<id>/\n{why}"
@@ -301,6 +338,10 @@ def check_result(checkout: Checkout, command: str, result: Result) -> None:
         count = (len(option_value(words, "--backends").split(",")) if sub == "compare"
                  else len(option_value(words, "--workers").split(",")))
         assert len(runs) == count, f"expected {count} run directories, got {result.new}\n{why}"
+        summary = json.loads((series[0] / "summary.json").read_text())
+        assert_series_page(series[0] / "report.html", why)
+        if sub == "compare":
+            check_compare(words, series[0], summary, why)
     elif sub == "check":
         assert "verdict: VALID" in result.stdout, why
     elif sub == "report":
@@ -319,14 +360,109 @@ def check_result(checkout: Checkout, command: str, result: Result) -> None:
         marker = {"start": "running (pid", "status": "running: ", "stop": "stopped pid",
                   "install": "DynamoDB Local jar:"}[action]
         assert marker in result.stdout, why
+        if action == "start":
+            assert f"endpoint: {checkout.local_url}" in result.stdout, why
+            assert f"run against it: stress run --endpoint-url {checkout.local_url}" in result.stdout, why
         if action == "status":
             assert f"endpoint {checkout.local_url}" in result.stdout, why
+            assert "running: DynamoDB Local 3." in result.stdout, why
+        if action == "stop":  # it ends the server: status says so afterwards (one more command, not a README one)
+            after = subprocess.run([str(STRESS_SCRIPT), "local", "status", "--port", str(checkout.port)],
+                                   cwd=checkout.root, capture_output=True, text=True, timeout=60)
+            assert after.returncode == 1 and "not running" in after.stdout, f"status after stop: {after}\n{why}"
     elif sub == "cleanup":
         assert result.stdout.strip(), why
     elif sub == "conform":
         pages = [p for p in result.new if p.name.startswith("conform-")]
         assert len(pages) == 1 and (pages[0] / "conform.html").exists(), f"no reports/conform-<id>/\n{why}"
         assert "transaction-conflict" in result.stdout and "DIFFERS" in result.stdout, why
+        check_conform(words, pages[0], why)
+
+
+def runs_dynamodb_local(pid: int) -> bool:
+    """True while ``pid`` is a live DynamoDB Local (a recycled pid is not mistaken for it)."""
+    try:
+        return b"DynamoDBLocal" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def check_managed_local(words: list[str], run_dir: Path, why: str) -> None:
+    """The run names the DynamoDB Local it started (kind and version) and it is gone once the run ends; at
+    `--workers 200` the contention is real: at least 150 requests in flight at once in every workload."""
+    backend = json.loads((run_dir / "run.json").read_text())["backend"]
+    assert backend["kind"] == "local" and backend["version"].startswith("DynamoDB Local 3."), f"{backend}\n{why}"
+    assert not runs_dynamodb_local(backend["pid"]), f"DynamoDB Local pid {backend['pid']} outlived the run\n{why}"
+    if option_value(words, "--workers") == "200":
+        for w in json.loads((run_dir / "verdict.json").read_text())["workloads"]:
+            assert w["max_in_flight"] >= 150, f"{w['name']}: max in flight {w['max_in_flight']}\n{why}"
+
+
+def check_sustained(words: list[str], run_dir: Path, why: str) -> None:
+    """A sustained run loops keys x per-key workers and says what it could catch: a detection block per workload,
+    more contention windows than a burst over the same keys would give (one per key), no burst statistics; its
+    report draws a loop timeline (a lane per worker), never a race timeline."""
+    config = json.loads((run_dir / "run.json").read_text())["config"]
+    keys, per_key = int(option_value(words, "--keys")), config["per_key"]
+    assert config["pattern"] == "sustained" and config["workers"] == keys * per_key, f"{config}\n{why}"
+    if option_value(words, "--per-key"):
+        assert per_key == int(option_value(words, "--per-key")), why
+    verdict = json.loads((run_dir / "verdict.json").read_text())
+    for w in verdict["workloads"]:
+        block = w["detection"]
+        assert verdict["detection"][w["name"]] == block, why
+        assert block["windows"] >= 3 * keys and block["n_95"] == n_95(block["windows"]), f"{block}\n{why}"
+        assert block["max_in_flight"] <= per_key, f"{block}\n{why}"
+        assert w["winners_per_race"] is None and w["largest_race"] is None, why
+    html = (run_dir / "report.html").read_text()
+    assert "Detection power" in html and "Loop timeline" in html and "Race timeline" not in html, why
+    assert "How to read the loop timeline" in html and "How to read the race timeline" not in html, why
+
+
+def assert_series_page(report: Path, why: str) -> None:
+    """A compare/sweep page refers to nothing outside its directory tree, and everything it refers to exists."""
+    for ref in re.findall(r'(?:src|href)="([^"]+)"', report.read_text()):
+        assert not re.match(r"^[a-z][a-z0-9+.-]*:", ref, re.I), f"non-local reference {ref}\n{why}"
+        assert (report.parent / ref).exists(), f"{ref} missing\n{why}"
+
+
+def assert_png(path: Path, why: str) -> None:
+    data = path.read_bytes() if path.exists() else b""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, f"{path.name}: not a drawn PNG\n{why}"
+
+
+def check_compare(words: list[str], out: Path, summary: dict, why: str) -> None:
+    """"same workloads and seed on each backend, side by side": a conformance matrix of every workload x backend,
+    the latency and throughput plots, one seed for every run; DynamoDB Local (concurrency-safe) is valid."""
+    labels = backends_of(words)
+    assert [r["label"] for r in summary["runs"]] == labels, why
+    assert set(summary["matrix"]) == {"registration", "role-update"}, why  # the default workloads
+    for workload, cells in summary["matrix"].items():
+        assert list(cells) == labels, why
+        assert cells["local"]["verdict"] == "valid", f"{workload} on local: {cells['local']}\n{why}"
+        assert_png(out / f"latency-{workload}.png", why)
+    assert_png(out / "throughput.png", why)
+    root = out.parent.parent  # run dirs are relative to the checkout the command ran in
+    seeds = {json.loads((root / r["run_dir"] / "run.json").read_text())["config"]["seed"] for r in summary["runs"]}
+    assert len(seeds) == 1, f"seeds {seeds}\n{why}"
+
+
+def check_conform(words: list[str], out: Path, why: str) -> None:
+    """conform.json: every probe x every backend, each cell a status with its detail; on DynamoDB Local 3.3.1 (the
+    pinned jar) every probe conforms but transaction-conflict, the one its own docs say it differs on (the table
+    the README prints); conform.html has a section per probe."""
+    data = json.loads((out / "conform.json").read_text())
+    names = [p.name for p in PROBES]
+    assert list(data["matrix"]) == names, why
+    for name in names:
+        assert list(data["matrix"][name]) == option_value(words, "--backends").split(","), why
+        for cell in data["matrix"][name].values():
+            assert cell["status"] in (CONFORMS, DIFFERS, INCONCLUSIVE) and cell["detail"], f"{name}: {cell}\n{why}"
+    local = {name: data["matrix"][name]["local"]["status"] for name in names}
+    assert local == {**dict.fromkeys(names, CONFORMS), "transaction-conflict": DIFFERS}, f"{local}\n{why}"
+    assert data["status"] == DIFFERS, why
+    html = (out / "conform.html").read_text()
+    assert all(f'id="probe-{name}"' in html for name in names), why
 
 
 @pytest.fixture(scope="module")
