@@ -67,7 +67,7 @@ def test_short_run_keeps_racing_until_the_crash_fires(tmp_path):
 def test_a_fault_that_never_fires_makes_the_verdict_unknown(local_endpoint, tmp_path):
     """Defect 5: the run keeps racing (here until --duration), then says which fault never came."""
     summary, proc = run_json(tmp_path, "--workload", "registration", "--workers", "10", "--keys", "2",
-                             "--fault", "lost-ack:0.000001", "--duration", "2", *on(local_endpoint))
+                             "--fault", "lost-ack:0.000001", "--duration", "1", *on(local_endpoint))
     assert proc.returncode == 3 and summary["verdict"] == "unknown", summary
     reg = summary["workloads"][0]
     assert any("lost-ack:1e-06 was requested but never injected while registration raced" in reason
