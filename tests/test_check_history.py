@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.checker import linearizability
 from harness.checker.linearizability import (
     _Budget,
     _distinct_calls_realize,
@@ -143,30 +144,38 @@ def _one_minimal(events: list[dict], kept: set[int]) -> bool:
         _linearizable(relaxed(events, others | {index})) for index in kept)
 
 
-def test_large_counterexamples_are_one_minimal():
+def test_large_counterexamples_are_one_minimal(monkeypatch):
     """1-minimal on 90-op histories, checked from the outside on the Jepsen events by the exact search alone, for
-    each way the shrinker takes (a guess, delta debugging, delta debugging with exact trials only). Negative
+    each way the shrinker takes: a guess grown by the reusable search or, where that search cannot prove even the
+    whole history invalid, by the exact one; and, with no guess found, delta debugging with either. Negative
     control: the counterexample plus one more op is not 1-minimal (that op can be made :info)."""
     rng = random.Random(11)
     seen: set[str] = set()
-    for _ in range(400):  # each way shows up within the first ~40 invalid histories of this seed
-        events = etcd_history(rng, 90, corrupt=True)
-        verdict = check_linearizable(parse_history(to_json(events), "h.json").checked("unknown"), fast_path=False)
-        if verdict.status != "invalid":
-            continue
-        (violation,) = verdict.violations
-        way = violation.details["shrunk_by"]
-        if way in seen:
-            continue
-        core = set(violation.ops)
-        assert violation.details["minimal"] and _one_minimal(events, core), violation
-        if not seen:
-            extra = min(_ok_ops(events) - core)
-            assert not _one_minimal(events, core | {extra})
-        seen.add(way)
-        if len(seen) == 3:
-            break
-    assert seen == {"guess", "bisect", "bisect-exact"}
+
+    def shrink_some(ways: set[str]) -> None:
+        for _ in range(400):  # each way shows up within the first ~20 invalid histories of this seed
+            events = etcd_history(rng, 90, corrupt=True)
+            verdict = check_linearizable(parse_history(to_json(events), "h.json").checked("unknown"),
+                                         fast_path=False)
+            if verdict.status != "invalid":
+                continue
+            (violation,) = verdict.violations
+            way = violation.details["shrunk_by"]
+            if way in seen:
+                continue
+            core = set(violation.ops)
+            assert violation.details["minimal"] and _one_minimal(events, core), violation
+            if not seen:
+                extra = min(_ok_ops(events) - core)
+                assert not _one_minimal(events, core | {extra})
+            seen.add(way)
+            if ways <= seen:
+                return
+
+    shrink_some({"guess", "guess-exact"})
+    monkeypatch.setattr(linearizability, "_grown_core", lambda *args: None)  # as if no guess were found
+    shrink_some({"bisect", "bisect-exact"})
+    assert seen == {"guess", "guess-exact", "bisect", "bisect-exact"}
 
 
 def test_reusable_linearizations_prove_only_what_the_exact_search_finds():
@@ -203,6 +212,44 @@ def test_reusable_linearizations_prove_only_what_the_exact_search_finds():
     assert _search_reusable(calls, model, None, budget, witness).status == "valid"
     assert not _distinct_calls_realize(witness, calls)
     assert search(calls, model, None, budget).status == "invalid"
+
+
+def _legal_linearization(order: list, calls: list, model) -> bool:
+    """Every ok call once, indeterminate ones at most once, each legal in turn, none after one that completed
+    before it was invoked."""
+    indices = [c.index for c in order]
+    state = None
+    for position, c in enumerate(order):
+        ok, state = model.step(state, c)
+        if not ok or any(later.complete < c.invoke for later in order[position + 1:]):
+            return False
+    return len(set(indices)) == len(indices) and {c.index for c in calls if c.definite} <= set(indices)
+
+
+def test_the_exact_search_hands_back_a_linearization():
+    """The exact search's witness (what the shrinker grows its guesses from) is a legal linearization of every
+    valid history; negative control: the same check refuses a witness with two calls swapped."""
+    model = get_model("cas-register")
+    rng = random.Random(4)
+    valid = refused = 0
+    for _ in range(40):
+        ops = parse_history(to_json(etcd_history(rng, 40)), "h.json").checked("unknown")
+        calls = sorted(next(iter(partition(ops, model).values())), key=lambda c: c.invoke)
+        relax = sorted(c.index for c in calls if c.definite and rng.random() < 0.3)
+        trial = sorted(_relaxed({c.index: c for c in calls}, relax, model).values(), key=lambda c: c.invoke)
+        witness: list = []
+        if search(trial, model, None, _Budget(time.monotonic() + 30, None), witness=witness).status != "valid":
+            assert witness == []
+            continue
+        valid += 1
+        order = [c for c, _ in witness]
+        assert _legal_linearization(order, trial, model), order
+        swapped = next(([*order[:i], order[i + 1], order[i], *order[i + 2:]] for i in range(len(order) - 1)
+                        if order[i].complete < order[i + 1].invoke), None)
+        if swapped is not None:
+            refused += 1
+            assert not _legal_linearization(swapped, trial, model)
+    assert valid >= 20 and refused >= 10
 
 
 # --------------------------------------------------------------------------------------------------- forms

@@ -32,13 +32,15 @@ Each key goes through two checkers:
    non-linearizable prefix (the first return it could never get past, at the "culprit"'s
    completion). Then every ok op that can be relaxed to ``info`` without making the prefix
    linearizable is relaxed: first all but a guess (the culprit, the writers of the value it reads
-   or expects, the last few ops before it), else in halving chunks as in delta debugging (a binary
+   or expects, the last few ops before it), grown by the ops each linearization the relaxed history
+   admits leans on until it admits none; else in halving chunks as in delta debugging (a binary
    tree: a half whose relaxation admits a linearization is split again). Each trial is decided by a
    cheaper over-approximation in which indeterminate ops may take effect any number of times (its
-   ``invalid`` proves ``invalid``), and every op left ``ok`` is finally proven needed exactly: by
-   that search's own linearization when it uses no indeterminate op twice, else by the exact
-   search. Those ops are the counterexample, minimal: even if every other op were indeterminate
-   they admit no linearization, and relaxing any one of them admits one.
+   ``invalid`` proves ``invalid``; where it cannot prove even the whole prefix invalid, by the exact
+   search), and every op left ``ok`` is finally proven needed exactly: by that search's own
+   linearization when it uses no indeterminate op twice, else by the exact search. Those ops are the
+   counterexample, minimal: even if every other op were indeterminate they admit no linearization,
+   and relaxing any one of them admits one.
 
 Time ties: an op invoked at the same nanosecond another completes counts as concurrent with it
 (the lenient reading, so clock granularity never produces a false alarm).
@@ -66,7 +68,7 @@ MAX_UNKNOWN_MESSAGES = 20
 DEFAULT_MINIMIZE_S = 2.0
 MINIMIZE_FLOOR_S = 0.25
 MINIMIZE_MAX_OPS = 2000
-SWEEP_MAX_OPS = 12
+SWEEP_MAX_OPS = 40  # a guess up to this size is swept op by op, a bigger one bisected first (see _shrink)
 MINIMIZE_STEPS = 200_000
 _CHECK_EVERY = 1024
 
@@ -469,7 +471,7 @@ class Outcome(NamedTuple):
 
 
 def search(calls: list[Call], model: Model, initial: Hashable, budget: _Budget, *,
-           reusable: bool = False) -> Outcome:
+           reusable: bool = False, witness: list[tuple[Call, float]] | None = None) -> Outcome:
     """Decide whether ``calls`` (one key) are linearizable.
 
     Indeterminate calls have no return entry: the search succeeds when only they remain. Two
@@ -483,9 +485,12 @@ def search(calls: list[Call], model: Model, initial: Hashable, budget: _Budget, 
     With ``reusable=True`` an indeterminate call may take effect any number of times (it is never
     removed, so only the first of a kind is kept). That only adds behaviours, so ``invalid`` there
     proves ``invalid`` here; it is cheap because indeterminate calls leave the memo key.
+
+    When the result is ``valid`` and ``witness`` is a list, it receives the linearization found: each call
+    that took effect, in order, with its completion (see :func:`_search_reusable` for the reusable one's).
     """
     if reusable:
-        return _search_reusable(calls, model, initial, budget)
+        return _search_reusable(calls, model, initial, budget, witness)
     nxt, prv, head = _link(calls)
     has_return = [c.complete != INF for c in calls]
     twin = _earlier_twins(calls)
@@ -550,6 +555,8 @@ def search(calls: list[Call], model: Model, initial: Hashable, budget: _Budget, 
         _unlift(nxt, prv, 2 * i, has_return[i])
         indeterminate_pass = not has_return[i]
         entry = nxt[2 * i]
+    if witness is not None:
+        witness.extend((calls[i], calls[i].complete) for i, _ in stack)
     return Outcome(VALID, steps, frontier)
 
 
@@ -814,10 +821,12 @@ class _Shrinker:
         self.reusable = True  # False: the exact search decides every trial (see :func:`_shrink`)
         self.path = "guess"  # how the counterexample was found, for its details
 
-    def relax(self, indices: list[int], *, exact: bool = False) -> bool:
-        """Relax the ok ops ``indices`` if the history stays non-linearizable; whether it did."""
+    def relax(self, indices: list[int], *, exact: bool = False,
+              witness: list[tuple[Call, float]] | None = None) -> bool:
+        """Relax the ok ops ``indices`` if the history stays non-linearizable; whether it did. When it would
+        not, ``witness`` (a list) receives the linearization the search found."""
         trial = _relaxed(self.current, indices, self.model)
-        status = self._status(trial, exact=exact or not self.reusable)
+        status = self._status(trial, exact=exact or not self.reusable, witness=witness)
         if status != INVALID:
             return False
         self.current = trial
@@ -825,20 +834,21 @@ class _Shrinker:
 
     def whole_proven_by_reusable(self) -> bool:
         """Whether the reusable search finds ``current`` itself non-linearizable."""
-        return self._status(self.current, exact=False) == INVALID
+        return self._status(self.current, exact=False, witness=None) == INVALID
 
-    def _status(self, calls: dict[int, Call], *, exact: bool) -> str:
+    def _status(self, calls: dict[int, Call], *, exact: bool, witness: list[tuple[Call, float]] | None) -> str:
         self.searches += 1
         ordered = sorted(calls.values(), key=lambda c: c.invoke)
         if exact and not self.reusable:
             self.exact_searches += 1
-            status = search(ordered, self.model, self.initial, self.budget).status
+            status = search(ordered, self.model, self.initial, self.budget, witness=witness).status
             if status == UNKNOWN:
                 self.undecided = True
             return status
-        witness: list[tuple[Call, float]] | None = [] if exact else None
+        if exact and witness is None:
+            witness = []
         status = _search_reusable(ordered, self.model, self.initial, self.budget, witness).status
-        if witness is not None and status == VALID and not _distinct_calls_realize(witness, ordered):
+        if exact and status == VALID and not _distinct_calls_realize(witness, ordered):
             # The exact search is needed only when the reusable witness takes effect twice with one
             # indeterminate call. Before this, exact searches were 60 % of the shrinking CPU on 100 generated
             # 90-op histories; the witness settles 96 % of these trials (it is not tried where the reusable
@@ -906,49 +916,76 @@ def _confirm_needed(shrinker: _Shrinker, proven: int | None) -> None:
             shrinker.relax([c.index], exact=True)
 
 
-def _likely_cores(ok: list[Call], culprit: Call) -> Iterator[set[int]]:
-    """Growing guesses at the counterexample: the culprit, the ok ops that write the value it reads or
-    expects, and the ``r`` ok ops that completed last before it, for r = 3, 6, 12, ... (fewer than all).
+_NOTHING = object()  # a value no op reads or expects
+MAX_GROWTHS = 6
 
-    A stale read or cas of ``v`` is explained away by any one writer of ``v`` taking effect late, so all of
-    them are in its counterexample, with the few ops that overwrote ``v`` last. On 100 generated 90-op
-    histories the median counterexample's oldest op was the 25th of 30 ok ops counted back from the culprit,
-    but 80 counterexamples lay inside the first guess (median 4 ok ops) and 88 inside the third. (Adding the
-    writers of a cas culprit's new value, or of the values those writers expect, caught a few more at the
-    cost of bigger guesses: slower overall.)
+
+def _grown_core(shrinker: _Shrinker, ok: list[Call], culprit: Call) -> set[int] | None:
+    """A set of ok ops (``culprit`` among them) that stays non-linearizable with every other ok op relaxed, the
+    other ops relaxed in ``shrinker.current``; None if none was found in ``MAX_GROWTHS`` trials.
+
+    The first guess: the culprit, the ok ops that write the value it reads or expects (a stale read or cas of
+    ``v`` is explained away by any one writer of ``v`` taking effect late, so all of them are in its
+    counterexample) and the three ok ops that completed last before it. When relaxing everything else lets
+    the search find a linearization, the guess grows by the relaxed ops that linearization leans on — those
+    doing what one of its indeterminate moves does (by the exact search: the very ops it linearized) — or,
+    when it leans on none, by twice as many of the last ops. The exact search's guess grows by both at once,
+    since its linearizations lean on few ops and its trials are dear.
+
+    On 100 generated 90-op histories the median counterexample's oldest op was the 25th of 30 ok ops counted
+    back from the culprit, so a window of last ops alone grew big; growing by what the linearizations lean on
+    found all 100 counterexamples (8 by the exact search) in guesses a median 1.5 times their size, where
+    growing by last ops alone had left 25 to delta debugging over all ok ops (17 of them at 14-40 times the
+    decision search; `python benchmarks/bench_check_history.py`, 2026-12-01).
     """
     needs = culprit.arg if culprit.kind in (READ, CAS) else _NOTHING
-    writers = {c.index for c in ok if (c.kind == WRITE and c.arg == needs) or (c.kind == CAS and c.new == needs)}
-    before = sorted((c for c in ok if c.index != culprit.index), key=lambda c: c.complete, reverse=True)
+    keep = {culprit.index} | {c.index for c in ok if (c.kind == WRITE and c.arg == needs)
+                              or (c.kind == CAS and c.new == needs)}
+    last = sorted((c for c in ok if c.index not in keep), key=lambda c: c.complete, reverse=True)
     r = 3
-    while r < len(before):
-        yield {culprit.index} | writers | {c.index for c in before[:r]}
-        r *= 2
-
-
-_NOTHING = object()  # a value no op reads or expects
+    keep |= {c.index for c in last[:r]}
+    ok_indices = {c.index for c in ok}
+    for _ in range(MAX_GROWTHS):
+        witness: list[tuple[Call, float]] = []
+        if shrinker.relax([c.index for c in ok if c.index not in keep], witness=witness):
+            return keep
+        if shrinker.reusable:  # a move is made by the first indeterminate call of its kind: any of them will do
+            leaned_on = {(c.kind, c.arg, c.new) for c, _ in witness if not c.definite}
+            more = {c.index for c in ok if c.index not in keep and (c.kind, c.arg, c.new) in leaned_on}
+        else:
+            more = {c.index for c, _ in witness if not c.definite} & ok_indices - keep
+        if not more or not shrinker.reusable:
+            r *= 2
+            more |= {c.index for c in last[:r]} - keep
+        if not more:
+            return None
+        keep |= more
+    return None
 
 
 def _shrink(shrinker: _Shrinker, culprit: Call | None) -> None:
     """Relax every ok op of ``shrinker.current`` not needed to keep it non-linearizable.
 
-    First a guess (:func:`_likely_cores`): relaxing every op outside it, if the reusable search still finds
-    the history non-linearizable, leaves a handful of ok ops, each then tried once with the exact search.
-    Without a good guess, delta debugging over all ok ops (:func:`_relax_greedily`). Either way ``culprit``,
-    the op at whose completion the decision search got stuck, is needed: relaxing it gives back the prefix
-    the search got past.
+    First a guess grown from the culprit, the op at whose completion the decision search got stuck
+    (:func:`_grown_core`): relaxing every op outside it leaves a handful of ok ops, each then tried once with
+    the exact search (swept: the guesses are dense in needed ops), and the culprit is needed (relaxing it gives
+    back the prefix the search got past). Where the reusable search cannot even prove the whole history
+    non-linearizable (an indeterminate op would have to take effect twice) the exact search decides every
+    trial, the guess's too. Without a culprit or a guess, delta debugging over all ok ops
+    (:func:`_relax_greedily`).
     """
     ok = [c for c in shrinker.current.values() if c.definite]
-    if culprit is not None:
-        for keep in _likely_cores(ok, culprit):
-            if shrinker.relax([c.index for c in ok if c.index not in keep]):
-                if len(keep) > SWEEP_MAX_OPS:  # cheaper than a trial per op
-                    _relax_greedily(shrinker, sorted(keep - {culprit.index}))
-                _confirm_needed(shrinker, culprit.index)
-                return
-    # Where the reusable search cannot even prove the whole history non-linearizable (an indeterminate op
-    # would have to take effect twice), it would keep every op: the exact search decides every trial.
-    shrinker.reusable = shrinker.whole_proven_by_reusable()
+    keep = None if culprit is None else _grown_core(shrinker, ok, culprit)
+    if keep is None:
+        shrinker.reusable = shrinker.whole_proven_by_reusable()
+        if culprit is not None and not shrinker.reusable:
+            shrinker.path = "guess-exact"
+            keep = _grown_core(shrinker, ok, culprit)
+    if keep is not None:
+        if len(keep) > SWEEP_MAX_OPS:
+            _relax_greedily(shrinker, sorted(keep - {culprit.index}))
+        _confirm_needed(shrinker, culprit.index)
+        return
     shrinker.path = "bisect" if shrinker.reusable else "bisect-exact"
     _relax_greedily(shrinker, [c.index for c in ok])
     _confirm_needed(shrinker, None if culprit is None else culprit.index)
@@ -971,7 +1008,8 @@ def minimize(calls: list[Call], model: Model, initial: Hashable, deadline: float
     then ok ops are relaxed (:func:`_shrink`), and every op left ok is finally checked exactly: relaxing
     it makes the prefix linearizable.
     ``minimal`` in the details is False only when a search ran out of budget; ``shrunk_by`` says which way
-    the ops were relaxed (``guess``, ``bisect``, or ``bisect-exact`` when every trial needed the exact search).
+    the ops were relaxed (``guess`` or ``bisect``; ``guess-exact`` or ``bisect-exact`` when every trial needed the
+    exact search).
     """
     budget = _Budget(deadline, MINIMIZE_STEPS)
     at_frontier = [c for c in calls if c.definite and c.complete == frontier]
