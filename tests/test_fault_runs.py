@@ -4,6 +4,7 @@ must still be caught, and the faults must show up in verdict.json."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 from harness.clients.sdk import classify_client_error
 from harness.engine.options import RunOptions
 from harness.engine.run import Run
+from harness.engine.runner import Pace
 from harness.history.events import CONDITIONAL_FAILED, INFO, OK, fault_events, pair_ops, read_events
 from tests.conftest import run_stress
 
@@ -24,7 +26,7 @@ TOKEN = ("RequestId", "run/user-r0-0000/w1")
 def run_in_process(reports: Path, **options: Any) -> dict[str, Any]:
     """One run through the same ``Run`` object `stress run` uses, minus the (slow) plots."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("harness.engine.run.write_report", lambda run_dir: None)
+        patch.setattr("harness.engine.run.write_report", lambda run_dir, verdict: None)
         return Run(RunOptions(reports_dir=reports, **options)).execute()
 
 
@@ -186,3 +188,46 @@ def test_crash_loop_loses_no_acknowledged_write(tmp_path):
     assert meta["backend"]["storage"] != "memory"
     assert f"registration: {len(acknowledged)} acknowledged writes checked against the final state after " \
         f"{summary['faults']['crash']} crash(es): none lost" in summary["notes"]
+
+
+def test_a_slow_table_creation_does_not_use_up_the_duration(local_endpoint, tmp_path, monkeypatch):
+    """--duration counts racing only: a CreateTable slower than the whole --duration (as on AWS, or a slow
+    machine, where this once left an empty history and exit 2) still leaves the races their second."""
+    import harness.engine.run as run_module
+
+    real_create = run_module.create_table
+
+    async def slow_create(client, definition):
+        await real_create(client, definition)
+        await asyncio.sleep(1.5)
+
+    monkeypatch.setattr(run_module, "create_table", slow_create)
+    summary = run_in_process(tmp_path, workloads=["registration"], workers=4, keys=1, rounds=3, duration=1.0,
+                             **on_endpoint(local_endpoint))
+    reg = workload(summary, "registration")
+    assert reg["verdict"] == "valid" and reg["ok"] == 3, reg  # one winner per planned race
+
+
+def test_the_duration_counts_only_the_time_spent_racing(monkeypatch):
+    """Pace: the first racing span starts the clock, time between spans is not counted, an expired pace stays
+    expired, and stop() ends it at once."""
+    now = [100.0]
+    monkeypatch.setattr("harness.engine.runner.time.monotonic", lambda: now[0])
+    pace = Pace(duration_s=10.0)
+    assert not pace.expired() and pace.deadline is None
+    with pace.racing():
+        now[0] += 4.0
+    now[0] += 50.0  # setting up the next workload's table
+    with pace.racing():
+        now[0] += 5.0
+        assert not pace.expired()
+        now[0] += 1.0
+        assert pace.expired()
+    now[0] += 50.0
+    with pace.racing():
+        assert pace.expired()
+    running = Pace(duration_s=10.0)
+    with running.racing():
+        running.stop()
+        assert running.expired()
+    assert not Pace().expired()

@@ -280,7 +280,7 @@ def _run(endpoint, reports: Path, unsafe: bool = False) -> tuple[int, dict]:
     options = run_module.RunOptions(workloads=list(E2E_WORKLOADS), workers=200, keys=2, rounds=1, timeout=30,
                                     backend="endpoint", endpoint_url=endpoint.url, reports_dir=reports, unsafe=unsafe)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(run_module, "write_report", lambda run_dir: None)
+        mp.setattr(run_module, "write_report", lambda run_dir, verdict: None)
         summary = run_module.Run(options).execute()
     code = EXIT_CODES[summary["verdict"]]
     return code, {w["name"]: w for w in summary["workloads"]} | {"_run_dir": summary["run_dir"]}

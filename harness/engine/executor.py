@@ -287,7 +287,7 @@ class RayShards(_Pooled):
         if reports:
             state["reports"].append(reports)
         if self.pool.lost:
-            state["pace"].deadline = time.monotonic()  # a lost shard ends the racing, as a used-up --duration
+            state["pace"].stop()  # a lost shard ends the racing, as a used-up --duration
 
     def end(self, workload: Workload) -> dict[str, Any]:
         from harness.engine.processes import combine_reports, sum_job_reports

@@ -154,7 +154,7 @@ class Run:
         summary = evaluate(self.run_dir)
         write_json(self.run_dir / "verdict.json", summary)
         self.phase("drawing the report", None)
-        self.report_path = write_report(self.run_dir)
+        self.report_path = write_report(self.run_dir, summary)
         return summary
 
     async def _run_all(self, endpoint: Endpoint, history: HistoryWriter,
@@ -179,8 +179,7 @@ class Run:
         """The one run loop, whatever the executor: faults, warm-up, then every workload's races."""
         opts = self.options
         # A sustained round loops for the duration itself; a burst run stops racing when it is up.
-        deadline = time.monotonic() + opts.duration if opts.duration and opts.pattern != SUSTAINED else None
-        pace = Pace(rate=opts.rate, deadline=deadline)
+        pace = Pace(rate=opts.rate, duration_s=opts.duration if opts.pattern != SUSTAINED else None)
         faults = opts.fault_specs()
         async with contextlib.AsyncExitStack() as stack:
             # Tables, seeding and the final read go straight to the backend, with retries: only the
@@ -226,15 +225,16 @@ class Run:
         executor.begin(workload, spec, pace, on_step, nemesis.wait_until_up if nemesis else None)
         try:
             async with nemesis or contextlib.nullcontext():
-                await executor.race(workload)
-                while cover.keep_racing() and not pace.expired():
-                    if not cover.extra_rounds:
-                        kinds = ", ".join(spec.kind for spec in cover.pending())
-                        self.phase(f"{workload.name}: more rounds until {kinds} fires", None)
-                    round_ = workload.add_round()
-                    cover.extra_rounds += 1
-                    await workload.setup_round(admin, round_)
-                    await executor.race(workload, [round_])
+                with pace.racing():
+                    await executor.race(workload)
+                    while cover.keep_racing() and not pace.expired():
+                        if not cover.extra_rounds:
+                            kinds = ", ".join(spec.kind for spec in cover.pending())
+                            self.phase(f"{workload.name}: more rounds until {kinds} fires", None)
+                        round_ = workload.add_round()
+                        cover.extra_rounds += 1
+                        await workload.setup_round(admin, round_)
+                        await executor.race(workload, [round_])
         finally:
             self.meta.setdefault("client", {})[workload.name] = executor.end(workload)
             self.meta["config"]["rounds"][workload.name] = workload.rounds
@@ -309,12 +309,13 @@ async def check_existing_table(client: DynamoClient, workload: Workload) -> None
                          f"the string hash key {workload.key_attribute!r}")
 
 
-def write_report(run_dir: Path) -> Path | None:
-    """Plots and report.html; a broken report never changes the verdict, it only warns."""
+def write_report(run_dir: Path, verdict: dict[str, Any] | None = None) -> Path | None:
+    """Plots and report.html (showing ``verdict``, just checked, if given); a broken report never changes the
+    verdict, it only warns."""
     try:
         from harness.report import render_report
 
-        return render_report(run_dir)
+        return render_report(run_dir, verdict)
     except Exception as exc:
         print(f"stress: warning: report not written: {type(exc).__name__}: {exc}", file=sys.stderr)
         return None

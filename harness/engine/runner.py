@@ -8,11 +8,12 @@ key for the step's ``sustain_s``, each op built from what that worker last saw.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from asyncio_throttle import Throttler
@@ -27,14 +28,42 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Pace:
-    """How fast and how long: optional ops/s cap and wall-clock deadline (monotonic seconds)."""
+    """How fast and how long: an optional ops/s cap, and a wall-clock ``deadline`` (monotonic seconds) or a
+    ``duration_s`` of racing that sets it.
+
+    The duration counts only inside :meth:`racing`: creating and seeding tables is not racing (it had eaten a
+    whole ``--duration 1`` on a slow machine before the first race, leaving an empty history; on AWS creating a
+    table takes longer than that).
+    """
 
     rate: float | None = None
     deadline: float | None = None
+    duration_s: float | None = None
+    stopped: bool = False
+    _paused_at: float | None = field(default=None, repr=False)
 
     def expired(self) -> bool:
-        """True once the run's duration is used up."""
-        return self.deadline is not None and time.monotonic() >= self.deadline
+        """True once the run's duration is used up, or it was stopped."""
+        return self.stopped or (self.deadline is not None and time.monotonic() >= self.deadline)
+
+    def stop(self) -> None:
+        """Start no more races (as if the duration were used up)."""
+        self.stopped = True
+
+    @contextlib.contextmanager
+    def racing(self) -> Iterator[None]:
+        """Count the time inside towards ``duration_s``: the first entry starts it, later ones move the
+        deadline on by the time spent outside (an expired deadline stays expired)."""
+        if self.duration_s is not None:
+            now = time.monotonic()
+            if self.deadline is None:
+                self.deadline = now + self.duration_s
+            elif self._paused_at is not None:
+                self.deadline += now - self._paused_at
+        try:
+            yield
+        finally:
+            self._paused_at = time.monotonic()
 
 
 def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

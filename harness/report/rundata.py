@@ -100,12 +100,12 @@ def check_run(run_dir: Path, problems: list[str]) -> tuple[dict[str, Any], str]:
     return fresh, VERDICT_FRESH
 
 
-def read_run_data(run_dir: Path) -> RunData:
+def read_run_data(run_dir: Path, verdict: dict[str, Any] | None = None) -> RunData:
     """Read run.json, history.jsonl and final_state.json from ``run_dir`` and check the history.
 
     Only the history is required (raises ``harness.history.events.HistoryError``); the other files
     are optional and their absence is listed in ``RunData.problems``. The verdict comes from
-    ``check_run``.
+    ``check_run``, unless ``verdict`` is the one just checked from these very files (by `stress run`).
     """
     run_dir = Path(run_dir)
     problems: list[str] = []
@@ -117,7 +117,7 @@ def read_run_data(run_dir: Path) -> RunData:
         op.workload = op.workload if isinstance(op.workload, str) else str(op.workload or "")
     run = read_json_object(run_dir / RUN_JSON, problems)
     final_state = read_json_object(run_dir / FINAL_STATE, problems)
-    verdict, source = check_run(run_dir, problems)
+    verdict, source = (verdict, VERDICT_FRESH) if verdict is not None else check_run(run_dir, problems)
     return RunData(
         run_dir=run_dir,
         run=run,
