@@ -12,6 +12,7 @@ LOCAL_REGION = "us-east-1"
 # DynamoDB Local keeps one database per access key + region: every client must use the same pair.
 FAKE_CREDENTIALS = {"aws_access_key_id": "ddbstress", "aws_secret_access_key": "ddbstress"}
 UNKNOWN_ENDPOINT_VERSION = "DynamoDB-compatible endpoint (version unknown)"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})  # reachable from this machine only
 
 
 @dataclass

@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from harness.backends.endpoint import Endpoint
+from harness.backends.endpoint import LOOPBACK_HOSTS, Endpoint
 from harness.clients.choose import make_client
 from harness.clients.sdk import DynamoClient
+from harness.engine.options import ray_host_port
 from harness.engine.runner import Pace, StepRunner
 from harness.engine.saturation import SaturationSampler
 from harness.errors import UsageError
@@ -192,7 +193,7 @@ def check_ray_address(address: str | None) -> None:
     still retrying after 120 s, measured). ``auto`` and ``local`` are left to Ray."""
     if address in (None, "auto", "local"):
         return
-    host, _, port = address.removeprefix("ray://").rpartition(":")
+    host, port = ray_host_port(address)
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=RAY_CONNECT_PROBE_S):
             pass
@@ -260,7 +261,7 @@ class RayShards(_Pooled):
         in one line rather than race with every request failing to connect."""
         host = urlsplit(self.target.url or "").hostname or ""
         away = [h for h in self._hosts() if h != socket.gethostname()]
-        if host in ("127.0.0.1", "localhost", "::1") and away:
+        if host in LOOPBACK_HOSTS and away:
             raise UsageError(f"--executor ray: shards on {', '.join(away)} cannot reach {self.target.url} (loopback "
                              "on this machine: a managed backend or --fault proxy); give an --endpoint-url every node "
                              "reaches, or --backend aws")

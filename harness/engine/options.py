@@ -160,8 +160,14 @@ class RunOptions:
         return parse_faults(self.faults)
 
 
+def ray_host_port(address: str) -> tuple[str, str]:
+    """``HOST`` and ``PORT`` of a ``--ray-address [ray://]HOST:PORT``."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    return host, port
+
+
 def _valid_ray_address(address: str | None) -> bool:
     if address in (None, "auto", "local"):
         return True
-    host, _, port = address.removeprefix("ray://").rpartition(":")
+    host, port = ray_host_port(address)
     return bool(host) and port.isdigit()

@@ -54,8 +54,9 @@ from ray.exceptions import RayError
 from ray.util.placement_group import placement_group, remove_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-from harness.backends.endpoint import Endpoint
+from harness.backends.endpoint import LOOPBACK_HOSTS, Endpoint
 from harness.clients.choose import make_client
+from harness.engine.options import ray_host_port
 from harness.engine.processes import Job, _ms_stats, race_share, read_child_events, worker_ids
 from harness.engine.runner import Pace, StepRunner
 from harness.errors import UsageError
@@ -65,7 +66,6 @@ from workloads import get_workload
 from workloads.base import Workload
 
 LOCAL = "local"
-LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 CLOCK_ROUNDS = 30  # round trips per clock estimate: the best of 30 is within ~2x of the floor on loopback
 LEAD_RTTS = 4  # T0 is this many of the slowest best Ray round trips ahead, and at least MIN_LEAD_NS
 MIN_LEAD_NS = 2_000_000
@@ -299,7 +299,7 @@ def connect(address: str | None, shards: int) -> tuple[bool, Path | None]:
     _ray_messages_to_stderr()
     quiet = {"log_to_driver": False, "logging_level": logging.ERROR, "configure_logging": True}
     if address not in (None, LOCAL):
-        if address.removeprefix("ray://").rpartition(":")[0] in LOOPBACK:
+        if ray_host_port(address)[0] in LOOPBACK_HOSTS:
             _keep_loopback()
         try:
             ray.init(address=address, **quiet)
