@@ -953,7 +953,7 @@ def _grown_core(shrinker: _Shrinker, ok: list[Call], culprit: Call) -> set[int] 
             leaned_on = {(c.kind, c.arg, c.new) for c, _ in witness if not c.definite}
             more = {c.index for c in ok if c.index not in keep and (c.kind, c.arg, c.new) in leaned_on}
         else:
-            more = {c.index for c, _ in witness if not c.definite} & ok_indices - keep
+            more = {c.index for c, _ in witness if not c.definite} & (ok_indices - keep)
         if not more or not shrinker.reusable:
             r *= 2
             more |= {c.index for c in last[:r]} - keep
