@@ -36,6 +36,7 @@ from harness.nemesis.proxy import FaultProxy
 from harness.nemesis.spec import CRASH, fault_event
 from workloads import get_workload
 from workloads.base import (
+    FINAL_READS_IN_FLIGHT,
     SUSTAINED,
     Workload,
     WorkloadConfig,
@@ -184,7 +185,8 @@ class Run:
         async with contextlib.AsyncExitStack() as stack:
             # Tables, seeding and the final read go straight to the backend, with retries: only the
             # workers' ops cross the fault proxy.
-            admin = await stack.enter_async_context(DynamoClient(endpoint, pool=4, retries=8, timeout_s=30))
+            admin = await stack.enter_async_context(DynamoClient(endpoint, pool=FINAL_READS_IN_FLIGHT, retries=8,
+                                                                 timeout_s=30))
             target, proxy = endpoint, None
             proxy_faults = [spec for spec in faults if spec.kind != CRASH]
             if proxy_faults:
