@@ -84,8 +84,8 @@ Workloads = Annotated[list[str] | None, typer.Option(
 Keys = Annotated[int, typer.Option(help="Keys raced per round.")]
 Rounds = Annotated[int | None, typer.Option(help="Rounds per workload (default: the workload's own).")]
 Duration = Annotated[float | None, typer.Option(
-    help="Stop starting races after this many seconds of racing (setting up tables not counted; sustained: how "
-         "long each round loops, default 10).")]
+    help="Stop starting a workload's races once it has raced this many seconds (setting up its table not "
+         "counted; sustained: how long each round loops, default 10).")]
 Pattern = Annotated[str, typer.Option(
     help="burst: every worker of a race released at once; sustained: --per-key workers loop on each key "
          "for --duration without a barrier (many more contention windows).")]

@@ -179,8 +179,6 @@ class Run:
                              on_step: Callable[[], None] | None) -> None:
         """The one run loop, whatever the executor: faults, warm-up, then every workload's races."""
         opts = self.options
-        # A sustained round loops for the duration itself; a burst run stops racing when it is up.
-        pace = Pace(rate=opts.rate, duration_s=opts.duration if opts.pattern != SUSTAINED else None)
         faults = opts.fault_specs()
         async with contextlib.AsyncExitStack() as stack:
             # Tables, seeding and the final read go straight to the backend, with retries: only the
@@ -203,6 +201,9 @@ class Run:
                 nemesis = CrashLoop(endpoint.server, crash.interval_s, history) if crash else None
                 self.phase(f"racing {workload.name}", sum(1 for _ in workload.steps()))
                 async with self.workload_table(admin, workload):
+                    # Each workload races for --duration (a sustained round loops for it itself): one budget
+                    # shared by all had left the second default workload no race at --duration 1.
+                    pace = Pace(rate=opts.rate, duration_s=opts.duration if opts.pattern != SUSTAINED else None)
                     await self._race_workload(workload, spec, admin, executor, pace, on_step, proxy, nemesis)
 
     def _executor(self, target: Endpoint, history: HistoryWriter) -> Executor:
@@ -227,16 +228,16 @@ class Run:
         executor.begin(workload, spec, pace, on_step, nemesis.wait_until_up if nemesis else None)
         try:
             async with nemesis or contextlib.nullcontext():
-                with pace.racing():
-                    await executor.race(workload)
-                    while cover.keep_racing() and not pace.expired():
-                        if not cover.extra_rounds:
-                            kinds = ", ".join(spec.kind for spec in cover.pending())
-                            self.phase(f"{workload.name}: more rounds until {kinds} fires", None)
-                        round_ = workload.add_round()
-                        cover.extra_rounds += 1
-                        await workload.setup_round(admin, round_)
-                        await executor.race(workload, [round_])
+                pace.racing()
+                await executor.race(workload)
+                while cover.keep_racing() and not pace.expired():
+                    if not cover.extra_rounds:
+                        kinds = ", ".join(spec.kind for spec in cover.pending())
+                        self.phase(f"{workload.name}: more rounds until {kinds} fires", None)
+                    round_ = workload.add_round()
+                    cover.extra_rounds += 1
+                    await workload.setup_round(admin, round_)
+                    await executor.race(workload, [round_])
         finally:
             self.meta.setdefault("client", {})[workload.name] = executor.end(workload)
             self.meta["config"]["rounds"][workload.name] = workload.rounds

@@ -8,12 +8,11 @@ key for the step's ``sustain_s``, each op built from what that worker last saw.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from asyncio_throttle import Throttler
@@ -31,8 +30,8 @@ class Pace:
     """How fast and how long: an optional ops/s cap, and a wall-clock ``deadline`` (monotonic seconds) or a
     ``duration_s`` of racing that sets it.
 
-    The duration counts only inside :meth:`racing`: creating and seeding tables is not racing (it had eaten a
-    whole ``--duration 1`` on a slow machine before the first race, leaving an empty history; on AWS creating a
+    The duration starts with :meth:`racing`: creating and seeding tables is not racing (it had eaten a whole
+    ``--duration 1`` on a slow machine before the first race, leaving an empty history; on AWS creating a
     table takes longer than that).
     """
 
@@ -40,7 +39,6 @@ class Pace:
     deadline: float | None = None
     duration_s: float | None = None
     stopped: bool = False
-    _paused_at: float | None = field(default=None, repr=False)
 
     def expired(self) -> bool:
         """True once the run's duration is used up, or it was stopped."""
@@ -50,20 +48,10 @@ class Pace:
         """Start no more races (as if the duration were used up)."""
         self.stopped = True
 
-    @contextlib.contextmanager
-    def racing(self) -> Iterator[None]:
-        """Count the time inside towards ``duration_s``: the first entry starts it, later ones move the
-        deadline on by the time spent outside (an expired deadline stays expired)."""
-        if self.duration_s is not None:
-            now = time.monotonic()
-            if self.deadline is None:
-                self.deadline = now + self.duration_s
-            elif self._paused_at is not None:
-                self.deadline += now - self._paused_at
-        try:
-            yield
-        finally:
-            self._paused_at = time.monotonic()
+    def racing(self) -> None:
+        """The races start now: ``duration_s`` (if any) counts from here, the first call only."""
+        if self.duration_s is not None and self.deadline is None:
+            self.deadline = time.monotonic() + self.duration_s
 
 
 def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
