@@ -29,6 +29,11 @@ def cache_dir() -> Path:
     return Path(root) / "dynamodb-local" / NPM_VERSION
 
 
+def cds_dir() -> Path:
+    """Where the class-data-sharing archives of the managed JVM are kept (``harness.backends.local_cds``)."""
+    return cache_dir().parent / "cds"
+
+
 def _jar_home(path: Path) -> Path | None:
     """The directory holding DynamoDBLocal.jar, given that dir or the jar itself."""
     if path.is_file() and path.name.endswith(".jar"):
