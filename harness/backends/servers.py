@@ -149,6 +149,7 @@ class LocalServer:
         self.workdir = Path(tempfile.mkdtemp(prefix=local_install.LOCAL_WORKDIR_PREFIX))
         self.process: ManagedProcess | None = None
         self.launch = local_cds.plain(jar_home / local_install.JAR_NAME)
+        self.warmed_up_by = 0  # workers of the biggest warm-up it has had (harness.engine.run)
         self.endpoint = Endpoint("local", f"http://127.0.0.1:{self.port}", LOCAL_REGION, "unknown",
                                  dict(FAKE_CREDENTIALS), server=self)
 
@@ -284,31 +285,77 @@ class DynaliteServer:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+MANAGED_KINDS = ("local", "moto", "dynalite")
+
+
 @contextlib.contextmanager
 def open_backend(kind: str, *, endpoint_url: str | None = None, region: str | None = None,
-                 local_jar: str | None = None, db_path: Path | None = None, workers: int = 0) -> Iterator[Endpoint]:
+                 local_jar: str | None = None, db_path: Path | None = None, workers: int = 0,
+                 kept: KeptServers | None = None) -> Iterator[Endpoint]:
     """Start or reach the backend (a managed DynamoDB Local's heap sized for ``workers``); managed servers are
-    stopped when the block exits."""
+    stopped when the block exits — unless ``kept`` keeps them for the next run of the same command (not one
+    on disk: its storage belongs to the run)."""
     if endpoint_url and kind == "local":
         kind = "endpoint"
     if kind not in BACKEND_KINDS:
         raise UsageError(f"unknown backend {kind!r}: choose one of {', '.join(BACKEND_KINDS)}")
-    if kind == "local":
-        jar_home = local_install.find_jar_home(local_jar) or local_install.install()
-        local_install.require_java()
-        server: LocalServer | MotoServer | DynaliteServer = LocalServer(jar_home, db_path=db_path, workers=workers)
-    elif kind == "moto":
-        server = MotoServer()
-    elif kind == "dynalite":
-        node, node_version = dynalite_install.require_node()
-        server = DynaliteServer(dynalite_install.find() or dynalite_install.install(), node, node_version)
-    else:
+    if kind not in MANAGED_KINDS:
         yield _remote_endpoint(kind, endpoint_url, region)
         return
+    if kept is not None and db_path is None:
+        yield kept.endpoint(kind, local_jar, workers)
+        return
+    server = managed_server(kind, local_jar=local_jar, db_path=db_path, workers=workers)
     try:
         yield server.start()
     finally:
         server.stop()
+
+
+def managed_server(kind: str, *, local_jar: str | None = None, db_path: Path | None = None,
+                   workers: int = 0) -> LocalServer | MotoServer | DynaliteServer:
+    """A managed server of ``kind``, not started yet."""
+    if kind == "local":
+        jar_home = local_install.find_jar_home(local_jar) or local_install.install()
+        local_install.require_java()
+        return LocalServer(jar_home, db_path=db_path, workers=workers)
+    if kind == "moto":
+        return MotoServer()
+    node, node_version = dynalite_install.require_node()
+    return DynaliteServer(dynalite_install.find() or dynalite_install.install(), node, node_version)
+
+
+class KeptServers:
+    """Managed servers shared by the runs of one command — `stress run --repeat N`, the levels of `stress sweep`:
+    each started on first use (DynamoDB Local with a heap for ``workers``, the most any of the runs has) and
+    stopped when the block exits, on failure and Ctrl-C too. Every run still has its own tables; a server
+    that died (or was crashed by a fault) is started again. A second start of DynamoDB Local and its warm-up
+    cost every run ~2–3 s (2 cores)."""
+
+    def __init__(self, workers: int = 0) -> None:
+        self.workers = workers
+        self.servers: dict[tuple[str, str | None], LocalServer | MotoServer | DynaliteServer] = {}
+
+    def endpoint(self, kind: str, local_jar: str | None, workers: int) -> Endpoint:
+        """The running server of ``kind`` (started now if there is none, or it died)."""
+        key = (kind, local_jar)
+        server = self.servers.get(key)
+        if server is None:
+            server = self.servers[key] = managed_server(kind, local_jar=local_jar, workers=max(workers, self.workers))
+            return server.start()
+        if server.process is None or not server.process.alive():
+            server.stop()
+            server = self.servers[key] = managed_server(kind, local_jar=local_jar, workers=max(workers, self.workers))
+            return server.start()
+        return server.endpoint
+
+    def __enter__(self) -> KeptServers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for server in self.servers.values():
+            server.stop()
+        self.servers.clear()
 
 
 def _remote_endpoint(kind: str, endpoint_url: str | None, region: str | None) -> Endpoint:

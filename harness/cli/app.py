@@ -38,6 +38,7 @@ from workloads.base import BURST, DEFAULT_PER_KEY
 # everything that talks to a backend is imported inside the commands that need it.
 if TYPE_CHECKING:
     from harness.backends.aws import Orphan, Plan
+    from harness.backends.servers import KeptServers
     from harness.engine.options import RunOptions
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -178,7 +179,11 @@ def run(
     )
     if repeat < 1:
         raise UsageError(f"--repeat must be at least 1 (got {repeat})")
-    summaries = [_one_run(options, json_output, emit=not (json_output and repeat > 1), yes=yes) for _ in range(repeat)]
+    from harness.backends.servers import KeptServers
+
+    with KeptServers(options.workers or 0) as kept:  # one managed server for all the repeats
+        summaries = [_one_run(options, json_output, emit=not (json_output and repeat > 1), yes=yes, kept=kept)
+                     for _ in range(repeat)]
     if repeat > 1:
         _emit_repeats(summaries, json_output)
     return EXIT_CODES[combine(s["verdict"] for s in summaries)]
@@ -209,8 +214,10 @@ def _confirm_plan(yes: bool) -> Callable[[Plan], None]:
     return confirm
 
 
-def _one_run(options: RunOptions, json_output: bool, emit: bool, yes: bool = False) -> dict:
-    """One run with its progress bar and summary; returns the verdict object."""
+def _one_run(options: RunOptions, json_output: bool, emit: bool, yes: bool = False,
+             kept: KeptServers | None = None) -> dict:
+    """One run with its progress bar and summary (its managed server from ``kept``, if given); returns the
+    verdict object."""
     from harness.engine.run import Run
 
     the_run = Run(options)
@@ -224,7 +231,7 @@ def _one_run(options: RunOptions, json_output: bool, emit: bool, yes: bool = Fal
 
     with _progress(enabled=not json_output and stderr.is_terminal) as progress:
         summary = the_run.execute(on_step=progress.step, on_ready=announce, confirm=_confirm_plan(yes),
-                                  on_phase=progress.phase)
+                                  on_phase=progress.phase, kept=kept)
     if emit:
         _emit(summary, json_output)
     if the_run.report_path and not json_output:
@@ -330,7 +337,12 @@ def _series(kind: str, base: RunOptions, variants: list, json_output: bool, yes:
 
     for _, options in variants:
         options.validate()
-    entries = run_series(variants, lambda options: _one_run(options, json_output, emit=not json_output, yes=yes))
+    from harness.backends.servers import KeptServers
+
+    # One managed server per backend for the whole series (a sweep's levels share one, sized for the most workers).
+    with KeptServers(max(options.workers or 0 for _, options in variants)) as kept:
+        entries = run_series(variants, lambda options: _one_run(options, json_output, emit=not json_output, yes=yes,
+                                                                kept=kept))
     out = write_series(kind, base, entries)
     summary = json.loads((out / "summary.json").read_text())
     if json_output:

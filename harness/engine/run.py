@@ -107,8 +107,10 @@ class Run:
     def execute(self, on_step: Callable[[], None] | None = None,
                 on_ready: Callable[[Endpoint], None] | None = None,
                 confirm: Callable[[aws.Plan], None] | None = None,
-                on_phase: Callable[[str, int | None], None] | None = None) -> dict[str, Any]:
-        """Start the backend, run every workload, then check; returns the verdict.json object.
+                on_phase: Callable[[str, int | None], None] | None = None,
+                kept: backends.KeptServers | None = None) -> dict[str, Any]:
+        """Start the backend (or take it from ``kept``), run every workload, then check; returns the verdict.json
+        object.
 
         On AWS, ``confirm`` sees the plan first and raises to refuse; nothing but STS is sent before.
         ``on_phase(text, races)`` hears each phase (starting the backend, warm-up, each workload with its
@@ -123,7 +125,7 @@ class Run:
         persist = opts.persist or any(spec.kind == "crash" for spec in faults)
         with sigterm_as_interrupt(), backends.open_backend(
             opts.backend, endpoint_url=opts.endpoint_url, region=opts.region, local_jar=opts.local_jar,
-            db_path=self.run_dir / "dynamodb-local-db" if persist else None, workers=opts.workers,
+            db_path=self.run_dir / "dynamodb-local-db" if persist else None, workers=opts.workers, kept=kept,
         ) as endpoint:
             if endpoint.kind == "aws":
                 plan = self.plan(endpoint)
@@ -196,7 +198,7 @@ class Run:
             executor = await stack.enter_async_context(self._executor(target, history))
             crash = next((spec for spec in faults if spec.kind == CRASH), None)
             if endpoint.kind == "local":
-                await self._warm_up(admin, executor)
+                await self._warm_up(admin, executor, endpoint.server)
             for spec, workload in zip(opts.workloads, self.workloads, strict=True):
                 nemesis = CrashLoop(endpoint.server, crash.interval_s, history) if crash else None
                 self.phase(f"racing {workload.name}", sum(1 for _ in workload.steps()))
@@ -286,12 +288,18 @@ class Run:
         finally:
             await delete_table(admin, warmup.table)
 
-    async def _warm_up(self, admin: DynamoClient, executor: Executor) -> None:
-        """A fresh JVM runs ~2x slower for its first seconds: race a throwaway table first, unrecorded."""
+    async def _warm_up(self, admin: DynamoClient, executor: Executor, server: backends.LocalServer) -> None:
+        """A fresh JVM runs ~2x slower for its first seconds: race a throwaway table first, unrecorded — unless
+        an earlier run of the same command warmed this server (kept) up with as many workers or more."""
+        workers = min(self.options.workers, WARMUP_WORKERS)
+        if server.warmed_up_by >= workers:
+            self.meta["warmup"] = {"ops": 0, "seconds": 0.0, "by": "an earlier run of this command"}
+            return
         started = time.monotonic()
         self.phase("warm-up (unrecorded races)", None)
         async with self.warm_up_table(admin) as warmup:
             ops = await executor.warm_up(warmup)
+        server.warmed_up_by = workers
         self.meta["warmup"] = {"ops": ops, "seconds": round(time.monotonic() - started, 2)}
 
     def _record_faults(self, proxy: FaultProxy) -> None:

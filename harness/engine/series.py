@@ -68,7 +68,7 @@ class Entry:
 
 def run_series(variants: list[tuple[str, RunOptions]],
                run: Callable[[RunOptions], dict[str, Any]]) -> list[Entry]:
-    """Run each variant in turn (each backend started and stopped by its own run)."""
+    """Run each variant in turn."""
     return [Entry(label, (summary := run(options))["run_dir"], summary, options.workers)
             for label, options in variants]
 
