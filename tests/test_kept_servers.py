@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import boto3
 
 from harness.backends import servers as backends
-from tests.conftest import REPO, run_stress
+from tests.conftest import REPO, STRESS, run_stress
 
 
 def _run_jsons(stdout: str) -> list[dict]:
@@ -79,3 +82,27 @@ def test_a_run_on_disk_gets_a_server_of_its_own(local_jar_home: Path, tmp_path: 
             assert endpoint.details["storage"] == str((tmp_path / "db").resolve())
             pid = endpoint.details["pid"]
         assert kept.servers == {} and not _alive(pid)
+
+
+def test_sigterm_between_two_repeats_stops_the_kept_server(tmp_path: Path) -> None:
+    """While the first run draws its report (after its races, before the next run) the kept server is up:
+    SIGTERM must stop it and remove its directory, as during a run."""
+    tmpdir, reports = tmp_path / "tmpdir", tmp_path / "reports"
+    tmpdir.mkdir()
+    proc = subprocess.Popen([*STRESS, "run", "--workload", "registration", "--workers", "4", "--keys", "1",
+                             "--rounds", "1", "--repeat", "3", "--reports-dir", str(reports)], cwd=REPO,
+                            env={**os.environ, "TMPDIR": str(tmpdir)}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not list(reports.glob("*/*.png")) and proc.poll() is None:
+            time.sleep(0.02)
+        assert list(reports.glob("*/*.png")), "the first run never drew its report"
+        (run_json,) = [json.loads(p.read_text()) for p in reports.glob("*/run.json")]
+        pid = run_json["backend"]["pid"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not _alive(pid) and _server_dirs(tmpdir) == []

@@ -180,8 +180,10 @@ def run(
     if repeat < 1:
         raise UsageError(f"--repeat must be at least 1 (got {repeat})")
     from harness.backends.servers import KeptServers
+    from harness.engine.signals import sigterm_as_interrupt
 
-    with KeptServers(options.workers or 0) as kept:  # one managed server for all the repeats
+    # One managed server for all the repeats; between two runs too, SIGTERM stops it as Ctrl-C does.
+    with sigterm_as_interrupt(), KeptServers(options.workers or 0) as kept:
         summaries = [_one_run(options, json_output, emit=not (json_output and repeat > 1), yes=yes, kept=kept)
                      for _ in range(repeat)]
     if repeat > 1:
@@ -338,9 +340,10 @@ def _series(kind: str, base: RunOptions, variants: list, json_output: bool, yes:
     for _, options in variants:
         options.validate()
     from harness.backends.servers import KeptServers
+    from harness.engine.signals import sigterm_as_interrupt
 
     # One managed server per backend for the whole series (a sweep's levels share one, sized for the most workers).
-    with KeptServers(max(options.workers or 0 for _, options in variants)) as kept:
+    with sigterm_as_interrupt(), KeptServers(max(options.workers or 0 for _, options in variants)) as kept:
         entries = run_series(variants, lambda options: _one_run(options, json_output, emit=not json_output, yes=yes,
                                                                 kept=kept))
     out = write_series(kind, base, entries)
