@@ -340,14 +340,12 @@ class KeptServers:
         """The running server of ``kind`` (started now if there is none, or it died)."""
         key = (kind, local_jar)
         server = self.servers.get(key)
-        if server is None:
-            server = self.servers[key] = managed_server(kind, local_jar=local_jar, workers=max(workers, self.workers))
-            return server.start()
-        if server.process is None or not server.process.alive():
+        if server is not None and server.process is not None and server.process.alive():
+            return server.endpoint
+        if server is not None:
             server.stop()
-            server = self.servers[key] = managed_server(kind, local_jar=local_jar, workers=max(workers, self.workers))
-            return server.start()
-        return server.endpoint
+        server = self.servers[key] = managed_server(kind, local_jar=local_jar, workers=max(workers, self.workers))
+        return server.start()
 
     def __enter__(self) -> KeptServers:
         return self
