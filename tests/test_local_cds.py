@@ -160,6 +160,8 @@ def test_stress_run_says_how_dynamodb_local_was_started(local_jar_home: Path, tm
     env = {**os.environ, "DDB_STRESS_CACHE": str(tmp_path / "cache"), "DYNAMODB_LOCAL_HOME": str(local_jar_home)}
     env.pop("DDB_STRESS_LOCAL_JAVA_OPTS", None)
     states = []
+    java_tmp = Path("/tmp")  # java.io.tmpdir's default on Linux, whatever TMPDIR says
+    extracted_before = set(java_tmp.glob("*libsqlite4java*"))
     for _ in range(2):
         done = run_stress("run", "--workload", "registration", "--workers", "4", "--keys", "1", "--rounds", "1",
                           "--reports-dir", str(tmp_path / "reports"), "--json", env=env, cwd=REPO)
@@ -167,3 +169,5 @@ def test_stress_run_says_how_dynamodb_local_was_started(local_jar_home: Path, tm
         run_json = json.loads((Path(json.loads(done.stdout)["run_dir"]) / "run.json").read_text())
         states.append(run_json["backend"]["class_data_sharing"])
     assert states == ["recording", "mapped"]
+    # The jar extracts its SQLite library at every start; a server stopped with SIGKILL left it in /tmp.
+    assert set(java_tmp.glob("*libsqlite4java*")) - extracted_before == set()

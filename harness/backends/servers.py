@@ -157,8 +157,12 @@ class LocalServer:
         """The java command line (``launch``: how the jar is started, by default plain ``-jar``)."""
         storage = ["-dbPath", str(self.db_path)] if self.db_path else ["-inMemory"]
         launch = launch or local_cds.plain(self.jar_home / local_install.JAR_NAME)
+        # Its temporary files in the working directory: the jar extracts its 0.9 MB SQLite library into
+        # java.io.tmpdir at every start and deletes it only on an orderly exit, so each SIGKILLed server left
+        # one in /tmp (36 after one run of the suite). No perf-data file in /tmp either, for the same reason.
         return [java, *self.java_opts, f"-Djava.library.path={self.jar_home / 'DynamoDBLocal_lib'}",
-                *launch.args, *storage, "-disableTelemetry", "-port", str(self.port)]
+                f"-Djava.io.tmpdir={self.workdir}", "-XX:-UsePerfData", *launch.args, *storage, "-disableTelemetry",
+                "-port", str(self.port)]
 
     def start(self) -> Endpoint:
         """Start the JVM, wait until ListTables answers, and read the server's version."""
