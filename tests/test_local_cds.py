@@ -159,7 +159,7 @@ def test_a_bad_jvm_option_does_not_cost_the_archive(local_jar_home: Path, tmp_pa
 def test_stress_run_says_how_dynamodb_local_was_started(local_jar_home: Path, tmp_path: Path) -> None:
     env = {**os.environ, "DDB_STRESS_CACHE": str(tmp_path / "cache"), "DYNAMODB_LOCAL_HOME": str(local_jar_home)}
     env.pop("DDB_STRESS_LOCAL_JAVA_OPTS", None)
-    states = []
+    states, said = [], []
     java_tmp = Path("/tmp")  # java.io.tmpdir's default on Linux, whatever TMPDIR says
     extracted_before = set(java_tmp.glob("*libsqlite4java*"))
     for _ in range(2):
@@ -168,6 +168,8 @@ def test_stress_run_says_how_dynamodb_local_was_started(local_jar_home: Path, tm
         assert done.returncode == 0, done.stderr
         run_json = json.loads((Path(json.loads(done.stdout)["run_dir"]) / "run.json").read_text())
         states.append(run_json["backend"]["class_data_sharing"])
+        said.append("saving its class archive" in done.stderr)
     assert states == ["recording", "mapped"]
+    assert said == [True, False]  # the first run's ~3 s stop is announced, not silent
     # The jar extracts its SQLite library at every start; a server stopped with SIGKILL left it in /tmp.
     assert set(java_tmp.glob("*libsqlite4java*")) - extracted_before == set()

@@ -340,6 +340,7 @@ def check_result(checkout: Checkout, command: str, result: Result) -> None:
         assert len(runs) == count, f"expected {count} run directories, got {result.new}\n{why}"
         summary = json.loads((series[0] / "summary.json").read_text())
         assert_series_page(series[0] / "report.html", why)
+        check_weak_cells(checkout.root, summary, result.stdout, series[0] / "report.html", why)
         if sub == "compare":
             check_compare(words, series[0], summary, why)
     elif sub == "check":
@@ -417,6 +418,8 @@ def check_sustained(words: list[str], run_dir: Path, why: str) -> None:
     html = (run_dir / "report.html").read_text()
     assert "Detection power" in html and "Loop timeline" in html and "Race timeline" not in html, why
     assert "How to read the loop timeline" in html and "How to read the race timeline" not in html, why
+    weak = [w["name"] for w in verdict["workloads"] if w["detection"]["weak"]]
+    assert ("weak: too few contention windows" in html) == (verdict["verdict"] == "valid" and bool(weak)), why
 
 
 def assert_series_page(report: Path, why: str) -> None:
@@ -429,6 +432,23 @@ def assert_series_page(report: Path, why: str) -> None:
 def assert_png(path: Path, why: str) -> None:
     data = path.read_bytes() if path.exists() else b""
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, f"{path.name}: not a drawn PNG\n{why}"
+
+
+def check_weak_cells(root: Path, summary: dict, stdout: str, page: Path, why: str) -> None:
+    """A VALID cell of a compare/sweep matrix from too few contention windows says so, as `stress run` does: in
+    summary.json (as its run's own detection block says), on the terminal line and in the page."""
+    weak_cells = 0
+    for workload, cells in summary["matrix"].items():
+        line = next(ln for ln in stdout.splitlines() if ln.startswith(f"{workload}: "))
+        for label, cell in cells.items():
+            run = next(r for r in summary["runs"] if r["label"] == label)
+            (w,) = [w for w in json.loads((root / run["run_dir"] / "verdict.json").read_text())["workloads"]
+                    if w["name"] == workload]
+            weak = w["verdict"] == "valid" and w["detection"]["weak"]
+            assert cell["weak"] is weak and cell["windows"] == w["detection"]["windows"], f"{cell} {w}\n{why}"
+            assert (f"{label}: VALID (weak)" in line) is weak, f"{line}\n{why}"
+            weak_cells += weak
+    assert page.read_text().count("<small>weak: ") == weak_cells, why
 
 
 def check_compare(words: list[str], out: Path, summary: dict, why: str) -> None:

@@ -115,6 +115,9 @@ def test_terminal_states_the_detection_power_and_a_weak_burst_says_so(local_endp
     assert "3 contention windows" in out and "too few for a meaningful statement" in out, out
     assert "VALID (weak: too few contention windows in registration)" in out
     assert out.count("too few") == 2  # the workload's line and the verdict's, nothing else repeats it
+    # The report says it under its VALID badge too.
+    html = next((tmp_path / "reports").glob("*/report.html")).read_text()
+    assert "weak: too few contention windows in registration</b>" in html
 
 
 @pytest.fixture(scope="module")

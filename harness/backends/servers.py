@@ -351,6 +351,11 @@ class KeptServers:
         server = self.servers[key] = managed_server(kind, local_jar=local_jar, workers=max(workers, self.workers))
         return server.start()
 
+    def recording(self) -> bool:
+        """Whether a kept DynamoDB Local will write its class archive as it stops (~3 s, once per machine)."""
+        return any(isinstance(server, LocalServer) and server.launch.record_to is not None
+                   and server.process is not None and server.process.alive() for server in self.servers.values())
+
     def __enter__(self) -> KeptServers:
         return self
 

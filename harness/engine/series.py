@@ -113,14 +113,17 @@ def shared_options(base: RunOptions) -> dict[str, Any]:
 
 
 def conformance_matrix(entries: list[Entry]) -> dict[str, dict[str, dict[str, Any]]]:
-    """workload → run label → {verdict, violations, kinds}."""
+    """workload → run label → {verdict, violations, kinds, keys, windows, weak} (``weak``: a VALID verdict from too
+    few contention windows to mean much, as `stress run` says)."""
     matrix: dict[str, dict[str, dict[str, Any]]] = {}
     for entry in entries:
         for w in entry.summary["workloads"]:
             kinds = sorted({v["kind"] for v in w["violations"]})
+            detection = w.get("detection") or {}
             matrix.setdefault(w["name"], {})[entry.label] = {
                 "verdict": w["verdict"], "violations": len(w["violations"]), "kinds": kinds,
                 "keys": sorted({v["key"] for v in w["violations"]})[:10],
+                "windows": detection.get("windows"), "weak": w["verdict"] == "valid" and bool(detection.get("weak")),
             }
     return matrix
 

@@ -37,7 +37,7 @@ main{max-width:1240px;margin:0 auto;padding:24px}
 header{display:flex;align-items:center;gap:24px;flex-wrap:wrap}.head{flex:1 1 600px;min-width:0}
 .badge{font-size:40px;font-weight:800;letter-spacing:2px;color:#fff;padding:14px 34px;border-radius:10px}
 h1{font-size:24px;margin:0 0 6px}h2{margin-top:36px;border-bottom:2px solid #ddd;padding-bottom:4px}
-.meta{color:#555;margin:2px 0}.links a{margin-right:14px}
+.meta{color:#555;margin:2px 0}.weak{color:#a35a00}.links a{margin-right:14px}
 table{border-collapse:collapse;margin:10px 0;background:#fff;font-size:14px}
 th,td{border:1px solid #d0d0d0;padding:4px 9px;text-align:left;vertical-align:top}
 th{background:#f0f0f0}td.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -264,7 +264,19 @@ def _verdict_line(data: RunData) -> str:
         parts[0] += " on " + _violating_keys(violations)
     if unknowns:
         parts.append(f"{unknowns} reason(s) for unknown")
-    return f'<p class="meta"><b>{e(" · ".join(parts))}</b></p>'
+    return f'<p class="meta"><b>{e(" · ".join(parts))}</b></p>{_weak_line(data)}'
+
+
+def _weak_line(data: RunData) -> str:
+    """A VALID verdict from too few contention windows says so under the badge, as the terminal's verdict line
+    does (``weak: …``)."""
+    if data.verdict_status != "valid":
+        return ""
+    weak = [name for name in data.workload_names() if _detection_block(data, name).get("weak")]
+    if not weak:
+        return ""
+    return (f'<p class="meta weak"><b>weak: too few contention windows in {e(", ".join(weak))}</b> to say much '
+            f'(see <a href="#detection">detection power</a>)</p>')
 
 
 MAX_KEYS_NAMED = 8  # in the sentence under the badge
@@ -388,14 +400,20 @@ DETECTION_HOWTO = (
 )
 
 
+def _detection_block(data: RunData, name: str) -> dict[str, Any]:
+    """Workload ``name``'s detection block: from its summary, else counted from its ops (older run dirs)."""
+    block = data.workload_summary(name).get("detection")
+    if block is None:
+        ops = data.workload_ops(name)
+        block = detection(ops, max_in_flight(ops)[0])
+    return block
+
+
 def _detection_section(data: RunData) -> str:
     """What each workload's run could have caught (harness.checker.detection)."""
     rows = []
     for name in data.workload_names():
-        block = data.workload_summary(name).get("detection")
-        if block is None:
-            ops = data.workload_ops(name)
-            block = detection(ops, max_in_flight(ops)[0])
+        block = _detection_block(data, name)
         rows.append(f"<tr><td><b>{e(name)}</b></td><td class=\"num\">{fmt_count(block['windows'])}</td>"
                     f"<td class=\"num\">{fmt_count(block['max_in_flight'])}</td>"
                     f"<td class=\"num\">{fmt_count(block['n_95'])}</td><td>{e(detection_words(block))}</td></tr>")

@@ -123,6 +123,8 @@ def _verdict_cell(cell: dict[str, Any] | None) -> str:
     detail = ""
     if cell["violations"]:
         detail = f"<br><small>{cell['violations']} violations: {e(', '.join(cell['kinds']))}</small>"
+    elif cell.get("weak"):
+        detail = f"<br><small>weak: {cell['windows']} contention windows</small>"
     return f'<td class="v-{e(cell["verdict"])}">{e(cell["verdict"].upper())}{detail}</td>'
 
 
