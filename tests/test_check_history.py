@@ -14,9 +14,10 @@ import pytest
 from harness.checker import linearizability
 from harness.checker.linearizability import (
     _Budget,
-    _distinct_calls_realize,
+    _overused_kinds,
     _relaxed,
     _search_reusable,
+    _Shrinker,
     check_linearizable,
     get_model,
     partition,
@@ -195,7 +196,7 @@ def test_reusable_linearizations_prove_only_what_the_exact_search_finds():
             witness: list = []
             budget = _Budget(time.monotonic() + 30, None)
             if _search_reusable(trial, model, None, budget, witness).status == "valid" \
-                    and _distinct_calls_realize(witness, trial):
+                    and not _overused_kinds(witness, trial):
                 accepted += 1
                 assert search(trial, model, None, budget).status == "valid"
     assert accepted >= 100
@@ -210,8 +211,48 @@ def test_reusable_linearizations_prove_only_what_the_exact_search_finds():
     witness = []
     budget = _Budget(time.monotonic() + 30, None)
     assert _search_reusable(calls, model, None, budget, witness).status == "valid"
-    assert not _distinct_calls_realize(witness, calls)
+    assert _overused_kinds(witness, calls) == {("write", 1, None)}
     assert search(calls, model, None, budget).status == "invalid"
+    # The search between the two: with writes of 1 reusable it finds that linearization too, and says which kind
+    # it overused; with them taking effect once it is the exact search.
+    witness = []
+    assert search(calls, model, None, budget, witness=witness,
+                  reusable_kinds=frozenset({("write", 1, None)})).status == "valid"
+    assert _overused_kinds(witness, calls) == {("write", 1, None)}
+    assert search(calls, model, None, budget, reusable_kinds=frozenset({("write", 2, None)})).status == "invalid"
+
+
+def test_a_search_with_some_kinds_reusable_proves_what_the_exact_search_finds():
+    """With any set of indeterminate kinds reusable, ``invalid`` is the exact verdict, and so is a ``valid`` whose
+    linearization overuses no kind (its deadlines checked by the exact search on the calls it names); the
+    shrinker's refinement (:meth:`_Shrinker._exact`) always gives the exact verdict."""
+    model = get_model("cas-register")
+    rng = random.Random(11)
+    decided = {"invalid": 0, "valid": 0, "refined": 0}
+    for _ in range(30):
+        ops = parse_history(to_json(etcd_history(rng, 40, corrupt=rng.random() < 0.5)), "h.json").checked("unknown")
+        calls = sorted(next(iter(partition(ops, model).values())), key=lambda c: c.invoke)
+        for _ in range(6):
+            relax = {c.index for c in calls if c.definite and rng.random() < 0.5}
+            current = _relaxed({c.index: c for c in calls}, sorted(relax), model)
+            trial = sorted(current.values(), key=lambda c: c.invoke)
+            kinds = sorted({(c.kind, c.arg, c.new) for c in trial if not c.definite}, key=repr)
+            some = frozenset(k for k in kinds if rng.random() < 0.5)
+            budget = _Budget(time.monotonic() + 30, None)
+            exact = search(trial, model, None, budget).status
+            witness: list = []
+            status = search(trial, model, None, budget, witness=witness, reusable_kinds=some).status
+            if status == "invalid":
+                assert exact == "invalid"
+                decided["invalid"] += 1
+            elif not _overused_kinds(witness, trial):
+                assert exact == "valid"
+                decided["valid"] += 1
+            shrinker = _Shrinker(current, model, None, budget)
+            shrinker.reusable = False
+            assert shrinker._status(current, exact=True, witness=None) == exact
+            decided["refined"] += shrinker.exact_searches > 1
+    assert decided["invalid"] >= 20 and decided["valid"] >= 20, decided
 
 
 def _legal_linearization(order: list, calls: list, model) -> bool:

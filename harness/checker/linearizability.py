@@ -471,7 +471,8 @@ class Outcome(NamedTuple):
 
 
 def search(calls: list[Call], model: Model, initial: Hashable, budget: _Budget, *,
-           reusable: bool = False, witness: list[tuple[Call, float]] | None = None) -> Outcome:
+           reusable: bool = False, witness: list[tuple[Call, float]] | None = None,
+           reusable_kinds: frozenset[tuple[str, Hashable, Hashable]] = frozenset()) -> Outcome:
     """Decide whether ``calls`` (one key) are linearizable.
 
     Indeterminate calls have no return entry: the search succeeds when only they remain. Two
@@ -486,13 +487,20 @@ def search(calls: list[Call], model: Model, initial: Hashable, budget: _Budget, 
     removed, so only the first of a kind is kept). That only adds behaviours, so ``invalid`` there
     proves ``invalid`` here; it is cheap because indeterminate calls leave the memo key.
 
+    ``reusable_kinds`` makes only the indeterminate calls of those kinds (kind, argument, new value) reusable,
+    the others taking effect at most once: a search between the two. Its ``invalid`` proves ``invalid`` too.
+
     When the result is ``valid`` and ``witness`` is a list, it receives the linearization found: each call
-    that took effect, in order, with its completion (see :func:`_search_reusable` for the reusable one's).
+    that took effect, in order, with its completion, or for an indeterminate one its deadline, the earliest
+    completion of an ok call after it (see :func:`_search_reusable` for the reusable one's).
     """
     if reusable:
         return _search_reusable(calls, model, initial, budget, witness)
     nxt, prv, head = _link(calls)
     has_return = [c.complete != INF for c in calls]
+    # A reusable call stays in the entry list once it took effect and never counts as used; only the first of its
+    # kind is ever tried (the twins wait for it to be linearized, which it never is).
+    sticky = [not c.definite and (c.kind, c.arg, c.new) in reusable_kinds for c in calls]
     twin = _earlier_twins(calls)
     definite = sum(1 << i for i, c in enumerate(calls) if c.definite)
     step = model.step
@@ -520,7 +528,7 @@ def search(calls: list[Call], model: Model, initial: Hashable, budget: _Budget, 
                 ok_before, state_before = step(stack[-1][1], calls[i])
                 ok = not (ok_before and state_before == new_state)
             if ok:
-                mask = linearized | (1 << i)
+                mask = linearized if sticky[i] else linearized | (1 << i)
                 memo = (mask & definite, new_state)
                 used = mask & ~definite
                 seen = cache.get(memo)
@@ -535,7 +543,8 @@ def search(calls: list[Call], model: Model, initial: Hashable, budget: _Budget, 
                 if fresh:
                     stack.append((i, state))
                     state, linearized = new_state, mask
-                    _lift(nxt, prv, entry, has_return[i])
+                    if not sticky[i]:
+                        _lift(nxt, prv, entry, has_return[i])
                     indeterminate_pass = False
                     entry = nxt[head]
                     continue
@@ -551,12 +560,18 @@ def search(calls: list[Call], model: Model, initial: Hashable, budget: _Budget, 
         if not stack:
             return Outcome(INVALID, steps, frontier)
         i, state = stack.pop()
-        linearized &= ~(1 << i)
-        _unlift(nxt, prv, 2 * i, has_return[i])
+        if not sticky[i]:
+            linearized &= ~(1 << i)
+            _unlift(nxt, prv, 2 * i, has_return[i])
         indeterminate_pass = not has_return[i]
         entry = nxt[2 * i]
     if witness is not None:
-        witness.extend((calls[i], calls[i].complete) for i, _ in stack)
+        deadline, moves = INF, []
+        for i, _ in reversed(stack):
+            moves.append((calls[i], calls[i].complete if has_return[i] else deadline))
+            if has_return[i]:
+                deadline = min(deadline, calls[i].complete)
+        witness.extend(reversed(moves))
     return Outcome(VALID, steps, frontier)
 
 
@@ -809,8 +824,7 @@ class _Shrinker:
 
     A trial is decided by the reusable-indeterminate search (its "invalid" proves invalid), or exactly when
     asked: by the reusable search's own linearization when no indeterminate call takes effect twice in it
-    (:func:`_distinct_calls_realize`), else by the exact search. ``undecided`` remembers that a search ran out
-    of budget.
+    (:func:`_overused_kinds`), else by :meth:`_exact`. ``undecided`` remembers that a search ran out of budget.
     """
 
     def __init__(self, current: dict[int, Call], model: Model, initial: Hashable, budget: _Budget) -> None:
@@ -820,6 +834,8 @@ class _Shrinker:
         self.undecided = False
         self.reusable = True  # False: the exact search decides every trial (see :func:`_shrink`)
         self.path = "guess"  # how the counterexample was found, for its details
+        self._whole_proven: bool | None = None
+        self.once_kinds: set[tuple[str, Hashable, Hashable]] = set()  # see :meth:`_exact`
 
     def relax(self, indices: list[int], *, exact: bool = False,
               witness: list[tuple[Call, float]] | None = None) -> bool:
@@ -833,37 +849,63 @@ class _Shrinker:
         return True
 
     def whole_proven_by_reusable(self) -> bool:
-        """Whether the reusable search finds ``current`` itself non-linearizable."""
-        return self._status(self.current, exact=False, witness=None) == INVALID
+        """Whether the reusable search finds the history as it was first asked non-linearizable (searched once)."""
+        if self._whole_proven is None:
+            self._whole_proven = self._status(self.current, exact=False, witness=None) == INVALID
+        return self._whole_proven
 
     def _status(self, calls: dict[int, Call], *, exact: bool, witness: list[tuple[Call, float]] | None) -> str:
         self.searches += 1
         ordered = sorted(calls.values(), key=lambda c: c.invoke)
         if exact and not self.reusable:
-            self.exact_searches += 1
-            status = search(ordered, self.model, self.initial, self.budget, witness=witness).status
-            if status == UNKNOWN:
-                self.undecided = True
-            return status
-        if exact and witness is None:
-            witness = []
-        status = _search_reusable(ordered, self.model, self.initial, self.budget, witness).status
-        if exact and status == VALID and not _distinct_calls_realize(witness, ordered):
-            # The exact search is needed only when the reusable witness takes effect twice with one
-            # indeterminate call. Before this, exact searches were 60 % of the shrinking CPU on 100 generated
-            # 90-op histories; the witness settles 96 % of these trials (it is not tried where the reusable
-            # search cannot prove the whole history invalid: there it almost never settled one).
-            self.exact_searches += 1
-            status = search(ordered, self.model, self.initial, self.budget).status
+            status = self._exact(ordered, witness)
+        else:
+            if exact and witness is None:
+                witness = []
+            status = _search_reusable(ordered, self.model, self.initial, self.budget, witness).status
+            if exact and status == VALID:
+                # The exact search is needed only when the reusable witness takes effect twice with one
+                # indeterminate call. Before this, exact searches were 60 % of the shrinking CPU on 100 generated
+                # 90-op histories; the witness settles 96 % of these trials (it is not tried where the reusable
+                # search cannot prove the whole history invalid: there it almost never settled one).
+                overused = _overused_kinds(witness, ordered)
+                if overused:
+                    self.once_kinds |= overused
+                    del witness[:]
+                    status = self._exact(ordered, witness)
         if status == UNKNOWN:
             self.undecided = True
         return status
 
+    def _exact(self, ordered: list[Call], witness: list[tuple[Call, float]] | None) -> str:
+        """The exact verdict on ``ordered``, by searches that let every indeterminate call take effect any number
+        of times but those of the kinds some earlier witness took effect with too often (``once_kinds``, learnt
+        along the way): an ``invalid`` is exact, and so is a ``valid`` whose linearization needs no indeterminate
+        call twice; else the kinds it overused take effect at most once from then on, and it searches again.
 
-def _distinct_calls_realize(witness: list[tuple[Call, float]], calls: list[Call]) -> bool:
-    """Whether a reusable search's linearization needs no indeterminate call twice: each of its indeterminate
-    moves can be made by its own call of the same kind invoked by the move's deadline. Then the linearization
-    is one where every indeterminate call takes effect at most once: the history is linearizable.
+        On the generated histories where only the exact search can decide (an indeterminate write has to take
+        effect twice for the reusable search's linearization), proving a trial non-linearizable with every
+        relaxed op taking effect at most once was nearly all the shrinking time; a kind or two needs to.
+        """
+        kinds = {(c.kind, c.arg, c.new) for c in ordered if not c.definite}
+        while True:
+            self.exact_searches += 1
+            found: list[tuple[Call, float]] = []
+            status = search(ordered, self.model, self.initial, self.budget, witness=found,
+                            reusable_kinds=frozenset(kinds - self.once_kinds)).status
+            overused = _overused_kinds(found, ordered) if status == VALID else set()
+            if not overused:
+                if witness is not None:
+                    witness.extend(found)
+                return status
+            self.once_kinds |= overused
+
+
+def _overused_kinds(witness: list[tuple[Call, float]], calls: list[Call]) -> set[tuple[str, Hashable, Hashable]]:
+    """The kinds of indeterminate call a linearization found with reusable calls takes effect with more often than
+    ``calls`` allow: none when each of its indeterminate moves can be made by its own call of the same kind
+    invoked by the move's deadline. Then the linearization is one where every indeterminate call takes effect at
+    most once: the history is linearizable.
 
     The deadlines of the moves never decrease along the linearization and a move can use any call of its
     kind invoked by its deadline, so giving each move the earliest unused call of its kind is optimal.
@@ -873,6 +915,7 @@ def _distinct_calls_realize(witness: list[tuple[Call, float]], calls: list[Call]
         if not c.definite:
             invokes.setdefault((c.kind, c.arg, c.new), []).append(c.invoke)
     used: dict[tuple[str, Hashable, Hashable], int] = {}
+    overused = set()
     for c, deadline in witness:
         if c.definite:
             continue
@@ -880,9 +923,9 @@ def _distinct_calls_realize(witness: list[tuple[Call, float]], calls: list[Call]
         n = used.get(kind, 0)
         candidates = invokes[kind]
         if n >= len(candidates) or candidates[n] > deadline:
-            return False
+            overused.add(kind)
         used[kind] = n + 1
-    return True
+    return overused
 
 
 def _relax_greedily(shrinker: _Shrinker, ops: list[int]) -> None:
@@ -944,11 +987,21 @@ def _grown_core(shrinker: _Shrinker, ok: list[Call], culprit: Call) -> set[int] 
     last = sorted((c for c in ok if c.index not in keep), key=lambda c: c.complete, reverse=True)
     r = 3
     keep |= {c.index for c in last[:r]}
+    first_guess = set(keep)
     ok_indices = {c.index for c in ok}
-    for _ in range(MAX_GROWTHS):
+    growths = 0
+    while growths < MAX_GROWTHS:
+        growths += 1
         witness: list[tuple[Call, float]] = []
         if shrinker.relax([c.index for c in ok if c.index not in keep], witness=witness):
             return keep
+        if shrinker.reusable and not shrinker.whole_proven_by_reusable():
+            # No guess the reusable search decides can succeed when it cannot prove the whole history either:
+            # grow again with the exact search from the first guess (guess-exact histories had spent 6 such
+            # trials, 3-5x their decision time, before finding that out).
+            shrinker.reusable, shrinker.path = False, "guess-exact"
+            keep, r, growths = set(first_guess), 3, 0
+            continue
         if shrinker.reusable:  # a move is made by the first indeterminate call of its kind: any of them will do
             leaned_on = {(c.kind, c.arg, c.new) for c, _ in witness if not c.definite}
             more = {c.index for c in ok if c.index not in keep and (c.kind, c.arg, c.new) in leaned_on}
@@ -976,7 +1029,7 @@ def _shrink(shrinker: _Shrinker, culprit: Call | None) -> None:
     """
     ok = [c for c in shrinker.current.values() if c.definite]
     keep = None if culprit is None else _grown_core(shrinker, ok, culprit)
-    if keep is None:
+    if keep is None and shrinker.reusable:  # (the guess may have gone exact already)
         shrinker.reusable = shrinker.whole_proven_by_reusable()
         if culprit is not None and not shrinker.reusable:
             shrinker.path = "guess-exact"
