@@ -213,19 +213,18 @@ def test_reusable_linearizations_prove_only_what_the_exact_search_finds():
     assert _search_reusable(calls, model, None, budget, witness).status == "valid"
     assert _overused_kinds(witness, calls) == {("write", 1, None)}
     assert search(calls, model, None, budget).status == "invalid"
-    # The search between the two: with writes of 1 reusable it finds that linearization too, and says which kind
-    # it overused; with them taking effect once it is the exact search.
+    # The search between the two: with writes of 2 taking effect once it still finds that linearization, and says
+    # which kind it overused; with writes of 1 taking effect once it is the exact search.
     witness = []
-    assert search(calls, model, None, budget, witness=witness,
-                  reusable_kinds=frozenset({("write", 1, None)})).status == "valid"
+    assert _search_reusable(calls, model, None, budget, witness, once=frozenset({("write", 2, None)})).status == "valid"
     assert _overused_kinds(witness, calls) == {("write", 1, None)}
-    assert search(calls, model, None, budget, reusable_kinds=frozenset({("write", 2, None)})).status == "invalid"
+    assert _search_reusable(calls, model, None, budget, once=frozenset({("write", 1, None)})).status == "invalid"
 
 
-def test_a_search_with_some_kinds_reusable_proves_what_the_exact_search_finds():
-    """With any set of indeterminate kinds reusable, ``invalid`` is the exact verdict, and so is a ``valid`` whose
-    linearization overuses no kind (its deadlines checked by the exact search on the calls it names); the
-    shrinker's refinement (:meth:`_Shrinker._exact`) always gives the exact verdict."""
+def test_a_search_with_some_kinds_taking_effect_once_proves_what_the_exact_search_finds():
+    """With any set of indeterminate kinds taking effect at most once and the others reusable, ``invalid`` is the
+    exact verdict, and so is a ``valid`` whose linearization overuses no kind; with every kind once it is the exact
+    search; the shrinker's refinement (:meth:`_Shrinker._exact`) always gives the exact verdict."""
     model = get_model("cas-register")
     rng = random.Random(11)
     decided = {"invalid": 0, "valid": 0, "refined": 0}
@@ -241,7 +240,8 @@ def test_a_search_with_some_kinds_reusable_proves_what_the_exact_search_finds():
             budget = _Budget(time.monotonic() + 30, None)
             exact = search(trial, model, None, budget).status
             witness: list = []
-            status = search(trial, model, None, budget, witness=witness, reusable_kinds=some).status
+            status = _search_reusable(trial, model, None, budget, witness, once=some).status
+            assert _search_reusable(trial, model, None, budget, once=frozenset(kinds)).status == exact
             if status == "invalid":
                 assert exact == "invalid"
                 decided["invalid"] += 1

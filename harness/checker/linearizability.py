@@ -53,8 +53,10 @@ from __future__ import annotations
 
 import bisect
 import gc
+import math
 import time
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -70,6 +72,7 @@ MINIMIZE_FLOOR_S = 0.25
 MINIMIZE_MAX_OPS = 2000
 SWEEP_MAX_OPS = 40  # a guess up to this size is swept op by op, a bigger one bisected first (see _shrink)
 MINIMIZE_STEPS = 200_000
+MAX_COUNTED_STATES = 8  # ways to count the uses of the kinds that take effect once, per state (see _Shrinker._exact)
 _CHECK_EVERY = 1024
 
 # Call kinds the built-in models use (a custom model may add its own).
@@ -471,8 +474,7 @@ class Outcome(NamedTuple):
 
 
 def search(calls: list[Call], model: Model, initial: Hashable, budget: _Budget, *,
-           reusable: bool = False, witness: list[tuple[Call, float]] | None = None,
-           reusable_kinds: frozenset[tuple[str, Hashable, Hashable]] = frozenset()) -> Outcome:
+           reusable: bool = False, witness: list[tuple[Call, float]] | None = None) -> Outcome:
     """Decide whether ``calls`` (one key) are linearizable.
 
     Indeterminate calls have no return entry: the search succeeds when only they remain. Two
@@ -487,9 +489,6 @@ def search(calls: list[Call], model: Model, initial: Hashable, budget: _Budget, 
     removed, so only the first of a kind is kept). That only adds behaviours, so ``invalid`` there
     proves ``invalid`` here; it is cheap because indeterminate calls leave the memo key.
 
-    ``reusable_kinds`` makes only the indeterminate calls of those kinds (kind, argument, new value) reusable,
-    the others taking effect at most once: a search between the two. Its ``invalid`` proves ``invalid`` too.
-
     When the result is ``valid`` and ``witness`` is a list, it receives the linearization found: each call
     that took effect, in order, with its completion, or for an indeterminate one its deadline, the earliest
     completion of an ok call after it (see :func:`_search_reusable` for the reusable one's).
@@ -498,9 +497,6 @@ def search(calls: list[Call], model: Model, initial: Hashable, budget: _Budget, 
         return _search_reusable(calls, model, initial, budget, witness)
     nxt, prv, head = _link(calls)
     has_return = [c.complete != INF for c in calls]
-    # A reusable call stays in the entry list once it took effect and never counts as used; only the first of its
-    # kind is ever tried (the twins wait for it to be linearized, which it never is).
-    sticky = [not c.definite and (c.kind, c.arg, c.new) in reusable_kinds for c in calls]
     twin = _earlier_twins(calls)
     definite = sum(1 << i for i, c in enumerate(calls) if c.definite)
     step = model.step
@@ -528,7 +524,7 @@ def search(calls: list[Call], model: Model, initial: Hashable, budget: _Budget, 
                 ok_before, state_before = step(stack[-1][1], calls[i])
                 ok = not (ok_before and state_before == new_state)
             if ok:
-                mask = linearized if sticky[i] else linearized | (1 << i)
+                mask = linearized | (1 << i)
                 memo = (mask & definite, new_state)
                 used = mask & ~definite
                 seen = cache.get(memo)
@@ -543,8 +539,7 @@ def search(calls: list[Call], model: Model, initial: Hashable, budget: _Budget, 
                 if fresh:
                     stack.append((i, state))
                     state, linearized = new_state, mask
-                    if not sticky[i]:
-                        _lift(nxt, prv, entry, has_return[i])
+                    _lift(nxt, prv, entry, has_return[i])
                     indeterminate_pass = False
                     entry = nxt[head]
                     continue
@@ -560,9 +555,8 @@ def search(calls: list[Call], model: Model, initial: Hashable, budget: _Budget, 
         if not stack:
             return Outcome(INVALID, steps, frontier)
         i, state = stack.pop()
-        if not sticky[i]:
-            linearized &= ~(1 << i)
-            _unlift(nxt, prv, 2 * i, has_return[i])
+        linearized &= ~(1 << i)
+        _unlift(nxt, prv, 2 * i, has_return[i])
         indeterminate_pass = not has_return[i]
         entry = nxt[2 * i]
     if witness is not None:
@@ -594,12 +588,18 @@ def _earlier_twins(calls: list[Call]) -> list[int]:
 
 
 def _search_reusable(calls: list[Call], model: Model, initial: Hashable, budget: _Budget,
-                     witness: list[tuple[Call, float]] | None = None) -> Outcome:
+                     witness: list[tuple[Call, float]] | None = None,
+                     once: frozenset[tuple[str, Hashable, Hashable]] = frozenset()) -> Outcome:
     """:func:`search` with ``reusable=True``: indeterminate calls may take effect any number of times.
 
     They then only say which states the object can move to once they are invoked, so a configuration
     is the set of ok ops linearized and the set of states it may be in (the states reachable with the
     indeterminate calls invoked so far folded in). States are numbered and sets of them are bitmasks.
+
+    The indeterminate calls of the kinds ``once`` (kind, argument, new value) take effect at most once each, as
+    in the exact search: a state is then the object's state with how many calls of each such kind took effect
+    (always the earliest invoked ones: any later one could be swapped for them). With every kind there it is the
+    exact search; ``invalid`` with any ``once`` proves ``invalid``.
 
     When the result is ``valid`` and ``witness`` is a list, it receives one linearization: each ok call
     with its completion, and each indeterminate move as the first call (by invoke) of its kind with the
@@ -607,8 +607,21 @@ def _search_reusable(calls: list[Call], model: Model, initial: Hashable, budget:
     """
     ok_calls = sorted((c for c in calls if c.definite), key=lambda c: c.complete)  # bit i: i-th to complete
     invoked_by = _invoked_by(ok_calls)
-    maybe = _first_of_each_kind([c for c in calls if not c.definite])
+    maybe = _first_of_each_kind([c for c in calls if not c.definite], once)
     invokes = [c.invoke for c in maybe]
+    counted = sorted(once, key=repr)  # the kinds whose uses a state counts, in its tuple of counts
+    # For each call of ``maybe``: -1 if reusable, else (its kind's place in ``counted``) and its rank by invoke
+    # among the calls of its kind: it takes effect only after all earlier ones did.
+    place = {kind: q for q, kind in enumerate(counted)}
+    rank: dict[tuple[str, Hashable, Hashable], int] = {}
+    counter: list[tuple[int, int]] = []
+    for c in maybe:
+        kind = (c.kind, c.arg, c.new)
+        if kind in place:
+            counter.append((place[kind], rank.get(kind, 0)))
+            rank[kind] = rank.get(kind, 0) + 1
+        else:
+            counter.append((-1, 0))
     everything = (1 << len(ok_calls)) - 1
     ids: dict[Hashable, int] = {}
     states: list[Hashable] = []
@@ -627,8 +640,9 @@ def _search_reusable(calls: list[Call], model: Model, initial: Hashable, budget:
         """The state number after ``c`` from state ``sid`` (-1: illegal there)."""
         found = steps_to.get(key)
         if found is None:
-            ok, new = model.step(states[sid], c)
-            found = steps_to[key] = number(new) if ok else -1
+            state, uses = states[sid]
+            ok, new = model.step(state, c)
+            found = steps_to[key] = number((new, uses)) if ok else -1
         return found
 
     def moves_from(sid: int) -> list[tuple[int, int]]:
@@ -636,11 +650,15 @@ def _search_reusable(calls: list[Call], model: Model, initial: Hashable, budget:
         found = moves.get(sid)
         if found is None:
             first: dict[int, int] = {}
+            state, uses = states[sid]
             for k, c in enumerate(maybe):
-                ok, new = model.step(states[sid], c)
-                if ok:
-                    t = number(new)
-                    if t != sid and t not in first:
+                q, r = counter[k]
+                if q >= 0 and uses[q] != r:  # not the earliest of its kind that has not taken effect
+                    continue
+                ok, new = model.step(state, c)
+                if ok and new != state:
+                    t = number((new, uses if q < 0 else (*uses[:q], r + 1, *uses[q + 1:])))
+                    if t not in first:
                         first[t] = k
             found = moves[sid] = sorted((k, t) for t, k in first.items())
         return found
@@ -679,7 +697,7 @@ def _search_reusable(calls: list[Call], model: Model, initial: Hashable, budget:
         """The ok calls in ``order`` (the path the search found), with few indeterminate moves between them: a
         breadth-first search over the states before each call. Few, because a move made twice with one
         indeterminate call would make a linearization the exact search does not allow."""
-        layer: dict[int, list[tuple[Call, float]]] = {number(initial): []}  # state -> the calls reaching it
+        layer: dict[int, list[tuple[Call, float]]] = {start: []}  # state -> the calls reaching it
         mask = 0
         for i in order:
             bound = frontier_of(mask)
@@ -702,7 +720,8 @@ def _search_reusable(calls: list[Call], model: Model, initial: Hashable, budget:
 
     explored: dict[int, int] = {}
     trail: list[tuple[int, int]] = []  # per configuration explored: (its parent's place here, the call added)
-    todo = [(0, closure(1 << number(initial), frontier_of(0)), -1, -1)]
+    start = number((initial, (0,) * len(counted)))
+    todo = [(0, closure(1 << start, frontier_of(0)), -1, -1)]
     steps = 0
     while todo:
         mask, bits, parent, added = todo.pop()
@@ -759,14 +778,15 @@ def _bits(bits: int) -> Iterator[int]:
         bits ^= low
 
 
-def _first_of_each_kind(calls: list[Call]) -> list[Call]:
-    """``calls`` without the indeterminate calls that an earlier-invoked identical one makes redundant."""
+def _first_of_each_kind(calls: list[Call], once: frozenset[tuple[str, Hashable, Hashable]] = frozenset()) -> list[Call]:
+    """``calls`` by invoke, without the reusable indeterminate calls that an earlier-invoked identical one makes
+    redundant (those of the kinds ``once`` all kept)."""
     seen: set[tuple[str, Hashable, Hashable]] = set()
     out = []
     for c in sorted(calls, key=lambda c: c.invoke):
         if not c.definite:
             sig = (c.kind, c.arg, c.new)
-            if sig in seen:
+            if sig in seen and sig not in once:
                 continue
             seen.add(sig)
         out.append(c)
@@ -887,12 +907,17 @@ class _Shrinker:
         effect twice for the reusable search's linearization), proving a trial non-linearizable with every
         relaxed op taking effect at most once was nearly all the shrinking time; a kind or two needs to.
         """
-        kinds = {(c.kind, c.arg, c.new) for c in ordered if not c.definite}
         while True:
             self.exact_searches += 1
             found: list[tuple[Call, float]] = []
-            status = search(ordered, self.model, self.initial, self.budget, witness=found,
-                            reusable_kinds=frozenset(kinds - self.once_kinds)).status
+            counts = Counter((c.kind, c.arg, c.new) for c in ordered if not c.definite)
+            if math.prod(counts[kind] + 1 for kind in self.once_kinds) > MAX_COUNTED_STATES:
+                status = search(ordered, self.model, self.initial, self.budget, witness=found).status
+                if witness is not None:
+                    witness.extend(found)
+                return status
+            status = _search_reusable(ordered, self.model, self.initial, self.budget, found,
+                                      once=frozenset(self.once_kinds)).status
             overused = _overused_kinds(found, ordered) if status == VALID else set()
             if not overused:
                 if witness is not None:
