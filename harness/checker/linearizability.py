@@ -869,7 +869,8 @@ class _Shrinker:
         return True
 
     def whole_proven_by_reusable(self) -> bool:
-        """Whether the reusable search finds the history as it was first asked non-linearizable (searched once)."""
+        """Whether the reusable search finds ``current``, as it was when first asked, non-linearizable (searched
+        once)."""
         if self._whole_proven is None:
             self._whole_proven = self._status(self.current, exact=False, witness=None) == INVALID
         return self._whole_proven
@@ -901,7 +902,9 @@ class _Shrinker:
         """The exact verdict on ``ordered``, by searches that let every indeterminate call take effect any number
         of times but those of the kinds some earlier witness took effect with too often (``once_kinds``, learnt
         along the way): an ``invalid`` is exact, and so is a ``valid`` whose linearization needs no indeterminate
-        call twice; else the kinds it overused take effect at most once from then on, and it searches again.
+        call twice; else the kinds it overused take effect at most once from then on, and it searches again. When
+        counting the uses of those kinds would take more than ``MAX_COUNTED_STATES`` ways per state, the exact
+        search itself decides.
 
         On the generated histories where only the exact search can decide (an indeterminate write has to take
         effect twice for the reusable search's linearization), proving a trial non-linearizable with every
@@ -998,7 +1001,9 @@ def _grown_core(shrinker: _Shrinker, ok: list[Call], culprit: Call) -> set[int] 
     the search find a linearization, the guess grows by the relaxed ops that linearization leans on — those
     doing what one of its indeterminate moves does (by the exact search: the very ops it linearized) — or,
     when it leans on none, by twice as many of the last ops. The exact search's guess grows by both at once,
-    since its linearizations lean on few ops and its trials are dear.
+    since its linearizations lean on few ops and its trials are dear. After one failed trial of the reusable
+    search's guess, the reusable search is asked about the whole history; if even that is linearizable to it,
+    the guess starts again with the exact search.
 
     On 100 generated 90-op histories the median counterexample's oldest op was the 25th of 30 ok ops counted
     back from the culprit, so a window of last ops alone grew big; growing by what the linearizations lean on
