@@ -47,6 +47,11 @@ def test_repeats_share_one_dynamodb_local_warmed_up_once(tmp_path: Path) -> None
     assert [run["warmup"].get("by") for run in runs[1:]] == ["an earlier run of this command"] * 2
     assert runs[1]["backend_ready_s"] < runs[0]["backend_ready_s"]
     assert not _alive(pids.pop()) and _server_dirs(tmpdir) == []  # stopped, and its directory gone
+    # The JSON says what the three runs together could have caught: one window per race, 3 races.
+    out = json.loads(done.stdout)
+    peak = max(run["detection"]["registration"]["max_in_flight"] for run in out["runs"])
+    assert out["detection"]["registration"] == {"windows": 3, "max_in_flight": peak, "n_95": 1, "weak": True,
+                                                "runs": 3}
 
 
 def test_a_sweep_sizes_the_shared_heap_for_its_biggest_level_and_warms_up_for_more_workers(tmp_path: Path) -> None:

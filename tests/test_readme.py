@@ -306,6 +306,13 @@ def check_result(checkout: Checkout, command: str, result: Result) -> None:
                 check_managed_local(words, run_dir, why)
         if repeat > 1:
             assert re.search(rf"invalid in {verdicts.count('invalid')}/{repeat} runs", result.stdout), why
+            # What all the runs together could have caught: the sum of their windows, per workload.
+            per_run = [json.loads((p / "verdict.json").read_text())["detection"] for p in runs]
+            for name in per_run[0]:
+                windows = sum(d[name]["windows"] for d in per_run)
+                line = f"  {name}, all {repeat} runs together: {windows} contention windows"
+                assert line in result.stdout, f"{line!r} missing\n{why}"
+                assert f"N ≤ {n_95(windows)}" in result.stdout.split(line, 1)[1].splitlines()[0], why
         else:
             assert verdicts[0] == VERDICT_OF_EXIT[result.returncode], why
         if "--json" in words:

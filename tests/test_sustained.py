@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from harness.checker.detection import WEAK_N_95, contention_windows, detection, n_95
+from harness.checker.detection import WEAK_N_95, combined, contention_windows, detection, n_95
 from harness.history.events import FAIL, INFO, OK, Op
 from tests.conftest import run_stress
 from tests.window_fake import WindowFakeThread
@@ -68,6 +68,15 @@ def test_n_95_is_the_95_percent_bound():
              for r in range(3 * WEAK_N_95) for i in range(5)]
     assert detection(races, 5) == {"windows": 30, "max_in_flight": 5, "n_95": 10, "weak": False}
     assert detection(races[:5 * (3 * WEAK_N_95 - 3)], 5)["weak"]
+
+
+def test_repeated_runs_together_have_the_bound_of_all_their_windows():
+    # Two weak runs (15 windows each: n_95 5) are, together, 30 windows: a bug breaking 1 in 10 was caught with
+    # >= 95 % probability by one of them.
+    one = {"windows": 15, "max_in_flight": 2, "n_95": n_95(15), "weak": True}
+    assert combined([one, {**one, "max_in_flight": 7}]) == {"windows": 30, "max_in_flight": 7, "n_95": 10,
+                                                            "weak": False, "runs": 2}
+    assert combined([]) == {"windows": 0, "max_in_flight": 0, "n_95": 0, "weak": True, "runs": 0}
 
 
 # --------------------------------------------------------------------------- the sustained registration checker

@@ -59,6 +59,15 @@ def detection(ops: list[Op], max_in_flight: int, reads: frozenset[str] = frozens
     return {"windows": windows, "max_in_flight": max_in_flight, "n_95": bound, "weak": bound < WEAK_N_95}
 
 
+def combined(blocks: list[dict[str, Any]]) -> dict[str, Any]:
+    """The detection block of several runs of one workload (`stress run --repeat N`): the bug had every window of
+    every run to show in, each run's windows independent of the others', so the bound is that of their sum."""
+    windows = sum(block["windows"] for block in blocks)
+    bound = n_95(windows)
+    return {"windows": windows, "max_in_flight": max((block["max_in_flight"] for block in blocks), default=0),
+            "n_95": bound, "weak": bound < WEAK_N_95, "runs": len(blocks)}
+
+
 def detection_words(block: dict[str, Any]) -> str:
     """One line for the terminal and the report."""
     if not block["windows"]:

@@ -201,14 +201,24 @@ def _say_if_slow_stop(kept: KeptServers) -> None:
 
 
 def _emit_repeats(summaries: list[dict], json_output: bool) -> None:
+    """The rate over the repeats, and what all of them together could have caught, per workload."""
+    from harness.checker.detection import combined, detection_words
+
     verdicts = [s["verdict"] for s in summaries]
     counts = {v: verdicts.count(v) for v in ("valid", "invalid", "unknown")}
     line = f"invalid in {counts['invalid']}/{len(verdicts)} runs, unknown in {counts['unknown']}/{len(verdicts)}"
+    blocks: dict[str, list[dict]] = {}
+    for summary in summaries:
+        for name, block in (summary.get("detection") or {}).items():
+            blocks.setdefault(name, []).append(block)
+    together = {name: combined(runs) for name, runs in blocks.items()}
     if json_output:
         sys.stdout.write(json.dumps({"verdict": combine(verdicts), "repeat": len(verdicts), "counts": counts,
-                                     "summary": line, "runs": summaries}, indent=2) + "\n")
+                                     "summary": line, "detection": together, "runs": summaries}, indent=2) + "\n")
     else:
         stdout.print(f"repeat: {line}")
+        for name, block in together.items():
+            stdout.print(f"  {name}, all {block['runs']} runs together: {detection_words(block)}", highlight=False)
 
 
 def _confirm_plan(yes: bool) -> Callable[[Plan], None]:
