@@ -68,6 +68,11 @@ def combined(blocks: list[dict[str, Any]]) -> dict[str, Any]:
             "n_95": bound, "weak": bound < WEAK_N_95, "runs": len(blocks)}
 
 
+def weak_valid(verdict: str, block: dict[str, Any] | None) -> bool:
+    """A VALID verdict from too few contention windows to mean much (said as "weak" wherever it is shown)."""
+    return verdict == "valid" and bool((block or {}).get("weak"))
+
+
 def detection_words(block: dict[str, Any]) -> str:
     """One line for the terminal and the report."""
     if not block["windows"]:

@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from harness.checker.detection import detection_words
+from harness.checker.detection import detection_words, weak_valid
 
 STYLE = {"valid": "bold green", "invalid": "bold red", "unknown": "bold yellow"}
 MAX_VIOLATIONS_SHOWN = 10
@@ -90,8 +90,8 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
 
 def _weak(summary: dict[str, Any]) -> str:
     """A VALID verdict whose run had too few contention windows to mean much says so on the verdict line."""
-    weak = [w for w in summary["workloads"] if w.get("detection", {}).get("weak")]
-    if summary["verdict"] != "valid" or not weak:
+    weak = [w for w in summary["workloads"] if weak_valid(summary["verdict"], w.get("detection"))]
+    if not weak:
         return ""
     return f" (weak: too few contention windows in {', '.join(w['name'] for w in weak)})"
 

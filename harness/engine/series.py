@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.checker.detection import weak_valid
 from harness.checker.verdict import combine
 from harness.engine.options import RunOptions
 from harness.errors import UsageError
@@ -123,7 +124,7 @@ def conformance_matrix(entries: list[Entry]) -> dict[str, dict[str, dict[str, An
             matrix.setdefault(w["name"], {})[entry.label] = {
                 "verdict": w["verdict"], "violations": len(w["violations"]), "kinds": kinds,
                 "keys": sorted({v["key"] for v in w["violations"]})[:10],
-                "windows": detection.get("windows"), "weak": w["verdict"] == "valid" and bool(detection.get("weak")),
+                "windows": detection.get("windows"), "weak": weak_valid(w["verdict"], detection),
             }
     return matrix
 

@@ -13,7 +13,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from harness.checker.detection import detection, detection_words
+from harness.checker.detection import detection, detection_words, weak_valid
 from harness.checker.percentiles import percentiles
 from harness.checker.summary import max_in_flight
 from harness.history.events import Op
@@ -270,9 +270,7 @@ def _verdict_line(data: RunData) -> str:
 def _weak_line(data: RunData) -> str:
     """A VALID verdict from too few contention windows says so under the badge, as the terminal's verdict line
     does (``weak: …``)."""
-    if data.verdict_status != "valid":
-        return ""
-    weak = [name for name in data.workload_names() if _detection_block(data, name).get("weak")]
+    weak = [name for name in data.workload_names() if weak_valid(data.verdict_status, _detection_block(data, name))]
     if not weak:
         return ""
     return (f'<p class="meta weak"><b>weak: too few contention windows in {e(", ".join(weak))}</b> to say much '
