@@ -19,6 +19,7 @@ from asyncio_throttle import Throttler
 
 from harness.clients.sdk import DynamoClient, Outcome
 from harness.engine.pacing import rate_slice
+from harness.engine.quiet_gc import quiet_gc
 from harness.history.events import HistoryWriter
 from workloads.base import Call, Step, Workload
 
@@ -134,6 +135,10 @@ class StepRunner:
         (``Workload.can_prepare_during``), they are built and signed while it is in flight, so the
         server is not left idle.
         """
+        with quiet_gc():
+            return await self._run(steps)
+
+    async def _run(self, steps: Iterable[Step] | None) -> int:
         done = 0
         steps = iter(self.workload.steps() if steps is None else steps)
         step = next(steps, None)
