@@ -59,3 +59,17 @@ def test_small_benchmark_prints_the_table() -> None:
     harness_rows = [line for line in out.splitlines() if line.strip().startswith(("sdk ", "prepared "))]
     assert len(harness_rows) >= 2 * len(TINY["levels"]) + 2  # levels x 2 clients, plus the two burst rows
     assert " NO" not in out.split("(c)")[0].split("(b)")[1]  # every race had exactly one winner
+
+
+def test_wakeups_benchmark_prints_its_rows() -> None:
+    """benchmarks/bench_wakeups.py --small: the harness and wrk against the canned server, with and without
+    a service time, one row each (the numbers are the benchmark's business, not a test's)."""
+    if not shutil.which("wrk"):
+        pytest.skip("wrk is not installed (bench_throughput installs it)")
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_wakeups.py"), "--small"],
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [line.split() for line in proc.stdout.splitlines()[2:]]
+    assert [(row[0], row[1], row[2]) for row in rows] == [
+        ("0", "harness", "16"), ("0", "wrk", "16"), ("300", "harness", "16"), ("300", "wrk", "16")], proc.stdout
+    assert all(float(row[3]) > 0 and float(row[4]) > 0 for row in rows), proc.stdout
