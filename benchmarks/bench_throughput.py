@@ -121,12 +121,13 @@ def ensure_wrk() -> str:
 
 
 def run_wrk(wrk: str, url: str, table: str, mode: str, connections: int, seconds: float, group: int,
-            threads: int) -> WrkResult:
-    """Run wrk once against 127.0.0.1 and parse the WRKJSON line of the Lua script."""
+            threads: int, cores: set[int] | None = None) -> WrkResult:
+    """Run wrk once against 127.0.0.1 (on ``cores`` if given) and parse the WRKJSON line of the Lua script."""
     prefix = f"{mode}{connections}x{time.monotonic_ns() % 10**9}"
     argv = [wrk, f"-t{min(threads, connections)}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
             "--timeout", "10s", "-s", str(LUA), url, "--", table, mode, str(group), prefix]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    pin = None if cores is None else (lambda: os.sched_setaffinity(0, cores))
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=False, preexec_fn=pin)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no result: {proc.stdout[-300:]} {proc.stderr[-300:]}")

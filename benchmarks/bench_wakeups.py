@@ -9,11 +9,12 @@ time after a fixed service time. The client and the server run on separate cores
 
 * service time 0: the answers of a race arrive together, the client's event loop rarely sleeps — this is
   the client's own work per op;
-* service time 200 or 400 µs (DynamoDB Local spends ~400-700 µs of CPU per request here): the answers
-  arrive one at a time, the loop sleeps in ``epoll_wait`` and wakes for each.
+* service time 200 or 400 µs (DynamoDB Local spent 260-750 µs of CPU per request in bench_throughput's
+  tables here): the answers arrive one at a time, the loop sleeps in ``epoll_wait`` and wakes for each.
 
-wrk runs against the same server at the same concurrency for comparison. Printed per row: ops/s, CPU per op
-(user and system), and sleeps (voluntary context switches) per op; medians of ``--reps`` interleaved runs.
+wrk runs against the same server at the same concurrency for comparison (bench_throughput's ``run_wrk``).
+Printed per row: ops/s, CPU per op (user and system), and sleeps (voluntary context switches) per op; medians
+of ``--reps`` interleaved runs.
 
     python benchmarks/bench_wakeups.py            # about 2 minutes
     python benchmarks/bench_wakeups.py --small    # a few seconds
@@ -39,16 +40,16 @@ from typing import ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.bench_throughput import ensure_wrk, run_wrk
 from harness.backends.endpoint import Endpoint
 from harness.backends.process import free_port
 from harness.clients.choose import make_client
+from harness.clients.http1 import content_length, parse_head
 from harness.engine.runner import Pace, StepRunner, event_loop_factory
 from harness.history.events import HistoryWriter
 from workloads.base import WorkloadConfig
 from workloads.registration import Registration
 
-HERE = Path(__file__).resolve().parent
-LUA = HERE / "wrk_putitem.lua"
 OK_BODY = b"{}"
 CCF_BODY = (b'{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException",'
             b'"message":"The conditional request failed","Item":{"Username":{"S":"user-r0-0001"},'
@@ -75,8 +76,7 @@ class _Canned(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.buf += data
         while (end := self.buf.find(b"\r\n\r\n")) >= 0:
-            header = re.search(rb"\r\ncontent-length: *(\d+)", self.buf[:end + 2].lower())
-            length = int(header[1]) if header else 0
+            length = content_length(parse_head(self.buf[:end + 4]).headers) or 0
             if len(self.buf) < end + 4 + length:
                 return
             body, self.buf = self.buf[end + 4:end + 4 + length], self.buf[end + 4 + length:]
@@ -154,16 +154,10 @@ async def _harness(endpoint: Endpoint, workers: int, seconds: float, tmp: Path) 
 
 def _wrk(url: str, workers: int, seconds: float, cores: set[int]) -> Row:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    argv = ["wrk", "-t1", f"-c{workers}", f"-d{max(1, round(seconds))}s", "-s", str(LUA), url, "--",
-            "canned", "race", str(workers), f"w{time.monotonic_ns() % 10**9}"]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=False,
-                          preexec_fn=lambda: os.sched_setaffinity(0, cores))
+    result = run_wrk(ensure_wrk(), url, "canned", "race", workers, seconds, workers, 1, cores)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    found = re.search(r'WRKJSON \{"requests":(\d+),"duration_us":(\d+)', proc.stdout)
-    if not found:
-        raise RuntimeError(f"wrk printed no result: {proc.stdout[-300:]} {proc.stderr[-300:]}")
-    requests, duration_us = int(found[1]), int(found[2])
-    return Row(requests / (duration_us / 1e6), (after.ru_utime - before.ru_utime) / requests * 1e6,
+    requests = max(result.requests, 1)
+    return Row(result.rps, (after.ru_utime - before.ru_utime) / requests * 1e6,
                (after.ru_stime - before.ru_stime) / requests * 1e6, (after.ru_nvcsw - before.ru_nvcsw) / requests)
 
 
