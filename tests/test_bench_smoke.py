@@ -11,6 +11,7 @@ table and of the goals that the four --small levels do.
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -59,6 +60,10 @@ def test_small_benchmark_prints_the_table() -> None:
     harness_rows = [line for line in out.splitlines() if line.strip().startswith(("sdk ", "prepared "))]
     assert len(harness_rows) >= 2 * len(TINY["levels"]) + 2  # levels x 2 clients, plus the two burst rows
     assert " NO" not in out.split("(c)")[0].split("(b)")[1]  # every race had exactly one winner
+    if len(os.sched_getaffinity(0)) >= 2:  # (f): the server and the client on cores of their own
+        separate = out.split("(f) server on core(s) ")[1].split("goals:")[0].splitlines()
+        assert [row.split()[0] for row in separate[2:] if row.strip()] == ["64"], out
+        assert "at 64 workers, server and client on cores of their own" in out, out
 
 
 def test_wakeups_benchmark_prints_its_rows() -> None:
