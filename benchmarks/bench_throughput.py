@@ -5,10 +5,12 @@ Starts a managed DynamoDB Local on 127.0.0.1, warms it up, and prints one table 
 (a) server capacity with ``wrk`` (PutItem with unique keys: unconditional, conditional, and the
     registration race mix) at 16/64/200 connections;
 (b) the harness (the real runner + registration workload + history writer) at 16/64/200 workers with
-    ``--client sdk`` and ``--client prepared``: ops/s, ratio to wrk's race mix at the same concurrency,
-    client CPU per op, latency p50/p99, event-loop lag p99;
+    ``--client sdk`` and ``--client prepared``, and the sustained pattern (prepared): ops/s, ratio to wrk's
+    race mix at the same concurrency, client CPU per op, latency p50/p99, event-loop lag p99, the server's
+    CPU per op, and the ratio that the CPU per request alone allows;
 (c) burst tightness of one 200-worker race on one key: first-to-last socket write and max in flight;
 (d) checker speed on synthetic 1M-op registration and role-update (CAS) histories;
+(e) `stress run --workers 200` end to end, as a user types it (its own DynamoDB Local);
 (f) the race mix and the sustained pattern again with the server on its own core(s) and the client (harness
     or wrk) on another: whether the harness keeps a server as busy as wrk does when the two do not compete
     for the same cores (on a 2-core machine, (b) mostly measures what the client's CPU takes from the server);
