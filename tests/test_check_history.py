@@ -255,6 +255,34 @@ def test_a_search_with_some_kinds_taking_effect_once_proves_what_the_exact_searc
     assert decided["invalid"] >= 20 and decided["valid"] >= 20, decided
 
 
+def test_searches_sharing_a_table_decide_as_searches_with_their_own():
+    """The searches of one shrinking share what they learn of how states move (``tables``): on random relaxations
+    of generated histories, with random kinds taking effect once, every search that uses the shared table (left by
+    the trials before it, whose indeterminate calls differ) gives the status and the linearization of a search
+    with a table of its own."""
+    model = get_model("cas-register")
+    rng = random.Random(17)
+    compared = {"valid": 0, "invalid": 0, "counted": 0}
+    for _ in range(20):
+        ops = parse_history(to_json(etcd_history(rng, 40, corrupt=rng.random() < 0.5)), "h.json").checked("unknown")
+        calls = sorted(next(iter(partition(ops, model).values())), key=lambda c: c.invoke)
+        tables: dict = {}
+        for _ in range(12):
+            relax = {c.index for c in calls if c.definite and rng.random() < 0.5}
+            trial = sorted(_relaxed({c.index: c for c in calls}, sorted(relax), model).values(), key=lambda c: c.invoke)
+            kinds = sorted({(c.kind, c.arg, c.new) for c in trial if not c.definite}, key=repr)
+            once = frozenset(k for k in kinds if rng.random() < 0.3) if rng.random() < 0.5 else frozenset()
+            budget = _Budget(time.monotonic() + 30, None)
+            shared: list = []
+            own: list = []
+            status = _search_reusable(trial, model, None, budget, shared, once=once, tables=tables).status
+            assert _search_reusable(trial, model, None, budget, own, once=once).status == status
+            assert shared == own
+            compared[status] += 1
+            compared["counted"] += bool(once)
+    assert compared["valid"] >= 100 and compared["invalid"] >= 25 and compared["counted"] >= 60, compared
+
+
 def _legal_linearization(order: list, calls: list, model) -> bool:
     """Every ok call once, indeterminate ones at most once, each legal in turn, none after one that completed
     before it was invoked."""
