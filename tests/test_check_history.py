@@ -7,12 +7,14 @@ import json
 import random
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from harness.checker import linearizability
 from harness.checker.linearizability import (
+    Call,
     _Budget,
     _overused_kinds,
     _relaxed,
@@ -179,6 +181,22 @@ def test_large_counterexamples_are_one_minimal(monkeypatch):
     assert seen == {"guess", "guess-exact", "bisect", "bisect-exact"}
 
 
+def generated_calls(rng: random.Random, histories: int, corrupt_share: float = 0.0) -> Iterator[list[Call]]:
+    """The calls of ``histories`` generated 40-op etcd-style histories (one key), sorted by invoke; each has a
+    seeded anomaly with probability ``corrupt_share`` (none drawn when 0)."""
+    model = get_model("cas-register")
+    for _ in range(histories):
+        corrupt = rng.random() < corrupt_share if corrupt_share else False
+        ops = parse_history(to_json(etcd_history(rng, 40, corrupt=corrupt)), "h.json").checked("unknown")
+        yield sorted(next(iter(partition(ops, model).values())), key=lambda c: c.invoke)
+
+
+def random_relaxation(rng: random.Random, calls: list[Call]) -> dict[int, Call]:
+    """``calls`` by index, each ok one relaxed with probability 1/2."""
+    relax = {c.index for c in calls if c.definite and rng.random() < 0.5}
+    return _relaxed({c.index: c for c in calls}, sorted(relax), get_model("cas-register"))
+
+
 def test_reusable_linearizations_prove_only_what_the_exact_search_finds():
     """A reusable search's linearization that needs no indeterminate op twice is accepted as proof of
     linearizability: on random relaxations of generated histories every accepted one is linearizable by the exact
@@ -187,12 +205,9 @@ def test_reusable_linearizations_prove_only_what_the_exact_search_finds():
     model = get_model("cas-register")
     rng = random.Random(3)
     accepted = 0
-    for _ in range(30):
-        ops = parse_history(to_json(etcd_history(rng, 40)), "h.json").checked("unknown")
-        calls = sorted(next(iter(partition(ops, model).values())), key=lambda c: c.invoke)
+    for calls in generated_calls(rng, 30):
         for _ in range(10):
-            relax = {c.index for c in calls if c.definite and rng.random() < 0.5}
-            trial = sorted(_relaxed({c.index: c for c in calls}, sorted(relax), model).values(), key=lambda c: c.invoke)
+            trial = sorted(random_relaxation(rng, calls).values(), key=lambda c: c.invoke)
             witness: list = []
             budget = _Budget(time.monotonic() + 30, None)
             if _search_reusable(trial, model, None, budget, witness).status == "valid" \
@@ -228,12 +243,9 @@ def test_a_search_with_some_kinds_taking_effect_once_proves_what_the_exact_searc
     model = get_model("cas-register")
     rng = random.Random(11)
     decided = {"invalid": 0, "valid": 0, "refined": 0}
-    for _ in range(30):
-        ops = parse_history(to_json(etcd_history(rng, 40, corrupt=rng.random() < 0.5)), "h.json").checked("unknown")
-        calls = sorted(next(iter(partition(ops, model).values())), key=lambda c: c.invoke)
+    for calls in generated_calls(rng, 30, corrupt_share=0.5):
         for _ in range(6):
-            relax = {c.index for c in calls if c.definite and rng.random() < 0.5}
-            current = _relaxed({c.index: c for c in calls}, sorted(relax), model)
+            current = random_relaxation(rng, calls)
             trial = sorted(current.values(), key=lambda c: c.invoke)
             kinds = sorted({(c.kind, c.arg, c.new) for c in trial if not c.definite}, key=repr)
             some = frozenset(k for k in kinds if rng.random() < 0.5)
@@ -263,13 +275,10 @@ def test_searches_sharing_a_table_decide_as_searches_with_their_own():
     model = get_model("cas-register")
     rng = random.Random(17)
     compared = {"valid": 0, "invalid": 0, "counted": 0}
-    for _ in range(20):
-        ops = parse_history(to_json(etcd_history(rng, 40, corrupt=rng.random() < 0.5)), "h.json").checked("unknown")
-        calls = sorted(next(iter(partition(ops, model).values())), key=lambda c: c.invoke)
+    for calls in generated_calls(rng, 20, corrupt_share=0.5):
         tables: dict = {}
         for _ in range(12):
-            relax = {c.index for c in calls if c.definite and rng.random() < 0.5}
-            trial = sorted(_relaxed({c.index: c for c in calls}, sorted(relax), model).values(), key=lambda c: c.invoke)
+            trial = sorted(random_relaxation(rng, calls).values(), key=lambda c: c.invoke)
             kinds = sorted({(c.kind, c.arg, c.new) for c in trial if not c.definite}, key=repr)
             once = frozenset(k for k in kinds if rng.random() < 0.3) if rng.random() < 0.5 else frozenset()
             budget = _Budget(time.monotonic() + 30, None)
