@@ -5,7 +5,7 @@ Accepted forms:
 * EDN: one op map per line as in Jepsen's ``history.edn``, or one vector or list of op maps as in
   Knossos's test data; ``;`` comments, commas and any layout are fine. ``edn_format`` parses it, except
   that a file made only of the tokens Jepsen writes (brackets, keywords, integers, nil, booleans, plain
-  strings) is read by a small pass of its own, 20-40 times faster (see :func:`_plain_jepsen_edn`);
+  strings) is read by a small pass of its own, about 7 times faster (see :func:`_plain_jepsen_edn`);
 * Jepsen JSON: an array of op objects (what ``stress export`` writes) or one object per line.
 
 The format comes from the file name (``.edn``, ``.json``, ``.jsonl``), else from the text (JSON if it
