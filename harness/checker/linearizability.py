@@ -1295,7 +1295,7 @@ def check_linearizable(
     (within the time limit, but at least a quarter second) to shrink its counterexample.
     If ``stats`` is a dict it receives counts of keys by method and status.
     """
-    with _gc_paused():
+    with gc_paused():
         results = _check_keys(ops, get_model(model), initial, initial_by_key,
                               _Budget(time.monotonic() + time_limit_s, max_steps), fast_path, minimize_s)
     verdict = Verdict()
@@ -1306,9 +1306,10 @@ def check_linearizable(
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic GC: the checker allocates millions of acyclic tuples, and full
-    collections over a large live history would otherwise dominate the run time."""
+    collections over a large live history would otherwise dominate the run time. (Reading a
+    history is the same: `stress check-history` reads under it too.)"""
     was_enabled = gc.isenabled()
     gc.disable()
     try:

