@@ -93,7 +93,7 @@ class JepsenHistory:
 
 def show(value: Any, fmt: str) -> str:
     """``value`` as EDN or JSON text."""
-    if type(value) is int:  # the same in both, and most keys are: edn_format's dump took a third of reading
+    if type(value) is int:  # the same in both, and most keys are: edn_format's dump was a third of pairing
         return str(value)
     if fmt == "edn":
         return edn_format.dumps(value)
