@@ -62,6 +62,7 @@ from workloads.role_update import RoleUpdate
 LUA = Path(__file__).resolve().parent / "wrk_putitem.lua"
 CLIENTS = ("sdk", "prepared")
 SUSTAINED_ROW = "sustained"  # prepared client, --pattern sustained registration
+SEPARATE_PAIRS = (("prepared", "race"), (SUSTAINED_ROW, "cond"))  # (f): each harness row against its wrk mix
 GOAL_RATIO = 0.85  # issue 11: the burst pattern at 16, 64 and 200 workers
 GOAL_SUSTAINED_RATIO = 0.9
 GOAL_CPU_MS = 0.3
@@ -524,7 +525,7 @@ def measure_separate(plan: Plan, endpoint: Endpoint, wrk: str, runner: asyncio.R
         run_wrk(wrk, url, "bench-wrk", "race", 64, plan.warmup_s / 4, 64, plan.wrk_threads, client_core)
         for _ in range(plan.reps):
             for level in (lvl for lvl in plan.levels if lvl >= 16):
-                for mode in ("race", "cond"):
+                for _, mode in SEPARATE_PAIRS:
                     res.wrk.setdefault((mode, level), []).append(run_wrk(
                         wrk, url, "bench-wrk", mode, level, plan.seconds, level, plan.wrk_threads, client_core))
                 for kind, point in (("prepared", harness_point(endpoint, "prepared", level, plan.seconds, tmp)),
@@ -703,13 +704,19 @@ def _separate_table(plan: Plan, sep: Results) -> list[str]:
            f"  {'workers':>8}{'wrk race':>10}{'prepared':>10}{'x wrk':>7}{'cpu us/op':>10}"
            f"{'wrk cond':>10}{'sustained':>10}{'x wrk':>7}{'cpu us/op':>10}"]
     for level in (lvl for lvl in plan.levels if lvl >= 16):
-        race, cond = (med([r.rps for r in sep.wrk.get((mode, level), [])]) for mode in ("race", "cond"))
-        burst, sustained = (sep.harness.get((kind, level), []) for kind in ("prepared", SUSTAINED_ROW))
-        b_rps, s_rps = med([r.rps for r in burst]), med([r.rps for r in sustained])
-        out.append(f"  {level:>8}{race:>10.0f}{b_rps:>10.0f}{b_rps / race:>7.2f}"
-                   f"{med([r.cpu_us_per_op for r in burst]):>10.0f}{cond:>10.0f}{s_rps:>10.0f}{s_rps / cond:>7.2f}"
-                   f"{med([r.cpu_us_per_op for r in sustained]):>10.0f}")
+        row = f"  {level:>8}"
+        for kind, mode in SEPARATE_PAIRS:
+            runs = sep.harness.get((kind, level), [])
+            row += (f"{med([r.rps for r in sep.wrk.get((mode, level), [])]):>10.0f}{med([r.rps for r in runs]):>10.0f}"
+                    f"{_separate_ratio(sep, kind, mode, level):>7.2f}{med([r.cpu_us_per_op for r in runs]):>10.0f}")
+        out.append(row)
     return out
+
+
+def _separate_ratio(sep: Results, kind: str, mode: str, level: int) -> float:
+    """(f): the harness's ``kind`` rows against wrk's ``mode`` at ``level``, medians."""
+    harness, wrk = sep.harness.get((kind, level), []), sep.wrk.get((mode, level), [])
+    return med([r.rps for r in harness]) / med([r.rps for r in wrk])
 
 
 def _goals(plan: Plan, res: Results) -> list[tuple[str, bool]]:
@@ -731,9 +738,8 @@ def _goals(plan: Plan, res: Results) -> list[tuple[str, bool]]:
                       f"{rps / cond:.2f}x", rps >= GOAL_SUSTAINED_RATIO * cond))
     for level in (lvl for lvl in plan.levels if lvl >= 16) if res.separate else ():
         sep = res.separate
-        for kind, mode, goal in (("prepared", "race", GOAL_RATIO), (SUSTAINED_ROW, "cond", GOAL_SUSTAINED_RATIO)):
-            ratio = med([r.rps for r in sep.harness.get((kind, level), [])]) / med(
-                [r.rps for r in sep.wrk.get((mode, level), [])])
+        for (kind, mode), goal in zip(SEPARATE_PAIRS, (GOAL_RATIO, GOAL_SUSTAINED_RATIO), strict=True):
+            ratio = _separate_ratio(sep, kind, mode, level)
             goals.append((f"{kind} harness >= {goal}x wrk's {'race mix' if mode == 'race' else 'conditional puts'} "
                           f"at {level} workers, server and client on cores of their own: {ratio:.2f}x",
                           ratio >= goal))

@@ -40,7 +40,7 @@ from typing import ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_throughput import ensure_wrk, run_wrk
+from benchmarks.bench_throughput import ensure_wrk, run_wrk, split_cores
 from harness.backends.endpoint import Endpoint
 from harness.backends.process import free_port
 from harness.clients.choose import make_client
@@ -130,12 +130,6 @@ class Row:
         return self.user_us + self.sys_us
 
 
-def _cores() -> tuple[set[int], set[int]]:
-    """(client's cores, server's cores): one each when this process may use two, else the same."""
-    mine = sorted(os.sched_getaffinity(0))
-    return ({mine[0]}, {mine[1]}) if len(mine) >= 2 else (set(mine), set(mine))
-
-
 async def _harness(endpoint: Endpoint, workers: int, seconds: float, tmp: Path) -> Row:
     run_id = f"wake-{workers}-{time.monotonic_ns() % 10**9}"
     config = WorkloadConfig(workers=workers, keys=max(10, int(seconds * 50_000 / workers)), rounds=1, seed=1,
@@ -164,7 +158,8 @@ def _wrk(url: str, workers: int, seconds: float, cores: set[int]) -> Row:
 def measure(services_us: list[int], levels: list[int], seconds: float,
             reps: int) -> dict[tuple[int, str, int], list[Row]]:
     """Every (service time, client, workers) row ``reps`` times, interleaved."""
-    client_cores, server_cores = _cores()
+    mine = os.sched_getaffinity(0)
+    server_cores, client_cores = split_cores() or (mine, mine)  # the same split as bench_throughput's (f)
     original = os.sched_getaffinity(0)
     endpoint_of: dict[int, Endpoint] = {}
     servers: list[subprocess.Popen[str]] = []

@@ -697,6 +697,18 @@ class _Transitions:
         return found
 
 
+def _first_open(mask: int) -> int:
+    """The lowest bit not in ``mask``."""
+    return (~mask & (mask + 1)).bit_length() - 1
+
+
+def _frontier_of(ok_calls: list[Call], mask: int) -> float:
+    """The completion of the first of ``ok_calls`` (sorted by completion) not in ``mask``: no call invoked after
+    it can be linearized before it (+infinity when all are in)."""
+    first = _first_open(mask)
+    return ok_calls[first].complete if first < len(ok_calls) else INF
+
+
 def _search_reusable(calls: list[Call], model: Model, initial: Hashable, budget: _Budget,
                      witness: list[tuple[Call, float]] | None = None,
                      once: frozenset[tuple[str, Hashable, Hashable]] = frozenset(),
@@ -729,12 +741,8 @@ def _search_reusable(calls: list[Call], model: Model, initial: Hashable, budget:
     counted = tuple(sorted(once, key=repr))  # the kinds whose uses a state counts, in its tuple of counts
     everything = (1 << len(ok_calls)) - 1
 
-    def first_open(mask: int) -> int:
-        return (~mask & (mask + 1)).bit_length() - 1
-
     def frontier_of(mask: int) -> float:
-        first = first_open(mask)
-        return ok_calls[first].complete if first < len(ok_calls) else INF
+        return _frontier_of(ok_calls, mask)
 
     explored: dict[int, int] = {}
     trail: list[tuple[int, int]] = []  # per configuration explored: (its parent's place here, the call added)
@@ -773,7 +781,7 @@ def _search_reusable(calls: list[Call], model: Model, initial: Hashable, budget:
         here = len(trail)
         trail.append((parent, added))
         children: dict[int, int] = {}
-        for i in _bits(invoked_by[first_open(mask)] & ~mask):  # earliest deadline first
+        for i in _bits(invoked_by[_first_open(mask)] & ~mask):  # earliest deadline first
             steps += 1
             if steps % _CHECK_EVERY == 0 and budget.exhausted(steps):
                 return Outcome(UNKNOWN, steps, INF)
@@ -843,16 +851,12 @@ def _linearization(model: Model, initial: Hashable, ok_calls: list[Call], maybe:
             found = moves[sid] = sorted((k, t) for t, k in first.items())
         return found
 
-    def frontier_of(mask: int) -> float:
-        first = (~mask & (mask + 1)).bit_length() - 1
-        return ok_calls[first].complete if first < len(ok_calls) else INF
-
     invokes = [c.invoke for c in maybe]
     start = number((initial, (0,) * len(counted)))
     layer: dict[int, list[tuple[Call, float]]] = {start: []}  # state -> the calls reaching it
     mask = 0
     for i in order:
-        bound = frontier_of(mask)
+        bound = _frontier_of(ok_calls, mask)
         queue = sorted(layer, key=lambda sid: len(layer[sid]))
         for sid in queue:  # the list grows while it is walked
             for k, t in moves_from(sid):
