@@ -158,9 +158,8 @@ def _wrk(url: str, workers: int, seconds: float, cores: set[int]) -> Row:
 def measure(services_us: list[int], levels: list[int], seconds: float,
             reps: int) -> dict[tuple[int, str, int], list[Row]]:
     """Every (service time, client, workers) row ``reps`` times, interleaved."""
-    mine = os.sched_getaffinity(0)
-    server_cores, client_cores = split_cores() or (mine, mine)  # the same split as bench_throughput's (f)
     original = os.sched_getaffinity(0)
+    server_cores, client_cores = split_cores() or (original, original)  # the same split as bench_throughput's (f)
     endpoint_of: dict[int, Endpoint] = {}
     servers: list[subprocess.Popen[str]] = []
     results: dict[tuple[int, str, int], list[Row]] = {}

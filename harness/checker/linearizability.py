@@ -741,9 +741,6 @@ def _search_reusable(calls: list[Call], model: Model, initial: Hashable, budget:
     counted = tuple(sorted(once, key=repr))  # the kinds whose uses a state counts, in its tuple of counts
     everything = (1 << len(ok_calls)) - 1
 
-    def frontier_of(mask: int) -> float:
-        return _frontier_of(ok_calls, mask)
-
     explored: dict[int, int] = {}
     trail: list[tuple[int, int]] = []  # per configuration explored: (its parent's place here, the call added)
     table = tables.get(counted) if tables is not None else None
@@ -761,7 +758,7 @@ def _search_reusable(calls: list[Call], model: Model, initial: Hashable, budget:
     def grow(bits: int, frontier: float) -> int:
         return table_closure(invoked_at[bisect.bisect_right(invokes, frontier)], bits)
 
-    todo = [(0, grow(1 << table.start, frontier_of(0)), -1, -1)]
+    todo = [(0, grow(1 << table.start, _frontier_of(ok_calls, 0)), -1, -1)]
     steps = 0
     while todo:
         mask, bits, parent, added = todo.pop()
@@ -790,7 +787,7 @@ def _search_reusable(calls: list[Call], model: Model, initial: Hashable, budget:
                 child = mask | 1 << i
                 children[child] = children.get(child, 0) | out
         for child, out in reversed(children.items()):  # the first child is tried first
-            todo.append((child, grow(out, frontier_of(child)), here, (child ^ mask).bit_length() - 1))
+            todo.append((child, grow(out, _frontier_of(ok_calls, child)), here, (child ^ mask).bit_length() - 1))
     return Outcome(INVALID, steps, INF)
 
 
