@@ -768,7 +768,7 @@ def _search_reusable(calls: list[Call], model: Model, initial: Hashable, budget:
                 while added >= 0:
                     order.append(added)
                     parent, added = trail[parent] if parent >= 0 else (-1, -1)
-                witness.extend(_linearization(model, initial, ok_calls, maybe, counted, order[::-1]))
+                witness.extend(_linearization(table, ok_calls, maybe, order[::-1]))
             return Outcome(VALID, steps, INF)
         old = explored.get(mask, 0)
         fresh = bits & ~old
@@ -791,66 +791,51 @@ def _search_reusable(calls: list[Call], model: Model, initial: Hashable, budget:
     return Outcome(INVALID, steps, INF)
 
 
-def _linearization(model: Model, initial: Hashable, ok_calls: list[Call], maybe: list[Call],
-                   counted: tuple[tuple[str, Hashable, Hashable], ...], order: list[int]) -> list[tuple[Call, float]]:
+def _linearization(table: _Transitions, ok_calls: list[Call], maybe: list[Call], order: list[int]
+                   ) -> list[tuple[Call, float]]:
     """The ok calls ``ok_calls`` (sorted by completion) in ``order`` (the path a reusable search found), with few
     moves of the indeterminate calls ``maybe`` between them: a breadth-first search over the states before each
     call. Few, because a move made twice with one indeterminate call would make a linearization the exact search
-    does not allow. Each move is made by the first call (by invoke) that can make it."""
-    # For each call of ``maybe``: -1 if reusable, else (its kind's place in ``counted``) and its rank by invoke
-    # among the calls of its kind: it takes effect only after all earlier ones did.
-    place = {kind: q for q, kind in enumerate(counted)}
+    does not allow. Each move is made by the first call (by invoke) that can make it.
+
+    States and moves are the search's ``table``'s, so the witnesses of one shrinking share them too (on 100
+    generated invalid 90-op histories, a table per witness made them a quarter of the shrinking CPU).
+    """
+    # For each call of ``maybe``: the key of its move in ``table.moves`` but for the state, and, for a counted
+    # kind, its place in ``table.counted`` and its rank by invoke among the calls of its kind: it takes effect
+    # only after all earlier ones did (-1 and 0 for a reusable kind).
     rank: dict[tuple[str, Hashable, Hashable], int] = {}
-    counter: list[tuple[int, int]] = []
+    counter: list[tuple[int, int, int]] = []
     for c in maybe:
         kind = (c.kind, c.arg, c.new)
-        if kind in place:
-            counter.append((place[kind], rank.get(kind, 0)))
-            rank[kind] = rank.get(kind, 0) + 1
+        q = table.place.get(kind)
+        if q is None:
+            counter.append((table.kinds[kind], -1, 0))
         else:
-            counter.append((-1, 0))
-    ids: dict[Hashable, int] = {}
-    states: list[Hashable] = []
-    steps_to: dict[tuple[int, int], int] = {}
+            counter.append((-1 - q, q, rank.get(kind, 0)))
+            rank[kind] = rank.get(kind, 0) + 1
+    table_moves, table_after, states = table.moves, table.after, table.states
     moves: dict[int, list[tuple[int, int]]] = {}
-
-    def number(state: Hashable) -> int:
-        found = ids.get(state)
-        if found is None:
-            found = ids[state] = len(states)
-            states.append(state)
-        return found
-
-    def after(c: Call, key: tuple[int, int], sid: int) -> int:
-        """The state number after ``c`` from state ``sid`` (-1: illegal there)."""
-        found = steps_to.get(key)
-        if found is None:
-            state, uses = states[sid]
-            ok, new = model.step(state, c)
-            found = steps_to[key] = number((new, uses)) if ok else -1
-        return found
 
     def moves_from(sid: int) -> list[tuple[int, int]]:
         """``(k, t)``: indeterminate call k is the first (by invoke) to move state ``sid`` to ``t``."""
         found = moves.get(sid)
         if found is None:
             first: dict[int, int] = {}
-            state, uses = states[sid]
-            for k, c in enumerate(maybe):
-                q, r = counter[k]
+            uses = states[sid][1]
+            for k, (move, q, r) in enumerate(counter):
                 if q >= 0 and uses[q] != r:  # not the earliest of its kind that has not taken effect
                     continue
-                ok, new = model.step(state, c)
-                if ok and new != state:
-                    t = number((new, uses if q < 0 else (*uses[:q], r + 1, *uses[q + 1:])))
-                    if t not in first:
-                        first[t] = k
+                t = table_moves.get((move, sid))
+                if t is None:
+                    t = table._move((move, sid), maybe[k], sid, q)
+                if t >= 0 and t not in first:
+                    first[t] = k
             found = moves[sid] = sorted((k, t) for t, k in first.items())
         return found
 
     invokes = [c.invoke for c in maybe]
-    start = number((initial, (0,) * len(counted)))
-    layer: dict[int, list[tuple[Call, float]]] = {start: []}  # state -> the calls reaching it
+    layer: dict[int, list[tuple[Call, float]]] = {table.start: []}  # state -> the calls reaching it
     mask = 0
     for i in order:
         bound = _frontier_of(ok_calls, mask)
@@ -863,14 +848,18 @@ def _linearization(model: Model, initial: Hashable, ok_calls: list[Call], maybe:
                     layer[t] = [*layer[sid], (maybe[k], bound)]
                     queue.append(t)
         c = ok_calls[i]
+        kind = (c.kind, c.arg, c.new)
         reached: dict[int, list[tuple[Call, float]]] = {}
         for sid in queue:  # fewest moves first
-            t = after(c, (i, sid), sid)
-            if t >= 0 and t not in reached:
-                reached[t] = [*layer[sid], (c, c.complete)]
+            after = table_after.get((kind, 1 << sid))
+            if after is None:
+                after = table.step(kind, c, 1 << sid)
+            if after:
+                t = after.bit_length() - 1
+                if t not in reached:
+                    reached[t] = [*layer[sid], (c, c.complete)]
         layer, mask = reached, mask | 1 << i
     return min(layer.values(), key=len)
-
 
 
 def _invoked_by(ok_calls: list[Call]) -> list[int]:
