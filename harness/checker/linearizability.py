@@ -57,7 +57,7 @@ import math
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -809,7 +809,7 @@ def _search_reusable(calls: list[Call], model: Model, initial: Hashable, budget:
                 while added >= 0:
                     order.append(added)
                     parent, added = trail[parent] if parent >= 0 else (-1, -1)
-                witness.extend(_linearization(table, ok_calls, maybe, order[::-1]))
+                witness.extend(_linearization(table, ok_calls, maybe, order[::-1], grow))
             return Outcome(VALID, steps, INF)
         old = explored.get(mask, 0)
         fresh = bits & ~old
@@ -835,15 +835,18 @@ def _search_reusable(calls: list[Call], model: Model, initial: Hashable, budget:
     return Outcome(INVALID, steps, INF)
 
 
-def _linearization(table: _Transitions, ok_calls: list[Call], maybe: list[Call], order: list[int]
-                   ) -> list[tuple[Call, float]]:
+def _linearization(table: _Transitions, ok_calls: list[Call], maybe: list[Call], order: list[int],
+                   grow: Callable[[int, int], int]) -> list[tuple[Call, float]]:
     """The ok calls ``ok_calls`` (sorted by completion) in ``order`` (the path a reusable search found), with few
     moves of the indeterminate calls ``maybe`` between them: a breadth-first search over the states before each
     call. Few, because a move made twice with one indeterminate call would make a linearization the exact search
     does not allow. Each move is made by the first call (by invoke) that can make it.
 
-    States and moves are the search's ``table``'s, so the witnesses of one shrinking share them too (on 100
-    generated invalid 90-op histories, a table per witness made them a quarter of the shrinking CPU).
+    States and moves are the search's ``table``'s, so the witnesses of one shrinking share them too, and so do
+    the sets of states the search's ``grow`` (states, ok calls in) reaches: a walk stops once every state the call
+    can leave has its path. On 100 generated invalid 90-op histories, with the same counterexamples, decisions and
+    shrinking took 5.19-5.32x the decisions against 5.35-5.52x with states and moves of the witness's own, and
+    4.96x against 5.20x (run in turn, history by history) with walks that went on through every reachable state.
     """
     # For each call of ``maybe``: the key of its move in ``table.moves`` but for the state, and, for a counted
     # kind, its place in ``table.counted`` and its rank by invoke among the calls of its kind: it takes effect
@@ -883,18 +886,16 @@ def _linearization(table: _Transitions, ok_calls: list[Call], maybe: list[Call],
     mask = 0
     for i in order:
         bound = _frontier_of(ok_calls, mask)
-        queue = sorted(layer, key=lambda sid: len(layer[sid]))
-        for sid in queue:  # the list grows while it is walked
-            for k, t in moves_from(sid):
-                if invokes[k] > bound:
-                    break
-                if t not in layer:
-                    layer[t] = [*layer[sid], (maybe[k], bound)]
-                    queue.append(t)
         c = ok_calls[i]
         known = table.steps_of((c.kind, c.arg, c.new))
+        bits = sum(1 << sid for sid in layer)
+        grown = grow(bits, mask)
+        missing = known.get(grown)  # the states c can leave from some state reached: those without a path yet
+        if missing is None:
+            missing = table.step(c, grown, known)
         reached: dict[int, list[tuple[Call, float]]] = {}
-        for sid in queue:  # fewest moves first
+        queue = sorted(layer, key=lambda sid: len(layer[sid]))
+        for sid in queue:  # fewest moves first; the list grows while it is walked
             after = known.get(1 << sid)
             if after is None:
                 after = table.step(c, 1 << sid, known)
@@ -902,6 +903,15 @@ def _linearization(table: _Transitions, ok_calls: list[Call], maybe: list[Call],
                 t = after.bit_length() - 1
                 if t not in reached:
                     reached[t] = [*layer[sid], (c, c.complete)]
+                    missing &= ~after
+                    if not missing:
+                        break
+            for k, t in moves_from(sid):
+                if invokes[k] > bound:
+                    break
+                if t not in layer:
+                    layer[t] = [*layer[sid], (maybe[k], bound)]
+                    queue.append(t)
         layer, mask = reached, mask | 1 << i
     return min(layer.values(), key=len)
 
