@@ -776,7 +776,6 @@ def _search_reusable(calls: list[Call], model: Model, initial: Hashable, budget:
     maybe = _first_of_each_kind([c for c in calls if not c.definite], once)
     invokes = [c.invoke for c in maybe]
     counted = tuple(sorted(once, key=repr))  # the kinds whose uses a state counts, in its tuple of counts
-    everything = (1 << len(ok_calls)) - 1
 
     explored: dict[int, int] = {}
     trail: list[tuple[int, int]] = []  # per configuration explored: (its parent's place here, the call added)
@@ -794,16 +793,21 @@ def _search_reusable(calls: list[Call], model: Model, initial: Hashable, budget:
     table_step, table_closure = table.step, table.closure
 
     def grow(bits: int, mask: int) -> int:
+        """``bits`` with the states the indeterminate calls invoked by then reach, once the ok calls ``mask`` are
+        in (the search below does the same inline)."""
         first = _first_open(mask)
         known = closures_when[first]
         found = known.get(bits)
         return table_closure(invoked_when[first], bits, known) if found is None else found
 
-    todo = [(0, grow(1 << table.start, 0), -1, -1)]
-    steps = 0
+    # A configuration waits in ``todo`` with the states its last ok call leaves, grown once it is taken out:
+    # the search stops at the first complete one, so many are never taken out.
+    todo = [(0, 1 << table.start, -1, -1)]
+    steps, last = 0, len(ok_calls)
     while todo:
         mask, bits, parent, added = todo.pop()
-        if mask == everything:
+        first = (~mask & (mask + 1)).bit_length() - 1  # _first_open(mask)
+        if first == last:
             if witness is not None:
                 order = []
                 while added >= 0:
@@ -811,15 +815,19 @@ def _search_reusable(calls: list[Call], model: Model, initial: Hashable, budget:
                     parent, added = trail[parent] if parent >= 0 else (-1, -1)
                 witness.extend(_linearization(table, ok_calls, maybe, order[::-1], grow))
             return Outcome(VALID, steps, INF)
+        known = closures_when[first]
+        grown = known.get(bits)
+        if grown is None:
+            grown = table_closure(invoked_when[first], bits, known)
         old = explored.get(mask, 0)
-        fresh = bits & ~old
+        fresh = grown & ~old
         if not fresh:
             continue
         explored[mask] = old | fresh
         here = len(trail)
         trail.append((parent, added))
-        children: dict[int, int] = {}
-        for i in _bits(invoked_by[_first_open(mask)] & ~mask):  # earliest deadline first
+        children = []
+        for i in _bits(invoked_by[first] & ~mask):  # earliest deadline first
             steps += 1
             if steps % _CHECK_EVERY == 0 and budget.exhausted(steps):
                 return Outcome(UNKNOWN, steps, INF)
@@ -828,10 +836,8 @@ def _search_reusable(calls: list[Call], model: Model, initial: Hashable, budget:
             if out is None:
                 out = table_step(ok_calls[i], fresh, known)
             if out:
-                child = mask | 1 << i
-                children[child] = children.get(child, 0) | out
-        for child, out in reversed(children.items()):  # the first child is tried first
-            todo.append((child, grow(out, child), here, (child ^ mask).bit_length() - 1))
+                children.append((mask | 1 << i, out, here, i))
+        todo.extend(reversed(children))  # the first child is tried first
     return Outcome(INVALID, steps, INF)
 
 
