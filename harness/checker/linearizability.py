@@ -611,6 +611,11 @@ class _Transitions:
         self.kind_calls: list[Call] = []  # a call of each reusable kind, as numbered
         self.once_calls: list[Call | None] = [None] * len(counted)  # a call of each counted kind
         self.moves: dict[tuple[int, int], int] = {}  # (kind number or -1 - place, state) -> state, -1 illegal
+        # Per state: the states the reusable kinds move it to, each with the bitmask of the kinds that do, and how
+        # many kinds (by number) that covers. A closure's walk asks which of the kinds invoked move a state where:
+        # a handful of states against tens of kinds (on 100 generated invalid 90-op histories, decisions and
+        # shrinking took 4.51x the decisions against 4.76x walking every kind invoked, same counterexamples).
+        self.targets: list[tuple[int, list[tuple[int, int]]]] = []
         # kind -> states -> states, and invoked -> states -> states: a dict per kind or per invoked, since looking
         # up an int is cheaper than a tuple holding it: on 100 generated invalid 90-op histories, shrinking took
         # 4.85-5.06x the decisions against 5.09-5.43x with one dict keyed by (kind or invoked, states), same
@@ -698,19 +703,32 @@ class _Transitions:
         known[bits] = found
         return found
 
+    def _cover(self, sid: int) -> None:
+        """Bring ``targets`` up to date for state ``sid`` (and any state before it not there yet)."""
+        while len(self.targets) <= sid:
+            self.targets.append((0, []))
+        covered, listed = self.targets[sid]
+        by_target = dict(listed)
+        for k in range(covered, len(self.kind_calls)):
+            t = self.moves.get((k, sid))
+            if t is None:
+                t = self._move((k, sid), self.kind_calls[k], sid, -1)
+            if t >= 0:
+                by_target[t] = by_target.get(t, 0) | 1 << k
+        self.targets[sid] = (len(self.kind_calls), list(by_target.items()))
+
     def _closure_of_one(self, invoked: tuple[int, tuple[int, ...]], start: int, known: dict[int, int]) -> int:
         """:meth:`closure` of state ``start`` alone: the states reached by a walk that takes in the closures
         already in ``known`` instead of walking on from them."""
         mask, counts = invoked
-        moves, states, kind_calls, once_calls = self.moves, self.states, self.kind_calls, self.once_calls
+        moves, states, once_calls, targets = self.moves, self.states, self.once_calls, self.targets
         found, todo = 1 << start, [start]
         while todo:
             sid = todo.pop()
-            for k in _bits(mask):
-                t = moves.get((k, sid))
-                if t is None:
-                    t = self._move((k, sid), kind_calls[k], sid, -1)
-                if t >= 0 and not found >> t & 1:
+            if sid >= len(targets) or targets[sid][0] < len(self.kind_calls):
+                self._cover(sid)
+            for t, kinds in targets[sid][1]:
+                if kinds & mask and not found >> t & 1:
                     one = known.get(1 << t)
                     if one is None:
                         found |= 1 << t
