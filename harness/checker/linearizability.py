@@ -1041,14 +1041,20 @@ class _Shrinker:
         self._whole_proven: bool | None = None
         self.once_kinds: set[tuple[str, Hashable, Hashable]] = set()  # see :meth:`_exact`
         self.tables: dict[tuple[tuple[str, Hashable, Hashable], ...], _Transitions] = {}  # its searches share them
+        # The ok ops an exact trial relaxing only them found linearizable: needed, and they stay needed as other
+        # ops are relaxed, so :func:`_confirm_needed` need not try them again.
+        self.needed: set[int] = set()
 
     def relax(self, indices: list[int], *, exact: bool = False,
               witness: list[tuple[Call, float]] | None = None) -> bool:
         """Relax the ok ops ``indices`` if the history stays non-linearizable; whether it did. When it would
         not, ``witness`` (a list) receives the linearization the search found."""
         trial = _relaxed(self.current, indices, self.model)
-        status = self._status(trial, exact=exact or not self.reusable, witness=witness)
+        exact = exact or not self.reusable
+        status = self._status(trial, exact=exact, witness=witness)
         if status != INVALID:
+            if exact and status == VALID and len(indices) == 1:
+                self.needed |= set(indices)
             return False
         self.current = trial
         return True
@@ -1165,11 +1171,11 @@ def _relax_greedily(shrinker: _Shrinker, ops: list[int]) -> None:
 
 
 def _confirm_needed(shrinker: _Shrinker, proven: int | None) -> None:
-    """Check with the exact search that relaxing any one remaining ok op (but ``proven``, known needed) makes
-    the history linearizable, and relax any op that is not needed. One pass is enough: an op found needed
+    """Check with the exact search that relaxing any one remaining ok op (but ``proven`` and ``shrinker.needed``,
+    known needed) makes the history linearizable, and relax any op that is not needed. One pass is enough: an op found needed
     stays needed when others are relaxed after it."""
     for c in sorted((c for c in shrinker.current.values() if c.definite), key=lambda c: c.invoke):
-        if c.index != proven:
+        if c.index != proven and c.index not in shrinker.needed:
             shrinker.relax([c.index], exact=True)
 
 
