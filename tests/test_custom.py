@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from examples.test_my_code import AlreadyClaimed, claim_coupon, claim_coupon_naively, coupon_table
+from examples.test_my_code import AlreadyClaimed, claim_coupon, coupon_table, race_naive_claims
 from harness.testing import RaceResult, race
 from tests.conftest import REPO, run_stress
 
@@ -40,7 +40,7 @@ def test_example_workload_unsafe_variant_is_caught(local_endpoint, tmp_path):
 
 async def test_race_catches_a_naive_read_then_write(local_endpoint):
     async with coupon_table(local_endpoint.url) as (ddb, table):
-        result = await race(claim_coupon_naively, workers=50, args_for=lambda w: (ddb, table, "NAIVE", f"c{w}"))
+        result = await race_naive_claims(ddb, table)
     assert len(result.winners) > 1
     with pytest.raises(AssertionError, match="exactly one winner"):
         result.assert_exactly_one_winner()

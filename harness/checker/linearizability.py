@@ -1172,8 +1172,8 @@ def _relax_greedily(shrinker: _Shrinker, ops: list[int]) -> None:
 
 def _confirm_needed(shrinker: _Shrinker, proven: int | None) -> None:
     """Check with the exact search that relaxing any one remaining ok op (but ``proven`` and ``shrinker.needed``,
-    known needed) makes the history linearizable, and relax any op that is not needed. One pass is enough: an op found needed
-    stays needed when others are relaxed after it."""
+    known needed) makes the history linearizable, and relax any op that is not needed. One pass is enough: an op
+    found needed stays needed when others are relaxed after it."""
     for c in sorted((c for c in shrinker.current.values() if c.definite), key=lambda c: c.invoke):
         if c.index != proven and c.index not in shrinker.needed:
             shrinker.relax([c.index], exact=True)
