@@ -30,7 +30,7 @@ import aioboto3
 import pytest
 from aiobotocore.config import AioConfig
 
-from harness.testing import race
+from harness.testing import RaceResult, race
 
 ENDPOINT = os.environ.get("DDB_ENDPOINT")  # unset: this module starts its own DynamoDB Local
 CLIENT_KWARGS = {"region_name": "us-east-1", "aws_access_key_id": "test", "aws_secret_access_key": "test"}
@@ -150,7 +150,7 @@ async def test_conditional_claim_has_exactly_one_winner(endpoint: str) -> None:
         assert stored["Item"]["Customer"]["S"] == winner.value
 
 
-async def race_naive_claims(ddb: Any, table: str, races: int = NAIVE_RACES) -> Any:
+async def race_naive_claims(ddb: Any, table: str, races: int = NAIVE_RACES) -> RaceResult:
     """Race ``claim_coupon_naively`` on fresh coupons until one has several winners (at most ``races`` races).
 
     A race only shows the bug when a second read lands before the first write: nearly always here, but once
