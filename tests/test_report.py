@@ -575,3 +575,27 @@ def test_a_loop_slice_is_centred_on_the_violation_and_drawn_a_lane_per_worker(tm
     assert path.stat().st_size > 10_000
     with pytest.raises(ValueError):
         plot_key_loop(ops, "role-update", Race("other", 0), tmp_path / "none.png")
+
+
+@pytest.mark.parametrize(("low_ms", "high_ms"), [(0.2, 0.9), (4.0, 70.0), (0.3, 3000.0)])
+def test_latency_axis_labels_are_plain_numbers(monkeypatch, tmp_path, low_ms, high_ms):
+    """Below two decades matplotlib labels some minor ticks of a log axis, by default as "4×10⁰" or "2e-01" beside
+    a major "10": every label of the latency axis is a plain number, and a short range still gets several."""
+    from harness.history.events import Op
+    from harness.report import latency, style
+
+    drawn = []
+    monkeypatch.setattr(style, "save", lambda fig, path: drawn.append(fig))
+    rng = random.Random(3)
+    ops = [Op(i, i % 5, "w", "put", "k", None, 0, "ok", int(low_ms * (high_ms / low_ms) ** rng.random() * 1e6))
+           for i in range(200)]
+    latency.plot_latency(ops, "w", tmp_path / "latency.png")
+    (fig,) = drawn
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    lo, hi = ax.get_xlim()
+    labels = [t.get_text() for minor in (False, True) for t in ax.xaxis.get_ticklabels(minor=minor)
+              if t.get_text() and lo <= t.get_position()[0] <= hi]
+    assert len(labels) >= 3, labels
+    for text in labels:
+        assert re.fullmatch(r"\d+(\.\d+)?", text), labels

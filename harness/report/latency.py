@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, LogFormatter
 
 from harness.checker.percentiles import percentiles
 from harness.history.events import Op
@@ -13,6 +13,14 @@ from harness.report import style
 from harness.report.stats import latency_ms
 
 _MARKERS = {"p50": "o", "p90": "s", "p99": "^", "max": "X"}
+
+
+class _PlainMinor(LogFormatter):
+    """Over a decade or two matplotlib labels some minor ticks too, by default as "4×10⁰" and "2×10¹" beside the
+    major "10" (and as "2e-01" below 1 ms): the minor ticks it picks, written as plain numbers."""
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return f"{x:g}" if super().__call__(x, pos) else ""
 
 
 def _fmt_ms(value: float) -> str:
@@ -35,6 +43,7 @@ def plot_latency(ops: list[Op], workload: str, path: Path) -> Path:
         ax.text(1.0, level, f" {level}%", transform=ax.get_yaxis_transform(), va="center", fontsize=8, color="grey")
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(_PlainMinor(labelOnlyBase=False))
     ax.set_ylim(0, 101)
     ax.set_xlabel("latency, invoke → completion (ms, log scale)")
     ax.set_ylabel("requests completed within latency (%)")
