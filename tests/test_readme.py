@@ -103,7 +103,7 @@ ORDERED = sorted(COMMANDS, key=_order)  # sorted() is stable: README order withi
 
 
 def size_options(words: list[str]) -> tuple[str, ...]:
-    """The size options appended to ``words``, but those it already ends with the same value of."""
+    """The size options appended to ``words``, but those ``words`` already sets to the same value."""
     if len(words) < 2 or words[1] not in RUN_LIKE:
         return ()
     if "sustained" in words:
