@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from harness.clients.outcome import Outcome, Request
+from harness.clients.sdk import DynamoClient
 from harness.engine.quiet_gc import YOUNG_THRESHOLD, quiet_gc
 from harness.engine.runner import Pace, StepRunner
 from harness.history.events import HistoryWriter, pair_ops, read_events
@@ -69,6 +70,8 @@ class _Answering:
         self.seen.append((gc.get_threshold()[0], gc.get_freeze_count()))
         await asyncio.sleep(0)
         return Outcome("ok")
+
+    submit = DynamoClient.submit
 
 
 async def test_the_step_runner_races_under_it(tmp_path: Path) -> None:

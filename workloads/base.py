@@ -198,6 +198,12 @@ class Workload(ABC):
     def request(self, worker: int, step: Step) -> Call | None:
         """The op ``worker`` issues in ``step``; None to sit this race out."""
 
+    @property
+    def one_request(self) -> bool:
+        """Whether every op is the one request of its ``Call``: ``execute`` is this class's own and the run is
+        not ``--unsafe``. The runner then sends a race's requests with no task per worker."""
+        return type(self).execute is Workload.execute and not self.unsafe
+
     async def execute(self, client: DynamoClient, call: Call) -> Outcome:
         """Send a worker's op: one call, or the unsafe variant's read-then-write."""
         if self.unsafe:

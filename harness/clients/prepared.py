@@ -435,62 +435,45 @@ class PreparedClient(DynamoClient):
         return await self.send(request, self.prepare(request))
 
     async def send(self, request: Request, prepared: Any = None) -> Outcome:
-        """Write the prepared bytes on an idle connection and classify the response (one attempt).
+        """Write the prepared bytes on an idle connection and classify the response (one attempt): ``submit``,
+        awaited. Cancelling it drops the request's connection (its next bytes would be out of step)."""
+        loop = self._loop or asyncio.get_running_loop()
+        answer: asyncio.Future[Outcome] = loop.create_future()
+        exchange = self.submit(request, prepared, lambda outcome: answer.done() or answer.set_result(outcome))
+        try:
+            return await answer
+        except asyncio.CancelledError:
+            exchange.cancel()
+            raise
 
-        A request whose connection died before a single byte of it was written never left the client:
-        it goes out once more on a fresh connection. Anything that fails after the write is ``info``.
+    def submit(self, request: Request, prepared: Any, done: Callable[[Outcome], None]) -> Exchange:
+        """Send without waiting: ``done(outcome)`` is called once, from the event loop, unless the returned
+        exchange is cancelled first.
+
+        A race sends its requests this way, with no task per worker: an awaited ``send`` cost a task, a
+        future and a coroutine frame per op, and the client's CPU per op fell from 73-96 µs to 52-70 µs
+        without them (64 workers against a canned loopback server; 118-126 against 143-153 µs with a
+        300 µs service time, where the client sleeps and wakes for every response).
+
+        A request whose connection died before a single byte of it was written never left the client: it
+        goes out once more on a fresh connection. Anything that fails after the write is ``info``.
         """
         if prepared is None:
             prepared = self.prepare(request)
+        exchange = Exchange(self, request.token, done)
         if isinstance(prepared, Outcome):
-            return prepared
-        for _ in range(2):
-            conn = await self._connection()
-            if isinstance(conn, Outcome):
-                return conn
-            try:
-                response = await self._exchange(conn, prepared.wire)
-            except (OSError, TimeoutError, BadMessage, EOFError) as exc:
-                conn.abort()
-                if conn.written or isinstance(exc, TimeoutError):
-                    return Outcome("info", error=type(exc).__name__)
-                continue
-            except BaseException:  # cancelled mid-request: the connection is out of step
-                conn.abort()
-                raise
-            assert self._pool is not None
-            self._pool.give_back(conn)
-            return outcome_of(response, request.token)
-        return Outcome("info", error="ConnectionResetError")
+            (self._loop or asyncio.get_running_loop()).call_soon(exchange.finish, prepared)
+        else:
+            exchange.start(prepared.wire)
+        return exchange
 
-    async def _connection(self) -> Connection | Outcome:
-        assert self._pool is not None, "use `async with PreparedClient(...)`"
-        conn = self._pool.take()
-        if conn is not None:
-            return conn
-        self.stats.reconnects += 1
-        try:
-            return await self._pool.open()
-        except (OSError, TimeoutError) as exc:
-            return Outcome("info", error=type(exc).__name__)
-
-    async def _exchange(self, conn: Connection, wire: bytes) -> Response:
-        loop = self._loop or asyncio.get_running_loop()
-        waiter: asyncio.Future[Response] = loop.create_future()
-        conn.waiter = waiter
-        conn.written = False
+    def _queue(self, conn: Connection, wire: bytes) -> None:
+        """Have ``wire`` written on ``conn`` by this loop iteration's flush."""
         self._pending.append((conn, wire))
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            loop.call_soon(self._flush)
-        timer = loop.call_later(self.timeout_s, _expire, waiter)
-        try:
-            return await waiter
-        finally:
-            timer.cancel()
-            if conn.sent:
-                conn.sent = False
-                self.stats.in_flight -= 1
+            assert self._loop is not None
+            self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
         """Write every request queued in this loop iteration, back to back."""
@@ -524,6 +507,115 @@ class PreparedClient(DynamoClient):
         return done
 
 
+class Exchange:
+    """One request of ``PreparedClient.submit``: a connection, the bytes written on it once, and the outcome
+    handed to ``done``. It stands where a connection expects its response's future (``done``,
+    ``set_result``, ``set_exception``), so ``Connection`` frames responses for both paths alike."""
+
+    __slots__ = ("client", "conn", "finished", "on_done", "opening", "retried", "timer", "token", "wire")
+
+    def __init__(self, client: PreparedClient, token: tuple[str, Any] | None, done: Callable[[Outcome], None]) -> None:
+        self.client = client
+        self.token = token
+        self.on_done = done
+        self.conn: Connection | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.opening: asyncio.Task[Connection] | None = None
+        self.wire = b""
+        self.retried = False
+        self.finished = False
+
+    def start(self, wire: bytes) -> None:
+        """Queue ``wire`` on an idle connection, or on a new one when none is idle."""
+        self.wire = wire
+        pool = self.client._pool
+        assert pool is not None and self.client._loop is not None, "use `async with PreparedClient(...)`"
+        conn = pool.take()
+        if conn is not None:
+            self._write_on(conn)
+            return
+        self.client.stats.reconnects += 1
+        self.opening = self.client._loop.create_task(pool.open())
+        self.opening.add_done_callback(self._opened)
+
+    def _opened(self, task: asyncio.Task[Connection]) -> None:
+        self.opening = None
+        if self.finished or task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            self.finish(Outcome("info", error=type(exc).__name__))
+        else:
+            self._write_on(task.result())
+
+    def _write_on(self, conn: Connection) -> None:
+        self.conn = conn
+        conn.waiter = self  # type: ignore[assignment]
+        conn.written = False
+        self.client._queue(conn, self.wire)
+        assert self.client._loop is not None
+        self.timer = self.client._loop.call_later(self.client.timeout_s, self.set_exception, TimeoutError())
+
+    # ----- what the connection calls, as on a future
+
+    def done(self) -> bool:
+        return self.finished
+
+    def set_result(self, response: Response) -> None:
+        if self.finished:
+            return
+        conn = self._release()
+        assert conn is not None and self.client._pool is not None
+        self.client._pool.give_back(conn)
+        self.finish(outcome_of(response, self.token))
+
+    def set_exception(self, exc: BaseException) -> None:
+        if self.finished:
+            return
+        conn = self._release()
+        written = conn is not None and conn.written
+        if conn is not None:
+            conn.abort()
+        if not written and not self.retried and not isinstance(exc, TimeoutError):
+            self.retried = True  # it never left the client: once more, on a fresh connection
+            self.start(self.wire)
+            return
+        self.finish(Outcome("info", error=type(exc).__name__))
+
+    # -----
+
+    def finish(self, outcome: Outcome) -> None:
+        """Hand ``outcome`` to ``done`` (once)."""
+        if not self.finished:
+            self.finished = True
+            self.on_done(outcome)
+
+    def cancel(self) -> None:
+        """Give the request up: ``done`` is not called; its connection, if it has one, is dropped."""
+        if self.finished:
+            return
+        self.finished = True
+        if self.opening is not None:
+            self.opening.cancel()
+        conn = self._release()
+        if conn is not None:
+            conn.abort()
+
+    def _release(self) -> Connection | None:
+        """Stop the timer and count the request out of flight; returns its connection (detached)."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            if conn.waiter is self:  # type: ignore[comparison-overlap]
+                conn.waiter = None
+            if conn.sent:
+                conn.sent = False
+                self.client.stats.in_flight -= 1
+        return conn
+
+
 def _settle(waiter: asyncio.Future[Response], response: Response | None = None, *,
             exception: BaseException | None = None) -> None:
     """Resolve a request's future unless it is already done. Checking ``done()`` first is not enough: Ctrl-C
@@ -534,11 +626,6 @@ def _settle(waiter: asyncio.Future[Response], response: Response | None = None, 
             waiter.set_exception(exception)
         else:
             waiter.set_result(response)
-
-
-def _expire(waiter: asyncio.Future[Response]) -> None:
-    if not waiter.done():
-        _settle(waiter, exception=TimeoutError())
 
 
 def error_code(data: dict[str, Any], status: int) -> str:

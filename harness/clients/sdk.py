@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
+from collections.abc import Callable
 from typing import Any
 
 import aioboto3
@@ -19,6 +21,7 @@ from harness.clients.outcome import CLIENT_KINDS, THROTTLING_CODES, Outcome, Req
 # custom workloads and tests have always found them.
 __all__ = ["CLIENT_KINDS", "THROTTLING_CODES", "DynamoClient", "Outcome", "Request", "classify_client_error"]
 
+log = logging.getLogger(__name__)
 _attempts: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("attempts", default=None)
 
 
@@ -68,6 +71,24 @@ class DynamoClient:
     async def send(self, request: Request, prepared: Any = None) -> Outcome:
         """Send a request prepared before the gun (the SDK path just calls it)."""
         return await self.call(request)
+
+    def submit(self, request: Request, prepared: Any, done: Callable[[Outcome], None]) -> asyncio.Task[Outcome]:
+        """Send without waiting: ``done(outcome)`` is called once the call is classified, unless the returned
+        task is cancelled first. Here a task around ``send``; the prepared client needs no task."""
+        task = asyncio.get_running_loop().create_task(self.send(request, prepared))
+
+        def finished(task: asyncio.Task[Outcome]) -> None:
+            if task.cancelled():
+                return
+            exc = task.exception()
+            if exc is not None:  # a bug, not an outcome: the op stays, as indeterminate
+                log.error("%s crashed: %r", request.operation, exc)
+                done(Outcome("info", error=type(exc).__name__))
+            else:
+                done(task.result())
+
+        task.add_done_callback(finished)
+        return task
 
     async def call(self, request: Request) -> Outcome:
         """Send the request and classify its outcome; never raises for server-side outcomes."""

@@ -188,6 +188,8 @@ class StepRunner:
         if self.gate:
             await self.gate()
         await self.client.warm()  # re-open connections the server closed, so nobody connects mid-race
+        if step.sustain_s is None and self.direct:
+            return self._fire(step, calls) if await self.release(number) else None
         gun = asyncio.Event()
         tasks = [asyncio.create_task(self._worker(worker, step, call, gun)) for worker, call in calls]
         await asyncio.sleep(0)  # every task now waits on the gun
@@ -200,6 +202,62 @@ class StepRunner:
         race = asyncio.gather(*tasks)
         # A race abandoned by Ctrl-C (cancelled while the next one was being built) must not make the loop log
         # "exception was never retrieved" with a traceback at shutdown (seen in CI).
+        race.add_done_callback(_retrieve)
+        return race
+
+    @property
+    def direct(self) -> bool:
+        """Whether a race's ops are sent straight from the loop that fires them, with no task per worker: each
+        op is one request (the workload's own ``execute``, see ``Workload.one_request``) and no --rate holds
+        it back. Otherwise every worker's op is a task parked on the gun."""
+        return self.throttler is None and self.workload.one_request
+
+    def _fire(self, step: Step, calls: list[tuple[int, Call | None]]) -> asyncio.Future[None]:
+        """Send every call of a burst step now; returns the race, done once every outcome is recorded.
+
+        Each completion is recorded from the callback that classifies its response (``client.submit``). A
+        cancelled race (Ctrl-C) gives up the requests still in flight: their ops keep only their invoke, and
+        count as indeterminate.
+        """
+        race: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        pending: dict[int, Any] = {}
+        workload, history, name, key, round_ = self.workload, self.history, self.workload.name, step.key, step.round
+
+        def send(n: int, worker: int, call: Call) -> None:
+            def done(outcome: Outcome) -> None:
+                pending.pop(n, None)
+                if race.done():
+                    return
+                try:
+                    self.ops += 1
+                    value = workload.completed(worker, step, call, outcome)
+                    history.complete(worker, name, call.f, key, outcome.type, value, error=outcome.error,
+                                     attempts=outcome.attempts, old=outcome.old, raw=outcome.raw,
+                                     reasons=outcome.reasons, round=round_)
+                except Exception as exc:  # as a raising task would: the race fails with it
+                    race.set_exception(exc)
+                    return
+                if not pending:
+                    race.set_result(None)
+
+            history.invoke(worker, name, call.f, key, call.value, round=round_)
+            pending[n] = None  # before submit: an outcome known at once must find its entry
+            exchange = self.client.submit(call.request, call.prepared, done)
+            if n in pending:
+                pending[n] = exchange
+
+        def abandon(race: asyncio.Future[None]) -> None:
+            for exchange in list(pending.values()):
+                if exchange is not None:
+                    exchange.cancel()
+            pending.clear()
+
+        for n, (worker, call) in enumerate(calls):
+            if call is not None:
+                send(n, worker, call)
+        if not pending and not race.done():
+            race.set_result(None)
+        race.add_done_callback(abandon)
         race.add_done_callback(_retrieve)
         return race
 
