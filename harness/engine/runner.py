@@ -3,6 +3,9 @@
 A burst step is one race: every worker's request built before the gun, all sent at once. A sustained
 step (``--pattern sustained``) is released by the same gun, after which every worker loops on its own
 key for the step's ``sustain_s``, each op built from what that worker last saw.
+
+Where every op is one request, a step's ops are sent and recorded from callbacks, with no task per worker
+(``StepRunner.direct``): the client's CPU per op is what limits the harness on a small machine.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -183,12 +186,12 @@ class StepRunner:
         return calls
 
     async def start(self, step: Step, calls: list[tuple[int, Call | None]], number: int) -> Awaitable[Any] | None:
-        """Park every worker's task on one gun, fire it once ``release`` allows; returns the race to await,
-        or None when the race was called off."""
+        """Fire the race once ``release`` allows: its ops sent from callbacks (``direct``), or every worker's
+        task parked on one gun and released by it; returns the race to await, or None when it was called off."""
         if self.gate:
             await self.gate()
         await self.client.warm()  # re-open connections the server closed, so nobody connects mid-race
-        if step.sustain_s is None and self.direct:
+        if self.direct(step):
             return self._fire(step, calls) if await self.release(number) else None
         gun = asyncio.Event()
         tasks = [asyncio.create_task(self._worker(worker, step, call, gun)) for worker, call in calls]
@@ -205,60 +208,81 @@ class StepRunner:
         race.add_done_callback(_retrieve)
         return race
 
-    @property
-    def direct(self) -> bool:
-        """Whether a race's ops are sent straight from the loop that fires them, with no task per worker: each
-        op is one request (the workload's own ``execute``, see ``Workload.one_request``) and no --rate holds
-        it back. Otherwise every worker's op is a task parked on the gun."""
-        return self.throttler is None and self.workload.one_request
+    def direct(self, step: Step) -> bool:
+        """Whether ``step``'s ops are sent from callbacks, with no task per worker: each op is one request (the
+        workload's own ``execute``, see ``Workload.one_request``), no --rate holds it back, and no gate holds a
+        sustained loop between its ops. Otherwise every worker is a task parked on the gun."""
+        return (self.throttler is None and self.workload.one_request
+                and (step.sustain_s is None or self.gate is None))
 
     def _fire(self, step: Step, calls: list[tuple[int, Call | None]]) -> asyncio.Future[None]:
-        """Send every call of a burst step now; returns the race, done once every outcome is recorded.
+        """Send ``step``'s ops now; returns the race, done once every worker's last op is recorded.
 
-        Each completion is recorded from the callback that classifies its response (``client.submit``). A
-        cancelled race (Ctrl-C) gives up the requests still in flight: their ops keep only their invoke, and
-        count as indeterminate.
+        A burst worker sends its one call; a sustained worker (``call`` None) sends its next op from the
+        callback that recorded the last one. Completions are recorded from the callback that classifies the
+        response (``client.submit``), never later. A cancelled race (Ctrl-C) gives up the requests in flight:
+        their ops keep only their invoke, and count as indeterminate. An exception the workload raises fails
+        the race, as it would fail a worker's task.
         """
         race: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        pending: dict[int, Any] = {}
-        workload, history, name, key, round_ = self.workload, self.history, self.workload.name, step.key, step.round
+        in_flight: dict[int, Any] = {}  # worker -> its request's exchange
+        workers_left = len(calls)
+        workload, history, client, name = self.workload, self.history, self.client, self.workload.name
 
-        def send(n: int, worker: int, call: Call) -> None:
+        def finished() -> None:
+            nonlocal workers_left
+            workers_left -= 1
+            if not workers_left and not race.done():
+                race.set_result(None)
+
+        def send(worker: int, op_step: Step, call: Call, then: Callable[[], None], **extra: Any) -> None:
             def done(outcome: Outcome) -> None:
-                pending.pop(n, None)
+                in_flight.pop(worker, None)
                 if race.done():
                     return
                 try:
                     self.ops += 1
-                    value = workload.completed(worker, step, call, outcome)
-                    history.complete(worker, name, call.f, key, outcome.type, value, error=outcome.error,
+                    value = workload.completed(worker, op_step, call, outcome)
+                    history.complete(worker, name, call.f, op_step.key, outcome.type, value, error=outcome.error,
                                      attempts=outcome.attempts, old=outcome.old, raw=outcome.raw,
-                                     reasons=outcome.reasons, round=round_)
-                except Exception as exc:  # as a raising task would: the race fails with it
+                                     reasons=outcome.reasons, round=op_step.round)
+                    then()
+                except Exception as exc:
                     race.set_exception(exc)
-                    return
-                if not pending:
-                    race.set_result(None)
 
-            history.invoke(worker, name, call.f, key, call.value, round=round_)
-            pending[n] = None  # before submit: an outcome known at once must find its entry
-            exchange = self.client.submit(call.request, call.prepared, done)
-            if n in pending:
-                pending[n] = exchange
+            history.invoke(worker, name, call.f, op_step.key, call.value, round=op_step.round, **extra)
+            in_flight[worker] = client.submit(call.request, call.prepared, done)  # done runs later, never inside
+
+        def sustain(worker: int) -> None:
+            ops = self._sustained_ops(worker, step)
+
+            def next_op() -> None:
+                op = next(ops, None)
+                if op is None:
+                    finished()
+                else:
+                    send(worker, op[0], op[1], next_op, n=op[0].n)
+
+            next_op()
 
         def abandon(race: asyncio.Future[None]) -> None:
-            for exchange in list(pending.values()):
-                if exchange is not None:
-                    exchange.cancel()
-            pending.clear()
+            for exchange in in_flight.values():
+                exchange.cancel()
+            in_flight.clear()
 
-        for n, (worker, call) in enumerate(calls):
-            if call is not None:
-                send(n, worker, call)
-        if not pending and not race.done():
-            race.set_result(None)
         race.add_done_callback(abandon)
         race.add_done_callback(_retrieve)
+        try:
+            for worker, call in calls:
+                if call is None:
+                    sustain(worker)
+                else:
+                    send(worker, step, call, finished)
+        except BaseException:
+            race.cancel()
+            raise
+        if not calls:
+            race.set_result(None)
         return race
 
     async def release(self, number: int) -> bool:
@@ -283,13 +307,23 @@ class StepRunner:
             await self._op(worker, step, call)
 
     async def _sustain(self, worker: int, step: Step) -> None:
-        """One worker's sustained loop on its key until the step's time is up."""
+        """One worker's sustained loop on its key until the step's time is up, as a task (see ``direct``)."""
+        ops = self._sustained_ops(worker, step)
+        while True:
+            if self.gate:
+                await self.gate()
+            op = next(ops, None)
+            if op is None:
+                return
+            await self._op(worker, *op, n=op[0].n)
+
+    def _sustained_ops(self, worker: int, step: Step) -> Iterator[tuple[Step, Call]]:
+        """A sustained worker's ops, each built (and prepared) when asked for, from what the worker last saw,
+        until the step's time is up or the workload has no next op."""
         assert step.sustain_s is not None
         key = self.workload.sustained_key(worker, step.round)
         end = time.monotonic() + step.sustain_s
         for n in range(MAX_SUSTAINED_OPS):
-            if self.gate:
-                await self.gate()
             if time.monotonic() >= end:
                 return
             op_step = Step(step.round, key, n=n)
@@ -297,7 +331,7 @@ class StepRunner:
             if call is None:
                 return
             call.prepared = self.client.prepare(call.request)
-            await self._op(worker, op_step, call, n=n)
+            yield op_step, call
 
     async def _op(self, worker: int, step: Step, call: Call, **extra: Any) -> None:
         """Send one op and record its invoke and completion."""
