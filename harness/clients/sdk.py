@@ -73,8 +73,9 @@ class DynamoClient:
         return await self.call(request)
 
     def submit(self, request: Request, prepared: Any, done: Callable[[Outcome], None]) -> asyncio.Task[Outcome]:
-        """Send without waiting: ``done(outcome)`` is called once the call is classified, unless the returned
-        task is cancelled first. Here a task around ``send``; the prepared client needs no task."""
+        """Send without waiting: ``done(outcome)`` is called once the call is classified (from the event loop,
+        never before ``submit`` returns), unless the returned task is cancelled first. Here a task around
+        ``send``; the prepared client needs no task."""
         task = asyncio.get_running_loop().create_task(self.send(request, prepared))
 
         def finished(task: asyncio.Task[Outcome]) -> None:
