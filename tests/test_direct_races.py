@@ -178,3 +178,32 @@ async def test_what_keeps_a_task_per_worker() -> None:
     }
     assert {name: runner.direct(step) for name, (runner, step, _) in cases.items()} == \
         {name: expected for name, (_, _, expected) in cases.items()}
+
+
+class _StuckBuilding(Registration):
+    """A workload whose second race never gets built (its ``before_step`` waits forever)."""
+
+    async def before_step(self, client: Any, step: Step) -> None:
+        if step.key != self.first_key:
+            await asyncio.Event().wait()
+
+    @property
+    def first_key(self) -> str:
+        return next(iter(self.steps())).key
+
+
+async def test_a_run_interrupted_while_building_the_next_race_gives_the_one_in_flight_up(tmp_path) -> None:
+    config = WorkloadConfig(workers=5, keys=2, rounds=1, seed=1, run_id="direct")
+    workload = _StuckBuilding(config, "ddbstress-direct-registration")
+    async with RaceServer(answering=False) as endpoint, PreparedClient(endpoint, pool=5, timeout_s=5.0) as client:
+        with HistoryWriter(tmp_path / "h.jsonl") as history:
+            run = asyncio.create_task(StepRunner(client, workload, history, 5, Pace()).run())
+            for _ in range(200):
+                await asyncio.sleep(0.01)
+                if client.stats.in_flight == 5:
+                    break
+            assert client.stats.in_flight == 5
+            run.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await run
+            assert client.stats.in_flight == 0

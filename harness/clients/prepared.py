@@ -439,7 +439,7 @@ class PreparedClient(DynamoClient):
         awaited. Cancelling it drops the request's connection (its next bytes would be out of step)."""
         loop = self._loop or asyncio.get_running_loop()
         answer: asyncio.Future[Outcome] = loop.create_future()
-        exchange = self.submit(request, prepared, lambda outcome: answer.done() or answer.set_result(outcome))
+        exchange = self.submit(request, prepared, lambda outcome: _settle(answer, outcome))
         try:
             return await answer
         except asyncio.CancelledError:
@@ -615,11 +615,11 @@ class Exchange:
         return conn
 
 
-def _settle(waiter: asyncio.Future[Response], response: Response | None = None, *,
+def _settle(waiter: asyncio.Future[Any] | Exchange, response: Any = None, *,
             exception: BaseException | None = None) -> None:
-    """Resolve a request's future unless it is already done. Checking ``done()`` first is not enough: Ctrl-C
-    runs asyncio.Runner's SIGINT handler between two bytecodes, and its cancellation reaches this future
-    synchronously (seen in CI: ``InvalidStateError`` in ``data_received`` on an interrupted run)."""
+    """Resolve a request's future (or its exchange) unless it is already done. Checking ``done()`` first is
+    not enough: Ctrl-C runs asyncio.Runner's SIGINT handler between two bytecodes, and its cancellation
+    reaches a future synchronously (seen in CI: ``InvalidStateError`` in ``data_received`` on an interrupted run)."""
     with contextlib.suppress(asyncio.InvalidStateError):
         if exception is not None:
             waiter.set_exception(exception)

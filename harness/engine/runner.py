@@ -146,21 +146,26 @@ class StepRunner:
         steps = iter(self.workload.steps() if steps is None else steps)
         step = next(steps, None)
         calls = await self.prepare(step) if step else []
-        while step is not None and not self.pace.expired():
-            race = await self.start(step, calls, done)
-            if race is None:
-                break
-            following = next(steps, None)
-            if following is not None and self.workload.can_prepare_during(following, step):
-                await asyncio.sleep(0)  # every worker sends before the next race is built
-                calls = await self.prepare(following, yield_every=32)
-                await race
-            else:
-                await race
-                calls = await self.prepare(following) if following is not None else []
-            step = following
-            done += 1
-            self.on_step()
+        race: Awaitable[Any] | None = None
+        try:
+            while step is not None and not self.pace.expired():
+                race = await self.start(step, calls, done)
+                if race is None:
+                    break
+                following = next(steps, None)
+                if following is not None and self.workload.can_prepare_during(following, step):
+                    await asyncio.sleep(0)  # every worker sends before the next race is built
+                    calls = await self.prepare(following, yield_every=32)
+                    await race
+                else:
+                    await race
+                    calls = await self.prepare(following) if following is not None else []
+                step = following
+                done += 1
+                self.on_step()
+        finally:
+            if isinstance(race, asyncio.Future) and not race.done():
+                race.cancel()  # interrupted while the next race was built: give up the requests in flight
         return done
 
     async def race(self, step: Step) -> None:
