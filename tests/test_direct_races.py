@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Coroutine
 from typing import Any
 
 import pytest
@@ -66,6 +67,19 @@ class RaceServer:
         self.server.close()
 
 
+async def _cancel_once_in_flight(work: Coroutine[Any, Any, Any], client: PreparedClient, requests: int) -> None:
+    """Run ``work`` until ``requests`` are in flight (within 2 s), then cancel it, as Ctrl-C would."""
+    task = asyncio.create_task(work)
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if client.stats.in_flight == requests:
+            break
+    assert client.stats.in_flight == requests
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
 def _registration(workers: int, keys: int = 3, **extra: Any) -> Registration:
     config = WorkloadConfig(workers=workers, keys=keys, rounds=1, seed=1, run_id="direct", **extra)
     return Registration(config, "ddbstress-direct-registration")
@@ -102,15 +116,7 @@ async def test_a_cancelled_race_gives_its_requests_up(tmp_path, caplog: pytest.L
     async with server as endpoint, PreparedClient(endpoint, pool=5, timeout_s=5.0) as client:
         with HistoryWriter(tmp_path / "h.jsonl") as history:
             runner = StepRunner(client, workload, history, 5, Pace())
-            task = asyncio.create_task(runner.race(Step(0, "user-r0-0000")))
-            for _ in range(200):
-                await asyncio.sleep(0.01)
-                if client.stats.in_flight == 5:
-                    break
-            assert client.stats.in_flight == 5
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
+            await _cancel_once_in_flight(runner.race(Step(0, "user-r0-0000")), client, 5)
             await asyncio.sleep(0.05)
             assert client.stats.in_flight == 0
             assert client._pool is not None and client._pool.take() is None  # every connection was dropped
@@ -197,13 +203,5 @@ async def test_a_run_interrupted_while_building_the_next_race_gives_the_one_in_f
     workload = _StuckBuilding(config, "ddbstress-direct-registration")
     async with RaceServer(answering=False) as endpoint, PreparedClient(endpoint, pool=5, timeout_s=5.0) as client:
         with HistoryWriter(tmp_path / "h.jsonl") as history:
-            run = asyncio.create_task(StepRunner(client, workload, history, 5, Pace()).run())
-            for _ in range(200):
-                await asyncio.sleep(0.01)
-                if client.stats.in_flight == 5:
-                    break
-            assert client.stats.in_flight == 5
-            run.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await run
+            await _cancel_once_in_flight(StepRunner(client, workload, history, 5, Pace()).run(), client, 5)
             assert client.stats.in_flight == 0
