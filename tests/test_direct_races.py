@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from harness.backends.endpoint import FAKE_CREDENTIALS, Endpoint
-from harness.clients.outcome import Outcome
+from harness.clients.outcome import Outcome, Request
 from harness.clients.prepared import PreparedClient
+from harness.clients.sdk import DynamoClient
 from harness.engine.runner import Pace, StepRunner
 from harness.history.events import CONDITIONAL_FAILED, INVOKE, HistoryWriter, pair_ops, read_events
 from workloads.base import SUSTAINED, Call, Step, WorkloadConfig
@@ -205,3 +206,20 @@ async def test_a_run_interrupted_while_building_the_next_race_gives_the_one_in_f
         with HistoryWriter(tmp_path / "h.jsonl") as history:
             await _cancel_once_in_flight(StepRunner(client, workload, history, 5, Pace()).run(), client, 5)
             assert client.stats.in_flight == 0
+
+
+class _Broken(DynamoClient):
+    """An SDK client whose call hits a bug of ours (not a server outcome)."""
+
+    def __init__(self) -> None:  # no aioboto3 client: nothing here talks to a server
+        pass
+
+    async def send(self, request: Any, prepared: Any = None) -> Outcome:
+        raise KeyError("bug")
+
+
+async def test_the_sdk_clients_submit_turns_a_crash_into_an_indeterminate_outcome(caplog) -> None:
+    got: list[Outcome] = []
+    await asyncio.wait([_Broken().submit(Request("put_item", {}), None, got.append)])
+    assert got == [Outcome("info", error="KeyError")]
+    assert "put_item crashed" in caplog.text

@@ -10,14 +10,14 @@ latencies. This client moves all of that before the gun:
   for byte against botocore's ``SigV4Auth``, caching what is the same for every request: the derived
   key, Host, canonical path), then frames the raw HTTP/1.1 bytes. A SigV4 signature stays valid for
   5 minutes (DynamoDB accepts 15 minutes of clock skew), so preparing just before the gun is safe.
-* ``send`` (after the gun) queues the bytes on an idle keep-alive connection of a pool opened in
+* ``submit`` (after the gun) queues the bytes on an idle keep-alive connection of a pool opened in
   ``__aenter__`` (connections the server closes while idle — Jetty does after 30 s — are replaced in
   the background, and ``warm()`` refills the pool on demand); all sends queued in one event-loop
   iteration are written back to back by a single callback, so a 200-way race leaves the client in
   about 2 ms on an idle machine (CPU contention on a small machine stretches it). The response is
   only framed (status line, ``Content-Length`` or chunked body, ``x-amz-crc32``) when bytes arrive;
-  JSON parsing and classification happen in ``send`` with the same rules as the SDK client
-  (``classify_client_error``).
+  JSON parsing and classification happen once the response is complete (``Exchange``), with the same
+  rules as the SDK client (``classify_client_error``), and the outcome goes to the caller's callback.
 
 Differences from the SDK path, on purpose:
 
@@ -320,7 +320,8 @@ class ConnectionPool:
 
 
 class PreparedClient(DynamoClient):
-    """DynamoClient whose ``prepare`` serialises and signs, and whose ``send`` writes raw bytes.
+    """DynamoClient whose ``prepare`` serialises and signs, and whose ``submit`` (``send``, awaited) writes
+    raw bytes.
 
     ``self.raw`` (aioboto3) stays available for setup and final reads.
     """
