@@ -232,7 +232,7 @@ class StepRunner:
         race: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         in_flight: dict[int, Any] = {}  # worker -> its request's exchange
         workers_left = len(calls)
-        workload, history, client, name = self.workload, self.history, self.client, self.workload.name
+        client = self.client
 
         def finished() -> None:
             nonlocal workers_left
@@ -246,16 +246,12 @@ class StepRunner:
                 if race.done():
                     return
                 try:
-                    self.ops += 1
-                    value = workload.completed(worker, op_step, call, outcome)
-                    history.complete(worker, name, call.f, op_step.key, outcome.type, value, error=outcome.error,
-                                     attempts=outcome.attempts, old=outcome.old, raw=outcome.raw,
-                                     reasons=outcome.reasons, round=op_step.round)
+                    self._completed(worker, op_step, call, outcome)
                     then()
                 except Exception as exc:
                     race.set_exception(exc)
 
-            history.invoke(worker, name, call.f, op_step.key, call.value, round=op_step.round, **extra)
+            self._invoked(worker, op_step, call, **extra)
             in_flight[worker] = client.submit(call.request, call.prepared, done)  # done runs later, never inside
 
         def sustain(worker: int) -> None:
@@ -345,15 +341,22 @@ class StepRunner:
             paced["intended"] = self._intended_start()
             async with self.throttler:
                 pass
-        name = self.workload.name
-        self.history.invoke(worker, name, call.f, step.key, call.value, round=step.round, **extra, **paced)
+        self._invoked(worker, step, call, **extra, **paced)
         try:
             outcome = await self.workload.execute(self.client, call)
         except Exception as exc:  # a workload bug must not lose the op: it becomes indeterminate
-            log.error("%s: worker %d crashed: %r", name, worker, exc)
+            log.error("%s: worker %d crashed: %r", self.workload.name, worker, exc)
             outcome = Outcome("info", error=type(exc).__name__)
+        self._completed(worker, step, call, outcome)
+
+    def _invoked(self, worker: int, step: Step, call: Call, **extra: Any) -> None:
+        """Record the invoke of ``worker``'s op, just before it is sent."""
+        self.history.invoke(worker, self.workload.name, call.f, step.key, call.value, round=step.round, **extra)
+
+    def _completed(self, worker: int, step: Step, call: Call, outcome: Outcome) -> None:
+        """Let the workload learn from ``outcome`` and record the op's completion."""
         self.ops += 1
         value = self.workload.completed(worker, step, call, outcome)
-        self.history.complete(worker, name, call.f, step.key, outcome.type, value, error=outcome.error,
-                              attempts=outcome.attempts, old=outcome.old, raw=outcome.raw,
+        self.history.complete(worker, self.workload.name, call.f, step.key, outcome.type, value,
+                              error=outcome.error, attempts=outcome.attempts, old=outcome.old, raw=outcome.raw,
                               reasons=outcome.reasons, round=step.round)
