@@ -32,6 +32,8 @@ def assert_usage_error(proc: subprocess.CompletedProcess[str], fragment: str) ->
         (["--workers", "-3"], "--workers must be at least 1"),
         (["--workers", "abc"], "--workers"),
         (["--keys", "0"], "--keys"),
+        (["--pattern", "sustained", "--keys", "0"], "--keys must be at least 1"),  # not "--workers" (keys × per-key)
+        (["--pattern", "sustained", "--per-key", "0"], "--per-key must be at least 1"),
         (["--rounds", "0"], "--rounds"),
         (["--rate", "0"], "--rate"),
         (["--workload", "no-such-workload"], "unknown workload"),

@@ -68,8 +68,10 @@ class RunOptions:
         """Reject impossible values, and options that would do nothing on the chosen backend, with one-line
         UsageErrors."""
         checks: list[tuple[bool, str]] = [
-            (self.workers >= 1, f"--workers must be at least 1 (got {self.workers})"),
+            # --keys and --per-key first: under --pattern sustained they make --workers, so theirs is the message.
             (self.keys >= 1, f"--keys must be at least 1 (got {self.keys})"),
+            (self.per_key >= 1, f"--per-key must be at least 1 (got {self.per_key})"),
+            (self.workers >= 1, f"--workers must be at least 1 (got {self.workers})"),
             (self.rounds is None or self.rounds >= 1, f"--rounds must be at least 1 (got {self.rounds})"),
             (self.duration is None or self.duration > 0, f"--duration must be positive (got {self.duration})"),
             (self.rate is None or self.rate > 0, f"--rate must be a positive number of ops/s (got {self.rate})"),
@@ -84,7 +86,6 @@ class RunOptions:
             (self.backend in BACKEND_KINDS,
              f"unknown backend {self.backend!r}: choose one of {', '.join(BACKEND_KINDS)}"),
             (self.pattern in PATTERNS, f"unknown pattern {self.pattern!r}: choose one of {', '.join(PATTERNS)}"),
-            (self.per_key >= 1, f"--per-key must be at least 1 (got {self.per_key})"),
             (self.pattern == SUSTAINED or self.per_key == DEFAULT_PER_KEY,
              "--per-key applies to --pattern sustained (a burst races every worker on each key)"),
             (self.pattern != SUSTAINED or not self._workers_given or self.workers == self.keys * self.per_key,
