@@ -29,7 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.checker.linearizability import _Budget, check_linearizable, get_model, partition, search
+from harness.checker.linearizability import check_linearizable, get_model, partition
+from harness.checker.linearizability.search import Budget, search
 from harness.history.jepsen import parse_history
 from tests.jepsen_histories import brute_force, etcd_history, to_edn, to_json
 
@@ -50,7 +51,7 @@ def _cpu(fn, repeat: int) -> tuple[float, object]:
 def decide(ops: list) -> str:
     """The verdict of the search alone (no counterexample), key by key."""
     model = get_model("cas-register")
-    statuses = [search(sorted(calls, key=lambda c: c.invoke), model, None, _Budget(time.monotonic() + 60, None))[0]
+    statuses = [search(sorted(calls, key=lambda c: c.invoke), model, None, Budget(time.monotonic() + 60, None))[0]
                 for calls in partition(ops, model).values()]
     return "invalid" if "invalid" in statuses else "valid"
 

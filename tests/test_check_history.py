@@ -14,19 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.checker import linearizability
-from harness.checker.linearizability import (
-    Call,
-    _Budget,
-    _overused_kinds,
-    _relaxed,
-    _search_reusable,
-    _Shrinker,
-    check_linearizable,
-    get_model,
-    partition,
-    search,
-)
+from harness.checker.linearizability import Call, check_linearizable, get_model, partition
+from harness.checker.linearizability import shrink as shrinking
+from harness.checker.linearizability.search import Budget, search, search_reusable
+from harness.checker.linearizability.shrink import _overused_kinds, _relaxed, _Shrinker
 from harness.history.events import HistoryError
 from harness.history.jepsen import parse_history
 from tests.conftest import run_stress
@@ -125,7 +116,7 @@ def _linearizable(events: list[dict]) -> bool:
     """The exact search's own verdict on ``events`` (no fast path, no shrinking), for a single-key history."""
     model = get_model("cas-register")
     (calls,) = partition(parse_history(to_json(events), "h.json").checked("unknown"), model).values()
-    outcome = search(sorted(calls, key=lambda c: c.invoke), model, None, _Budget(float("inf"), None))
+    outcome = search(sorted(calls, key=lambda c: c.invoke), model, None, Budget(float("inf"), None))
     return outcome.status == "valid"
 
 
@@ -178,7 +169,7 @@ def test_large_counterexamples_are_one_minimal(monkeypatch):
                 return
 
     shrink_some({"guess", "guess-exact"})
-    monkeypatch.setattr(linearizability, "_grown_core", lambda *args: None)  # as if no guess were found
+    monkeypatch.setattr(shrinking, "_grown_core", lambda *args: None)  # as if no guess were found
     shrink_some({"bisect", "bisect-exact"})
     assert seen == {"guess", "guess-exact", "bisect", "bisect-exact"}
 
@@ -211,8 +202,8 @@ def test_reusable_linearizations_prove_only_what_the_exact_search_finds():
         for _ in range(10):
             trial = sorted(random_relaxation(rng, calls).values(), key=lambda c: c.invoke)
             witness: list = []
-            budget = _Budget(time.monotonic() + 30, None)
-            if _search_reusable(trial, model, None, budget, witness).status == "valid" \
+            budget = Budget(time.monotonic() + 30, None)
+            if search_reusable(trial, model, None, budget, witness).status == "valid" \
                     and not _overused_kinds(witness, trial):
                 accepted += 1
                 assert search(trial, model, None, budget).status == "valid"
@@ -226,16 +217,16 @@ def test_reusable_linearizations_prove_only_what_the_exact_search_finds():
     calls = sorted(next(iter(partition(parse_history(json.dumps(twice), "t.json").checked("unknown"),
                                        model).values())), key=lambda c: c.invoke)
     witness = []
-    budget = _Budget(time.monotonic() + 30, None)
-    assert _search_reusable(calls, model, None, budget, witness).status == "valid"
+    budget = Budget(time.monotonic() + 30, None)
+    assert search_reusable(calls, model, None, budget, witness).status == "valid"
     assert _overused_kinds(witness, calls) == {("write", 1, None)}
     assert search(calls, model, None, budget).status == "invalid"
     # The search between the two: with writes of 2 taking effect once it still finds that linearization, and says
     # which kind it overused; with writes of 1 taking effect once it is the exact search.
     witness = []
-    assert _search_reusable(calls, model, None, budget, witness, once=frozenset({("write", 2, None)})).status == "valid"
+    assert search_reusable(calls, model, None, budget, witness, once=frozenset({("write", 2, None)})).status == "valid"
     assert _overused_kinds(witness, calls) == {("write", 1, None)}
-    assert _search_reusable(calls, model, None, budget, once=frozenset({("write", 1, None)})).status == "invalid"
+    assert search_reusable(calls, model, None, budget, once=frozenset({("write", 1, None)})).status == "invalid"
 
 
 def test_a_search_with_some_kinds_taking_effect_once_proves_what_the_exact_search_finds():
@@ -251,16 +242,16 @@ def test_a_search_with_some_kinds_taking_effect_once_proves_what_the_exact_searc
             trial = sorted(current.values(), key=lambda c: c.invoke)
             kinds = sorted({(c.kind, c.arg, c.new) for c in trial if not c.definite}, key=repr)
             some = frozenset(k for k in kinds if rng.random() < 0.5)
-            budget = _Budget(time.monotonic() + 30, None)
+            budget = Budget(time.monotonic() + 30, None)
             exact = search(trial, model, None, budget).status
             witness: list = []
-            status = _search_reusable(trial, model, None, budget, witness, once=some).status
+            status = search_reusable(trial, model, None, budget, witness, once=some).status
             # Counting every kind is the exact search by another road, but its states multiply with the counts: the
             # shrinker never counts more than MAX_COUNTED_STATES ways, and 3 relaxations here with 6,912-18,432 ways
             # took 5-6 s each (17 s of this test). Compared up to 4,096 ways: 172 of the 180.
             counts = Counter((c.kind, c.arg, c.new) for c in trial if not c.definite)
             if math.prod(n + 1 for n in counts.values()) <= 4096:
-                assert _search_reusable(trial, model, None, budget, once=frozenset(kinds)).status == exact
+                assert search_reusable(trial, model, None, budget, once=frozenset(kinds)).status == exact
                 decided["counted"] += 1
             if status == "invalid":
                 assert exact == "invalid"
@@ -289,11 +280,11 @@ def test_searches_sharing_a_table_decide_as_searches_with_their_own():
             trial = sorted(random_relaxation(rng, calls).values(), key=lambda c: c.invoke)
             kinds = sorted({(c.kind, c.arg, c.new) for c in trial if not c.definite}, key=repr)
             once = frozenset(k for k in kinds if rng.random() < 0.3) if rng.random() < 0.5 else frozenset()
-            budget = _Budget(time.monotonic() + 30, None)
+            budget = Budget(time.monotonic() + 30, None)
             shared: list = []
             own: list = []
-            status = _search_reusable(trial, model, None, budget, shared, once=once, tables=tables).status
-            assert _search_reusable(trial, model, None, budget, own, once=once).status == status
+            status = search_reusable(trial, model, None, budget, shared, once=once, tables=tables).status
+            assert search_reusable(trial, model, None, budget, own, once=once).status == status
             assert shared == own
             compared[status] += 1
             compared["counted"] += bool(once)
@@ -324,7 +315,7 @@ def test_the_exact_search_hands_back_a_linearization():
         relax = sorted(c.index for c in calls if c.definite and rng.random() < 0.3)
         trial = sorted(_relaxed({c.index: c for c in calls}, relax, model).values(), key=lambda c: c.invoke)
         witness: list = []
-        if search(trial, model, None, _Budget(time.monotonic() + 30, None), witness=witness).status != "valid":
+        if search(trial, model, None, Budget(time.monotonic() + 30, None), witness=witness).status != "valid":
             assert witness == []
             continue
         valid += 1

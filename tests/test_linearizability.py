@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from harness.checker.linearizability import MODELS, CasRegisterModel, _Budget, check_linearizable, freeze, search
+from harness.checker.linearizability import MODELS, CasRegisterModel, check_linearizable, freeze
+from harness.checker.linearizability.search import Budget, search
 from harness.checker.verdict import INVALID, UNKNOWN, VALID
 from harness.history.events import Op, pair_ops
 
@@ -542,7 +543,7 @@ def test_reusable_search_only_over_approximates():
     h = _reuse_needed()
     model = MODELS["cas-register"]
     calls = sorted((model.prepare(op) for op in h.ops), key=lambda c: c.invoke)
-    budget = _Budget(float("inf"), None)
+    budget = Budget(float("inf"), None)
     assert search(calls, model, None, budget, reusable=True).status == VALID
     assert search(calls, model, None, budget).status == INVALID
     assert brute_force(h.ops, None) == INVALID

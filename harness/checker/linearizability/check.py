@@ -1,0 +1,156 @@
+"""Checking a history key by key: the fast path where it applies, else the search, with a shrunk
+counterexample for a key that fails; the verdict."""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Hashable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from harness.checker.linearizability.chain import check_chain
+from harness.checker.linearizability.model import CAS, READ, WRITE, Call, Model, get_model, plain
+from harness.checker.linearizability.results import Failure, KeyResult, unwritten
+from harness.checker.linearizability.search import Budget, search
+from harness.checker.linearizability.shrink import minimize
+from harness.checker.verdict import INVALID, UNKNOWN, VALID, Verdict
+from harness.history.events import FAIL, Op
+
+MAX_UNKNOWN_MESSAGES = 20
+DEFAULT_MINIMIZE_S = 2.0
+MINIMIZE_FLOOR_S = 0.25
+
+
+def partition(ops: Iterable[Op], model: Model) -> dict[str, list[Call]]:
+    """Prepared calls per key, in history order; ``fail`` ops are dropped."""
+    by_key: dict[str, list[Call]] = {}
+    prepare = model.prepare
+    for op in ops:
+        if op.type == FAIL:
+            continue
+        call = prepare(op)
+        if call is None:
+            continue
+        calls = by_key.get(op.key)
+        if calls is None:
+            by_key[op.key] = [call]
+        else:
+            calls.append(call)
+    return by_key
+
+
+def check_linearizable(
+    ops: Iterable[Op],
+    model: str | Model = "cas-register",
+    initial: Any = None,
+    time_limit_s: float = 10.0,
+    *,
+    initial_by_key: Mapping[str, Any] | None = None,
+    max_steps: int | None = None,
+    fast_path: bool = True,
+    minimize_s: float = DEFAULT_MINIMIZE_S,
+    stats: dict[str, Any] | None = None,
+) -> Verdict:
+    """Check that ``ops`` are linearizable with respect to ``model``, key by key.
+
+    Pass one workload's ops (see ``harness.history.events.ops_by_workload``): keys are not qualified
+    by workload. ``initial`` is every key's initial state (``None`` = absent item) unless ``initial_by_key``
+    names one. ``time_limit_s`` bounds the whole check and ``max_steps`` each key's search;
+    keys that run out of budget make the verdict ``unknown``. ``fast_path=False`` forces the
+    general search. A key the search finds non-linearizable gets up to ``minimize_s`` seconds
+    (within the time limit, but at least a quarter second) to shrink its counterexample.
+    If ``stats`` is a dict it receives counts of keys by method and status.
+    """
+    with gc_paused():
+        results = _check_keys(ops, get_model(model), initial, initial_by_key,
+                              Budget(time.monotonic() + time_limit_s, max_steps), fast_path, minimize_s)
+    verdict = Verdict()
+    _report(verdict, results)
+    if stats is not None:
+        _fill_stats(stats, results)
+    return verdict
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC: the checker allocates millions of acyclic tuples, and full
+    collections over a large live history would otherwise dominate the run time. (Reading a
+    history is the same: `stress check-history` reads under it too.)"""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _check_keys(ops: Iterable[Op], m: Model, initial: Any, initial_by_key: Mapping[str, Any] | None,
+                budget: Budget, fast_path: bool, minimize_s: float) -> dict[str, KeyResult]:
+    """Fast path for every key, then the search (smallest keys first) for the undecided ones."""
+    results: dict[str, KeyResult] = {}
+    pending: list[tuple[str, list[Call], Hashable]] = []
+    for key, calls in partition(ops, m).items():
+        init = m.init(initial_by_key[key] if initial_by_key and key in initial_by_key else initial)
+        result = check_chain(calls, init) if fast_path else None
+        if result is None:
+            pending.append((key, calls, init))
+        else:
+            results[key] = result
+    for key, calls, init in sorted(pending, key=lambda p: len(p[1])):
+        results[key] = check_search(calls, m, init, budget, minimize_s)
+    return results
+
+
+def _report(verdict: Verdict, results: Mapping[str, KeyResult]) -> None:
+    unknown = [(key, r) for key, r in results.items() if r.status == UNKNOWN]
+    for key, r in results.items():
+        if r.failure is not None:
+            f = r.failure
+            verdict.fail(f.kind, key, f.message, f.ops, **plain(f.details))
+    for key, r in unknown[:MAX_UNKNOWN_MESSAGES]:
+        verdict.undecided(f"key {key}: {r.reason}")
+    if len(unknown) > MAX_UNKNOWN_MESSAGES:
+        verdict.undecided(f"... and {len(unknown) - MAX_UNKNOWN_MESSAGES} more keys undecided")
+
+
+def _fill_stats(stats: dict[str, Any], results: Mapping[str, KeyResult]) -> None:
+    stats["keys"] = len(results)
+    stats["search_steps"] = sum(r.steps for r in results.values())
+    for r in results.values():
+        name = f"{r.method}_{r.status}"
+        stats[name] = stats.get(name, 0) + 1
+
+
+def check_search(calls: list[Call], model: Model, initial: Hashable, budget: Budget,
+                 minimize_s: float = DEFAULT_MINIMIZE_S) -> KeyResult:
+    """The general search for one key, with a shrunk counterexample when it fails."""
+    failure = _unwritten_values(calls, initial)
+    if failure:
+        return KeyResult(INVALID, "precheck", failure)
+    calls = sorted(calls, key=lambda c: c.invoke)
+    status, steps, frontier = search(calls, model, initial, budget)
+    if status == UNKNOWN:
+        return KeyResult(UNKNOWN, "search", None, f"search budget exhausted after {steps} steps", steps)
+    if status == VALID:
+        return KeyResult(VALID, "search", steps=steps)
+    now = time.monotonic()
+    failure = minimize(calls, model, initial, max(min(now + minimize_s, budget.deadline), now + MINIMIZE_FLOOR_S),
+                       frontier)
+    return KeyResult(INVALID, "search", failure, steps=steps)
+
+
+def _unwritten_values(calls: list[Call], initial: Hashable) -> Failure | None:
+    """Cheap pre-check: an ok read or cas needing a value nobody wrote can never linearize."""
+    written = {initial}
+    for c in calls:
+        if c.kind == WRITE:
+            written.add(c.arg)
+        elif c.kind == CAS:
+            written.add(c.new)
+    for c in calls:
+        if c.definite and c.kind in (READ, CAS) and c.arg not in written:
+            return unwritten(c, [])
+    return None
+
