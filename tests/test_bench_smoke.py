@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -62,7 +63,9 @@ def test_small_benchmark_prints_the_table() -> None:
     assert " NO" not in out.split("(c)")[0].split("(b)")[1]  # every race had exactly one winner
     if len(os.sched_getaffinity(0)) >= 2:  # (f): the server and the client on cores of their own
         separate = out.split("(f) server on core(s) ")[1].split("goals:")[0].splitlines()
-        assert [row.split()[0] for row in separate[2:] if row.strip()] == ["64"], out
+        assert [row.split()[0] for row in separate[2:] if row.strip() and row.split()[0].isdigit()] == ["64"], out
+        assert "allows: the server's CPU per request" in out, out  # the cap the server itself sets, explained
+        assert re.search(r"server's own CPU per request allows \d+\.\d\dx", out), out
         assert "at 64 workers, server and client on cores of their own" in out, out
 
 
