@@ -13,7 +13,8 @@ Starts a managed DynamoDB Local on 127.0.0.1, warms it up, and prints one table 
 (e) `stress run --workers 200` end to end, as a user types it (its own DynamoDB Local);
 (f) the race mix and the sustained pattern again with the server on its own core(s) and the client (harness
     or wrk) on another: whether the harness keeps a server as busy as wrk does when the two do not compete
-    for the same cores (on a 2-core machine, (b) mostly measures what the client's CPU takes from the server);
+    for the same cores (on a 2-core machine, (b) mostly measures what the client's CPU takes from the server),
+    and the ratio the server's own CPU per request allows there (its core saturated, that is the cap);
 
 then the goals met or missed. Measurements are interleaved (wrk, sdk, prepared at each level, repeated)
 and medians are quoted, because other processes share the machine.
