@@ -9,10 +9,15 @@ values 0-4, read/write/cas, ~10 % timeouts):
 2. the command itself: ``--files`` histories (half of them small enough for a brute-force reference, half
    90-op ones, half of each with a seeded anomaly) written as EDN and JSON and checked by one
    ``stress check-history`` call; its wall time is printed, and its verdicts are compared with the brute
-   force on the small ones (exit 1 on any difference).
+   force on the small ones (exit 1 on any difference);
+3. with ``--knossos DIR`` (a checkout of https://github.com/jepsen-io/knossos), Knossos's own test data:
+   ``stress check-history --initial 0`` on every file of ``data/cas-register/good`` and ``bad``, as Knossos's
+   ``test-examples`` checks them with ``(cas-register 0)``; each verdict must be the one the directory names
+   (exit 1 otherwise), and for the bad ones decision vs total is timed as in 1.
 
     python benchmarks/bench_check_history.py             # 100 invalid histories, 100 files
     python benchmarks/bench_check_history.py --small     # a few seconds
+    python benchmarks/bench_check_history.py --knossos ../knossos
 """
 
 from __future__ import annotations
@@ -48,10 +53,10 @@ def _cpu(fn, repeat: int) -> tuple[float, object]:
     return best, result
 
 
-def decide(ops: list) -> str:
+def decide(ops: list, initial: object = None) -> str:
     """The verdict of the search alone (no counterexample), key by key."""
     model = get_model("cas-register")
-    statuses = [search(sorted(calls, key=lambda c: c.invoke), model, None, Budget(time.monotonic() + 60, None))[0]
+    statuses = [search(sorted(calls, key=lambda c: c.invoke), model, initial, Budget(time.monotonic() + 60, None))[0]
                 for calls in partition(ops, model).values()]
     return "invalid" if "invalid" in statuses else "valid"
 
@@ -110,15 +115,48 @@ def command(n_files: int, seed: int) -> int:
     return 1 if wrong or len(got) != n_files else 0
 
 
+def knossos(root: Path, repeat: int) -> int:
+    """Knossos's test histories through `stress check-history --initial 0`; 1 if a verdict is not the expected one."""
+    files = {path: expected for expected, sub in (("valid", "good"), ("invalid", "bad"))
+             for path in sorted((root / "data" / "cas-register" / sub).glob("*.edn"))}
+    if not files:
+        print(f"--knossos: no data/cas-register/good or bad *.edn under {root}", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    proc = subprocess.run([str(STRESS), "check-history", "--initial", "0", *map(str, files)],
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    got = {m[1]: m[2].lower() for m in map(LINE.match, proc.stdout.splitlines()) if m}
+    wrong = [f"{path.parent.name}/{path.name}: {got.get(str(path), 'no verdict')}"
+             for path, expected in files.items() if got.get(str(path)) != expected]
+    sizes = [len(parse_history(path.read_text(), str(path)).checked("unknown")) for path in files]
+    print(f"Knossos's data/cas-register ({len(files)} files, {min(sizes)}-{max(sizes)} ops): "
+          f"{len(files) - len(wrong)}/{len(files)} verdicts as the directory names them, "
+          f"{wall:.2f} s wall for one call (exit {proc.returncode}, its worst verdict)"
+          + "".join(f"\n  wrong: {w}" for w in wrong))
+    for path, expected in files.items():
+        if expected == "invalid":
+            ops = parse_history(path.read_text(), str(path)).checked("unknown")
+            d, _ = _cpu(lambda ops=ops: decide(ops, 0), repeat)
+            t, verdict = _cpu(lambda ops=ops: check_linearizable(ops, initial=0), repeat)
+            (violation,) = verdict.violations
+            print(f"  bad/{path.name}: {len(ops)} ops, decision {d * 1e3:.2f} ms, total {t * 1e3:.2f} ms "
+                  f"({t / d:.1f}x), counterexample {len(violation.ops)} ops")
+    return 1 if wrong else 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run both measurements; exit 1 if the command's verdicts differ from the brute force."""
+    """Run the measurements; exit 1 if a verdict differs from the brute force or from Knossos's data."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", action="store_true", help="a few seconds")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=3, help="timings per history (best kept)")
     parser.add_argument("--histories", type=int, default=100, help="invalid 90-op histories timed")
     parser.add_argument("--files", type=int, default=100)
+    parser.add_argument("--knossos", type=Path, metavar="DIR", help="a checkout of jepsen-io/knossos: check its data")
     args = parser.parse_args(argv)
+    if args.knossos:
+        return knossos(args.knossos, args.repeat)
     shrink_cost(5 if args.small else args.histories, args.seed, 1 if args.small else args.repeat)
     return command(10 if args.small else args.files, args.seed)
 

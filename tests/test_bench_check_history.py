@@ -1,0 +1,70 @@
+"""benchmarks/bench_check_history.py as it is typed: --small end to end, and --knossos on a directory laid out
+like Knossos's test data (data/cas-register/good and bad), built here from generated histories whose
+verdicts the brute force gives. Knossos's real files are not in this repository; the closing notes and the
+README quote the benchmark on a checkout of them."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.jepsen_histories import brute_force, etcd_history, to_edn
+
+REPO = Path(__file__).resolve().parent.parent
+BENCH = REPO / "benchmarks" / "bench_check_history.py"
+
+
+def _bench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(BENCH), *args], capture_output=True, text=True, timeout=300, cwd=REPO)
+
+
+def _histories(verdict: str, n: int, seed: int) -> list[str]:
+    """``n`` small etcd-style histories (EDN vectors, as Knossos stores them) that the brute force judges
+    ``verdict`` with the register starting at 0, as Knossos's test-examples does."""
+    rng, found = random.Random(seed), []
+    while len(found) < n:
+        events = etcd_history(rng, rng.randrange(6, 12), initial=0, corrupt=verdict == "invalid")
+        if brute_force(events, initial=0) == verdict:
+            found.append(to_edn(events, "vector", times=False))
+    return found
+
+
+def _knossos_tree(root: Path, good: list[str], bad: list[str]) -> Path:
+    for sub, texts in (("good", good), ("bad", bad)):
+        folder = root / "data" / "cas-register" / sub
+        folder.mkdir(parents=True)
+        for i, text in enumerate(texts):
+            (folder / f"h{i}.edn").write_text(text)
+    return root
+
+
+def test_small_run_agrees_with_the_brute_force() -> None:
+    proc = _bench("--small")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "5 invalid 90-op histories" in proc.stdout and "all minimal: True" in proc.stdout, proc.stdout
+    assert "stress check-history on 10 files" in proc.stdout, proc.stdout
+    assert "5/5 small ones equal to the brute force" in proc.stdout, proc.stdout
+
+
+def test_knossos_data_verdicts_match_their_directories(tmp_path: Path) -> None:
+    root = _knossos_tree(tmp_path, _histories("valid", 3, 1), _histories("invalid", 2, 2))
+    proc = _bench("--knossos", str(root), "--repeat", "1")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "(5 files," in proc.stdout and "5/5 verdicts as the directory names them" in proc.stdout, proc.stdout
+    assert proc.stdout.count("  bad/h") == 2 and "counterexample" in proc.stdout, proc.stdout
+
+
+def test_knossos_data_a_wrong_verdict_fails(tmp_path: Path) -> None:
+    """Negative control: an invalid history filed under good/ is reported and the benchmark exits 1."""
+    invalid = _histories("invalid", 2, 3)
+    root = _knossos_tree(tmp_path, _histories("valid", 1, 4) + invalid[:1], invalid[1:])
+    proc = _bench("--knossos", str(root), "--repeat", "1")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "2/3 verdicts" in proc.stdout and "wrong: good/h1.edn: invalid" in proc.stdout, proc.stdout
+
+
+def test_knossos_without_data_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    proc = _bench("--knossos", str(tmp_path))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "no data/cas-register" in proc.stderr, proc.stderr
