@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,27 +53,63 @@ def etcd_history(rng: random.Random, n_ops: int = 90, *, keys: int = 1, processe
     """
     independent = keys > 1 if independent is None else independent
     concurrency = processes * keys
+
+    def pick(_thread: int) -> tuple[str, Any]:
+        f = rng.choice(FS)
+        return f, None if f == "read" else rng.randrange(values) if f == "write" else \
+            [rng.randrange(values), rng.randrange(values)]
+
     planned: list[_Planned] = []
     for k in range(keys):
-        planned.extend(_one_key(rng, k, n_ops, k * processes, concurrency, processes, values, timeout_rate))
+        planned.extend(_one_key(rng, k, n_ops, k * processes, concurrency, processes, timeout_rate, pick))
         _simulate([p for p in planned if p.key == k], initial)
     if corrupt:
         _corrupt(rng, planned, values)
     return _events(planned, independent)
 
 
+def lock_history(rng: random.Random, n_ops: int = 40, *, processes: int = 5, timeout_rate: float = 0.1,
+                 corrupt: bool = False) -> list[dict[str, Any]]:
+    """A history of one lock, as Jepsen's lock tests make them: each process alternates ``acquire`` and
+    ``release`` (values nil); an acquire of a held lock fails, and so does a release by a process that does
+    not hold it (``:not-held``). With ``corrupt`` one failed acquire claims it succeeded (two holders), which
+    is usually, not always, non-linearizable."""
+    turns = [0] * processes
+
+    def pick(thread: int) -> tuple[str, Any]:
+        turns[thread] += 1
+        return ("acquire" if turns[thread] % 2 else "release"), None
+
+    planned = _one_key(rng, 0, n_ops, 0, processes, processes, timeout_rate, pick)
+    holder = None
+    for op in sorted((op for op in planned if op.point is not None), key=lambda op: op.point):
+        if op.f == "acquire" and holder is None:
+            holder = op.process
+        elif op.f == "release" and holder == op.process:
+            holder = None
+        else:
+            op.type = "fail"
+    for op in planned:
+        if op.timeout:
+            op.type = "info"
+    if corrupt:
+        failed = [op for op in planned if op.f == "acquire" and op.type == "fail"]
+        if failed:
+            rng.choice(failed).type = "ok"
+    return _events(planned, False)
+
+
 def _one_key(rng: random.Random, key: int, n_ops: int, first_thread: int, concurrency: int, processes: int,
-             values: int, timeout_rate: float) -> list[_Planned]:
-    """Plan ``n_ops`` ops of one key: each thread runs one op at a time, the next after a think time."""
+             timeout_rate: float, pick: Callable[[int], tuple[str, Any]]) -> list[_Planned]:
+    """Plan ``n_ops`` ops of one key: each thread runs one op at a time (``pick(thread)`` gives its :f and
+    value), the next after a think time."""
     clock = [rng.randrange(MS) for _ in range(processes)]
     process = [first_thread + i for i in range(processes)]
     out = []
     for _ in range(n_ops):
         t = min(range(processes), key=clock.__getitem__)
         invoke = clock[t] + int(rng.expovariate(1 / (2 * MS)))  # gen/stagger
-        f = rng.choice(FS)
-        value = None if f == "read" else rng.randrange(values) if f == "write" else \
-            [rng.randrange(values), rng.randrange(values)]
+        f, value = pick(t)
         timeout = rng.random() < timeout_rate
         if timeout:
             complete = invoke + 5 * MS + rng.randrange(MS)
@@ -172,7 +208,8 @@ class _BruteOp:
 def brute_force(events: list[dict[str, Any]], model: str = "cas-register", initial: Any = None,
                 nil_read: str = "unknown") -> str:
     """"valid" or "invalid", from the definition: some subset of the indeterminate ops and some order of
-    them and the ok ops that respects real time is a legal run of the register. Every order is tried
+    them and the ok ops that respects real time is a legal run of the register (or, with ``model="mutex"``,
+    of a lock that starts free). Every order is tried
     (depth first, no memo), key by key; only for small histories. Written apart from the checker on
     purpose (its own pairing, its own register): a reference must not share the checker's mistakes."""
     timed = all("time" in e for e in events)
@@ -205,7 +242,8 @@ def brute_force(events: list[dict[str, Any]], model: str = "cas-register", initi
         definite = kind == "ok"
         by_key.setdefault(key, []).append(_BruteOp(invoke["f"], value, start, end if definite else float("inf"),
                                                    definite))
-    return "valid" if all(_linearizable(ops, initial) for ops in by_key.values()) else "invalid"
+    start = False if model == "mutex" else initial  # a mutex starts free
+    return "valid" if all(_linearizable(ops, start) for ops in by_key.values()) else "invalid"
 
 
 def _linearizable(ops: list[_BruteOp], state: Any) -> bool:
@@ -223,6 +261,10 @@ def _linearizable(ops: list[_BruteOp], state: Any) -> bool:
 
 
 def _step(state: Any, op: _BruteOp) -> tuple[bool, Any]:
+    if op.f == "acquire":  # the mutex: state is whether it is held
+        return state is False, True
+    if op.f == "release":
+        return state is True, False
     if op.f == "read":
         return state == op.value, state
     if op.f == "write":

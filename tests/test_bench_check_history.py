@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.jepsen_histories import brute_force, etcd_history, to_edn
+from tests.jepsen_histories import brute_force, etcd_history, lock_history, to_edn
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "benchmarks" / "bench_check_history.py"
@@ -20,20 +20,25 @@ def _bench(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(BENCH), *args], capture_output=True, text=True, timeout=300, cwd=REPO)
 
 
-def _histories(verdict: str, n: int, seed: int) -> list[str]:
+def _histories(verdict: str, n: int, seed: int, model: str = "cas-register") -> list[str]:
     """``n`` small etcd-style histories (EDN vectors, as Knossos stores them) that the brute force judges
-    ``verdict`` with the register starting at 0, as Knossos's test-examples does."""
+    ``verdict`` with the register starting at 0, as Knossos's test-examples does; lock histories for
+    ``model="mutex"``."""
     rng, found = random.Random(seed), []
     while len(found) < n:
-        events = etcd_history(rng, rng.randrange(6, 12), initial=0, corrupt=verdict == "invalid")
-        if brute_force(events, initial=0) == verdict:
+        invalid = verdict == "invalid"
+        if model == "mutex":
+            events = lock_history(rng, rng.randrange(6, 12), corrupt=invalid)
+        else:
+            events = etcd_history(rng, rng.randrange(6, 12), initial=0, corrupt=invalid)
+        if brute_force(events, model=model, initial=0) == verdict:
             found.append(to_edn(events, "vector", times=False))
     return found
 
 
-def _knossos_tree(root: Path, good: list[str], bad: list[str]) -> Path:
+def _knossos_tree(root: Path, good: list[str], bad: list[str], model: str = "cas-register") -> Path:
     for sub, texts in (("good", good), ("bad", bad)):
-        folder = root / "data" / "cas-register" / sub
+        folder = root / "data" / model / sub
         folder.mkdir(parents=True)
         for i, text in enumerate(texts):
             (folder / f"h{i}.edn").write_text(text)
@@ -48,12 +53,17 @@ def test_small_run_agrees_with_the_brute_force() -> None:
     assert "5/5 small ones equal to the brute force" in proc.stdout, proc.stdout
 
 
-def test_knossos_data_verdicts_match_their_directories(tmp_path: Path) -> None:
-    root = _knossos_tree(tmp_path, _histories("valid", 3, 1), _histories("invalid", 2, 2))
-    proc = _bench("--knossos", str(root), "--repeat", "1")
+def test_knossos_data_verdicts_match_their_folders(tmp_path: Path) -> None:
+    """Registers (checked from 0) and locks (--model mutex), each folder in one call, bad ones timed."""
+    _knossos_tree(tmp_path, _histories("valid", 3, 1), _histories("invalid", 2, 2))
+    _knossos_tree(tmp_path, _histories("valid", 2, 5, "mutex"), _histories("invalid", 2, 6, "mutex"), "mutex")
+    proc = _bench("--knossos", str(tmp_path), "--repeat", "1")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "(5 files," in proc.stdout and "5/5 verdicts as the directory names them" in proc.stdout, proc.stdout
-    assert proc.stdout.count("  bad/h") == 2 and "counterexample" in proc.stdout, proc.stdout
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("Knossos's data/cas-register (5 files,") and "--model cas-register --initial 0" \
+        in lines[0] and "5/5 verdicts as the folder names them" in lines[0], proc.stdout
+    assert lines[3].startswith("Knossos's data/mutex (4 files,") and "4/4 verdicts" in lines[3], proc.stdout
+    assert [line.split(":")[0] for line in lines[1:3] + lines[4:]] == ["  bad/h0.edn", "  bad/h1.edn"] * 2
 
 
 def test_knossos_data_a_wrong_verdict_fails(tmp_path: Path) -> None:
@@ -63,6 +73,10 @@ def test_knossos_data_a_wrong_verdict_fails(tmp_path: Path) -> None:
     proc = _bench("--knossos", str(root), "--repeat", "1")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "2/3 verdicts" in proc.stdout and "wrong: good/h1.edn: invalid" in proc.stdout, proc.stdout
+    mutex = tmp_path / "locks"
+    _knossos_tree(mutex, _histories("invalid", 1, 7, "mutex"), [], "mutex")
+    proc = _bench("--knossos", str(mutex), "--repeat", "1")
+    assert proc.returncode == 1 and "wrong: good/h0.edn: invalid" in proc.stdout, proc.stdout
 
 
 def test_knossos_without_data_is_one_line_and_exit_2(tmp_path: Path) -> None:

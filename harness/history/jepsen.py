@@ -48,7 +48,7 @@ from edn_format import edn_lex
 from harness.history.events import FAIL, INFO, INVOKE, NEMESIS, OK, HistoryError, Op
 
 NIL_READS = ("unknown", "absent")
-FUNCTIONS = ("read", "write", "cas")
+FUNCTIONS = ("read", "write", "cas", "acquire", "release")  # registers, and a mutex (Knossos's lock model)
 TYPES = (INVOKE, OK, FAIL, INFO)
 _SUFFIXES = {".edn": "edn", ".json": "json", ".jsonl": "json"}
 
@@ -464,7 +464,7 @@ def _pair(events: list[dict[str, Any]], name: str, fmt: str, line_of: Callable[[
             raise fail(position, f"unknown :type {show(event['type'], fmt)} (expected invoke, ok, fail or info)")
         event["f"] = _name(event.get("f"))
         if event["f"] not in FUNCTIONS:
-            raise fail(position, f":f {show(event['f'], fmt)} is not read, write or cas")
+            raise fail(position, f":f {show(event['f'], fmt)} is not read, write, cas, acquire or release")
         client.append(position)
     timed = _times(events, client, fail)
     indices = _indices(events)

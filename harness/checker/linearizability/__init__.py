@@ -45,8 +45,8 @@ Each key goes through two checkers:
 Time ties: an op invoked at the same nanosecond another completes counts as concurrent with it
 (the lenient reading, so clock granularity never produces a false alarm).
 
-Models are small classes (``init``, ``prepare``, ``step``) kept in :data:`MODELS`; add an entry
-there to check a new datatype.
+Models are small classes (``init``, ``prepare``, ``step``) kept in :data:`MODELS` (a register, a
+register with cas, and Knossos's mutex); add an entry there to check a new datatype.
 
 This package's public face is :func:`check_linearizable` and the models; one module per part behind it:
 ``model`` (calls and models), ``chain`` (the fast path), ``search`` (the search and its over-approximation),
@@ -65,11 +65,12 @@ from harness.checker.linearizability.model import (
     Call,
     CasRegisterModel,
     Model,
+    MutexModel,
     RegisterModel,
     freeze,
     get_model,
     make_call,
 )
 
-__all__ = ["CAS", "MODELS", "READ", "WRITE", "Call", "CasRegisterModel", "Model", "RegisterModel",
+__all__ = ["CAS", "MODELS", "READ", "WRITE", "Call", "CasRegisterModel", "Model", "MutexModel", "RegisterModel",
            "check_linearizable", "freeze", "gc_paused", "get_model", "make_call", "partition"]

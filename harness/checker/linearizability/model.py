@@ -15,6 +15,8 @@ INF = float("inf")
 READ = "read"
 WRITE = "write"
 CAS = "cas"
+ACQUIRE = "acquire"
+RELEASE = "release"
 
 
 class Call(NamedTuple):
@@ -144,9 +146,38 @@ class CasRegisterModel(RegisterModel):
         return super().prepare(op)
 
 
+class MutexModel(Model):
+    """A lock, as Knossos's ``mutex``: ``acquire`` takes a free lock, ``release`` frees a held one.
+
+    The state is whether the lock is held; it starts free. A history of a lock is linearizable when its
+    ok acquires and releases (and some of its indeterminate ones) alternate, acquire first, in an order
+    that respects real time: two clients never both held it.
+    """
+
+    name = "mutex"
+
+    def init(self, initial: Any) -> Hashable:
+        if initial not in (None, False):
+            raise ValueError(f"model {self.name!r} starts free; it takes no initial value (got {initial!r})")
+        return False
+
+    def prepare(self, op: Op) -> Call | None:
+        if op.f in (ACQUIRE, RELEASE):
+            return make_call(op, op.f, None)
+        raise ValueError(f"model {self.name!r} cannot check op {op.index} with f={op.f!r}")
+
+    def step(self, state: Hashable, call: Call) -> tuple[bool, Hashable]:
+        if call.kind == ACQUIRE:
+            return not state, True
+        if call.kind == RELEASE:
+            return bool(state), False
+        raise ValueError(f"model {self.name!r} has no step for kind {call.kind!r}")
+
+
 MODELS: dict[str, Model] = {
     RegisterModel.name: RegisterModel(),
     CasRegisterModel.name: CasRegisterModel(),
+    MutexModel.name: MutexModel(),
 }
 
 
