@@ -391,6 +391,23 @@ def test_a_lock_held_twice_is_invalid_and_its_acquires_are_named(tmp_path):
                                                     ["index", "2", "process", "1", "ok", "acquire"]], proc.stdout
 
 
+def test_a_lease_taken_over_is_flagged_with_a_note_that_the_mutex_knows_no_expiry(tmp_path):
+    """An exported lease-lock run (values [lock {:Owner :Expires :Now}]): worker 1 takes over worker 0's expired
+    lease. The mutex calls that two holders (INVALID, as Knossos would), and a note on stderr says why; a history
+    without leases gets no note."""
+    lease = ('{:process %d :type :%s :f :acquire :value ["lock-0" {:Owner "w%d" :Expires %d :Now %d}] :time %d}\n')
+    text = (lease % (0, "invoke", 0, 1000, 0, 0) + lease % (0, "ok", 0, 1000, 0, 10)
+            + lease % (1, "invoke", 1, 3000, 2000, 2000) + lease % (1, "ok", 1, 3000, 2000, 2010))
+    leased = write(tmp_path, "leases.edn", text)
+    proc = run_stress("check-history", "--model", "mutex", str(leased), cwd=tmp_path)
+    assert proc.returncode == 1 and verdicts(proc.stdout) == {str(leased): "invalid"}, proc.stdout + proc.stderr
+    (note,) = proc.stderr.strip().splitlines()
+    assert note.startswith(f"stress: note: {leased}: its acquires carry leases") and "no expiry" in note, note
+    plain = write(tmp_path, "plain.edn", LOCK % "fail")
+    proc = run_stress("check-history", "--model", "mutex", str(plain), cwd=tmp_path)
+    assert proc.returncode == 1 and proc.stderr == "", proc.stderr
+
+
 def test_lock_ops_need_the_mutex_model_and_it_takes_no_initial_value(tmp_path):
     """Each model refuses the other's ops in one line naming the model that has them; --initial under
     --model mutex is refused too (a mutex starts free)."""

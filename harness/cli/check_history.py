@@ -80,6 +80,10 @@ def check_history(
             print(f"stress: error: {exc}", file=sys.stderr)
             results.append({"file": str(path), "verdict": UNREADABLE, "error": str(exc)})
             continue
+        if model == "mutex" and any(_leased(op) for op in ops):
+            print(f"stress: note: {path}: its acquires carry leases (Expires), as `stress export` writes a lease-lock "
+                  "run; --model mutex knows no expiry, so taking over an expired lease counts as a second holder "
+                  "(`stress check <run dir>` checks leases)", file=sys.stderr)
         started = time.perf_counter()
         verdict = check_linearizable(ops, model=model, initial=initial_value, time_limit_s=time_limit)
         ms = (time.perf_counter() - started) * 1000
@@ -90,6 +94,12 @@ def check_history(
     if json_output:
         sys.stdout.write(json.dumps({"verdict": worst, "files": results}, indent=2, default=str) + "\n")
     return EXIT_USAGE if worst == UNREADABLE else EXIT_CODES[worst]
+
+
+def _leased(op: Any) -> bool:
+    """Whether ``op`` is an acquire carrying an ``Expires`` field (a key or an EDN keyword)."""
+    return op.f == "acquire" and isinstance(op.value, dict) and any(getattr(k, "name", k) == "Expires"
+                                                                     for k in op.value)
 
 
 def _refuse_ops_the_model_lacks(history: Any, ops: list[Any], model: str) -> None:
