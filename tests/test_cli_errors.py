@@ -3,6 +3,7 @@ leaves no DynamoDB Local behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -120,6 +121,13 @@ def test_interrupt_leaves_no_dynamodb_local_behind(sig, sigint_ignored, tmp_path
         assert not Path(f"/proc/{pid}").exists(), f"DynamoDB Local pid {pid} survived {sig.name}"
     lines = history.read_text().splitlines()
     assert lines and all(line.startswith("{") and line.endswith("}") for line in lines)
+    # The interrupted run says where its history is, and `stress check` judges what ran.
+    run_dir = history.parent
+    assert f"the history so far is in {run_dir} (stress check {run_dir} judges what ran)" in err, err
+    check = subprocess.run([*STRESS, "check", str(run_dir), "--json"], cwd=REPO, capture_output=True, text=True,
+                           timeout=120)
+    assert check.returncode in (0, 3), check.stderr  # valid so far, or unknown where a workload never started
+    assert json.loads(check.stdout)["verdict"] in ("valid", "unknown"), check.stdout
 
 
 @pytest.fixture

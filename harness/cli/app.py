@@ -250,9 +250,14 @@ def _one_run(options: RunOptions, json_output: bool, emit: bool, yes: bool = Fal
                          f"workers on {endpoint.version} at {endpoint.describe()['endpoint'] or endpoint.region} "
                          f"(seed {the_run.seed})", soft_wrap=True, highlight=False)
 
-    with _progress(enabled=not json_output and stderr.is_terminal) as progress:
-        summary = the_run.execute(on_step=progress.step, on_ready=announce, confirm=_confirm_plan(yes),
-                                  on_phase=progress.phase, kept=kept)
+    try:
+        with _progress(enabled=not json_output and stderr.is_terminal) as progress:
+            summary = the_run.execute(on_step=progress.step, on_ready=announce, confirm=_confirm_plan(yes),
+                                      on_phase=progress.phase, kept=kept)
+    except KeyboardInterrupt:  # the history streamed to disk is intact up to the last event: say where it is
+        print(f"stress: the history so far is in {the_run.run_dir} (stress check {the_run.run_dir} "
+              "judges what ran)", file=sys.stderr)
+        raise
     if emit:
         _emit(summary, json_output)
     if the_run.report_path and not json_output:
