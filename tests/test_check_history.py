@@ -565,7 +565,8 @@ def test_unreadable_file_wins_but_the_others_are_checked(tmp_path):
     assert proc.stderr.strip() == f"stress: error: {tmp_path / 'missing.edn'}: no such file"
     proc = run_stress("check-history", str(valid), "--model", "register", cwd=tmp_path)
     assert proc.returncode == 2 and "register cannot check" in proc.stderr and f"{valid}:6:" in proc.stderr
-    for option, value in (("--model", "queue"), ("--nil-read", "maybe"), ("--initial", "{oops")):
+    for option, value in (("--model", "queue"), ("--nil-read", "maybe"), ("--initial", "{oops"),
+                          ("--time-limit", "-1"), ("--time-limit", "nan")):
         proc = run_stress("check-history", str(valid), option, value, cwd=tmp_path)
         assert proc.returncode == 2 and proc.stderr.startswith(f"stress: error: {option}"), proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1

@@ -63,8 +63,8 @@ def check_history(
         raise UsageError(f"--initial does not apply to --model mutex: a mutex starts free (got {initial!r})")
     if nil_read not in NIL_READS:
         raise UsageError(f"--nil-read must be one of {', '.join(NIL_READS)} (got {nil_read!r})")
-    if time_limit < 0:
-        raise UsageError(f"--time-limit must be at least 0 (got {time_limit})")
+    if not time_limit >= 0:  # (nan too: it would compare false with every clock reading, so never stop)
+        raise UsageError(f"--time-limit must be at least 0 seconds (got {time_limit})")
     try:
         initial_value = json.loads(initial)
     except json.JSONDecodeError as exc:
