@@ -221,6 +221,7 @@ class Checkout:
             word = re.sub(r"(?<=endpoint=)URL\b", self.local_url, word)
             words.append(word)
         leftover = [w for w in words if re.search(r"<[^>]*>|\bRUN_DIR\b|=URL\b", w)]
+        leftover += re.findall(r"<[^>]*\s[^>]*>", " ".join(words))  # one of several words: `<run dir>`
         assert not leftover, f"unfilled placeholder in {command!r}: {leftover}"
         return words
 
