@@ -150,8 +150,9 @@ def knossos(root: Path, repeat: int) -> int:
         wrong_any |= bool(wrong)
         histories = {path: _readable(path) for path in files}
         sizes = [len(ops) for ops in histories.values() if ops is not None] or [0]
-        print(f"Knossos's data/{folder} ({len(files)} files, {min(sizes)}-{max(sizes)} ops, --model {model} "
-              f"{' '.join(options)}): {len(files) - len(wrong)}/{len(files)} verdicts as the folder names them, "
+        print(f"Knossos's data/{folder} ({len(files)} file{'s' * (len(files) != 1)}, {min(sizes)}-{max(sizes)} ops, "
+              f"{' '.join(['--model', model, *options])}): {len(files) - len(wrong)}/{len(files)} verdicts as the "
+              "folder names them, "
               f"{wall:.2f} s wall for one call (exit {proc.returncode}, its worst verdict)"
               + "".join(f"\n  wrong: {w}" for w in wrong))
         for path, ops in histories.items():
