@@ -6,6 +6,7 @@ timed out is replaced by a new one (its id grows by the concurrency), as in Jeps
 against a real sequential register: every op that takes effect does so at one instant inside its
 interval (a timed-out one possibly after its ``:info`` came back, or never), so a generated history is
 linearizable by construction. ``corrupt`` seeds one anomaly (a stale read, or a failed cas reported ok).
+:func:`lock_history` does the same for one lock, as Jepsen's lock tests use it (acquire and release).
 
 Events are plain dicts with Jepsen's fields (``process``, ``type``, ``f``, ``value``, ``time``,
 ``index``); :func:`to_edn` and :func:`to_json` write them in the forms ``stress check-history`` reads.
@@ -209,8 +210,8 @@ def brute_force(events: list[dict[str, Any]], model: str = "cas-register", initi
                 nil_read: str = "unknown") -> str:
     """"valid" or "invalid", from the definition: some subset of the indeterminate ops and some order of
     them and the ok ops that respects real time is a legal run of the register (or, with ``model="mutex"``,
-    of a lock that starts free). Every order is tried
-    (depth first, no memo), key by key; only for small histories. Written apart from the checker on
+    of a lock that starts free). Every order is tried (depth first, no memo), key by key; only for small
+    histories. Written apart from the checker on
     purpose (its own pairing, its own register): a reference must not share the checker's mistakes."""
     timed = all("time" in e for e in events)
     by_key: dict[Any, list[_BruteOp]] = {}
