@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import random
 import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -118,9 +119,10 @@ def command(n_files: int, seed: int) -> int:
     return 1 if wrong or len(got) != n_files else 0
 
 
-# Knossos's data folders this checker has models for, and how its test-examples checks each: (cas-register 0)
-# and (mutex); its multi-register data uses txn ops, which no model here has.
-KNOSSOS_MODELS = {"cas-register": ("cas-register", 0, ["--initial", "0"]), "mutex": ("mutex", None, [])}
+# Knossos's data folders and how its tests check each: test-examples with (cas-register 0) and (mutex),
+# linear_test's multi-register-test with (multi-register {:x 0 :y 0}).
+KNOSSOS_MODELS = {"cas-register": ("cas-register", 0, ["--initial", "0"]), "mutex": ("mutex", None, []),
+                  "multi-register": ("multi-register", {"x": 0, "y": 0}, ["--initial", '{"x": 0, "y": 0}'])}
 
 
 def _readable(path: Path) -> list | None:
@@ -151,7 +153,7 @@ def knossos(root: Path, repeat: int) -> int:
         histories = {path: _readable(path) for path in files}
         sizes = [len(ops) for ops in histories.values() if ops is not None] or [0]
         print(f"Knossos's data/{folder} ({len(files)} file{'s' * (len(files) != 1)}, {min(sizes)}-{max(sizes)} ops, "
-              f"{' '.join(['--model', model, *options])}): {len(files) - len(wrong)}/{len(files)} verdicts as the "
+              f"{shlex.join(['--model', model, *options])}): {len(files) - len(wrong)}/{len(files)} verdicts as the "
               "folder names them, "
               f"{wall:.2f} s wall for one call (exit {proc.returncode}, its worst verdict)"
               + "".join(f"\n  wrong: {w}" for w in wrong))
@@ -163,7 +165,8 @@ def knossos(root: Path, repeat: int) -> int:
                 print(f"  bad/{path.name}: {len(ops)} ops, decision {d * 1e3:.2f} ms, total {t * 1e3:.2f} ms "
                       f"({t / d:.1f}x), counterexample {len(violation.ops)} ops")
     if not seen:
-        print(f"--knossos: no data/cas-register or data/mutex good or bad *.edn under {root}", file=sys.stderr)
+        print(f"--knossos: no data/cas-register, data/mutex or data/multi-register good or bad *.edn under {root}",
+              file=sys.stderr)
         return 2
     return 1 if wrong_any else 0
 

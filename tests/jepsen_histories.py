@@ -6,7 +6,8 @@ timed out is replaced by a new one (its id grows by the concurrency), as in Jeps
 against a real sequential register: every op that takes effect does so at one instant inside its
 interval (a timed-out one possibly after its ``:info`` came back, or never), so a generated history is
 linearizable by construction. ``corrupt`` seeds one anomaly (a stale read, or a failed cas reported ok).
-:func:`lock_history` does the same for one lock, as Jepsen's lock tests use it (acquire and release).
+:func:`lock_history` does the same for one lock, as Jepsen's lock tests use it (acquire and release), and
+:func:`txn_history` for Knossos's multi-register: transactions of reads and writes over a few registers.
 
 Events are plain dicts with Jepsen's fields (``process``, ``type``, ``f``, ``value``, ``time``,
 ``index``); :func:`to_edn` and :func:`to_json` write them in the forms ``stress check-history`` reads.
@@ -100,6 +101,39 @@ def lock_history(rng: random.Random, n_ops: int = 40, *, processes: int = 5, tim
     return _events(planned, False)
 
 
+def txn_history(rng: random.Random, n_ops: int = 40, *, registers: tuple[str, ...] = ("x", "y"), processes: int = 5,
+                values: int = 3, timeout_rate: float = 0.1, corrupt: bool = False) -> list[dict[str, Any]]:
+    """A history of transactions over ``registers`` (each starts at 0, as Knossos's multi-register data has
+    them): each txn is one to three micro-ops ``[:read k nil]`` (its value filled in on an ok completion) or
+    ``[:write k v]``, applied at one instant. With ``corrupt`` one ok txn's read returns another value, which is
+    usually, not always, non-linearizable (judge it with ``brute_force(events, "multi-register", {"x": 0, ...})``,
+    or ``stress check-history --model multi-register --initial '{"x": 0, "y": 0}'``)."""
+
+    def pick(_thread: int) -> tuple[str, Any]:
+        return "txn", [[Keyword("read"), Keyword(rng.choice(registers)), None] if rng.random() < 0.5
+                       else [Keyword("write"), Keyword(rng.choice(registers)), rng.randrange(values)]
+                       for _ in range(rng.randint(1, 3))]
+
+    planned = _one_key(rng, 0, n_ops, 0, processes, processes, timeout_rate, pick)
+    state = dict.fromkeys(registers, 0)
+    for op in sorted((op for op in planned if op.point is not None), key=lambda op: op.point):
+        op.result = []
+        for f, k, v in op.value:
+            if f == "write":
+                state[k] = v
+            op.result.append([f, k, state[k]])
+    for op in planned:
+        if op.timeout:
+            op.type, op.result = "info", None
+    if corrupt:
+        reads = [op for op in planned if op.type == "ok" and any(m[0] == "read" for m in op.result)]
+        if reads:
+            victim = rng.choice(reads)
+            m = next(m for m in victim.result if m[0] == "read")
+            m[2] = rng.choice([v for v in range(values) if v != m[2]])
+    return _events(planned, False)
+
+
 def _one_key(rng: random.Random, key: int, n_ops: int, first_thread: int, concurrency: int, processes: int,
              timeout_rate: float, pick: Callable[[int], tuple[str, Any]]) -> list[_Planned]:
     """Plan ``n_ops`` ops of one key: each thread runs one op at a time (``pick(thread)`` gives its :f and
@@ -161,7 +195,7 @@ def _events(ops: Iterable[_Planned], independent: bool) -> list[dict[str, Any]]:
     timed: list[tuple[int, int, dict[str, Any]]] = []
     for n, op in enumerate(ops):
         invoke_value = op.value
-        done_value = op.result if op.f == "read" else op.value
+        done_value = op.result if op.f == "read" or (op.f == "txn" and op.result is not None) else op.value
         if independent:
             invoke_value, done_value = [op.key, invoke_value], [op.key, done_value]
         timed.append((op.invoke, 2 * n, {"process": op.process, "type": "invoke", "f": op.f, "value": invoke_value}))
@@ -210,7 +244,8 @@ def brute_force(events: list[dict[str, Any]], model: str = "cas-register", initi
                 nil_read: str = "unknown") -> str:
     """"valid" or "invalid", from the definition: some subset of the indeterminate ops and some order of
     them and the ok ops that respects real time is a legal run of the register (or, with ``model="mutex"``,
-    of a lock that starts free). Every order is tried (depth first, no memo), key by key; only for small
+    of a lock that starts free; with ``model="multi-register"``, of registers that start as ``initial``, a dict,
+    read and written by txns). Every order is tried (depth first, no memo), key by key; only for small
     histories. Written apart from the checker on
     purpose (its own pairing, its own register): a reference must not share the checker's mistakes."""
     timed = all("time" in e for e in events)
@@ -225,8 +260,9 @@ def brute_force(events: list[dict[str, Any]], model: str = "cas-register", initi
         else:
             slot, invoke = open_.pop(event["process"])
             pairs[slot] = (invoke, event, pairs[slot][2], t)
-    independent = all(isinstance(e["value"], list) and len(e["value"]) == 2
-                      and (e["f"] != "cas" or isinstance(e["value"][1], list)) for e in events)
+    independent = model != "multi-register" and all(isinstance(e["value"], list) and len(e["value"]) == 2
+                                                    and (e["f"] != "cas" or isinstance(e["value"][1], list))
+                                                    for e in events)
     for invoke, done, start, end in pairs:
         kind = done["type"] if done else "info"
         if kind == "fail":
@@ -240,10 +276,18 @@ def brute_force(events: list[dict[str, Any]], model: str = "cas-register", initi
                 continue
         if invoke["f"] == "cas" and model == "register":
             raise ValueError("the register model has no cas")
+        if invoke["f"] == "txn":  # an ok txn's reads say what they saw; another's, what its value says (nil: nothing)
+            micro = done["value"] if kind == "ok" else invoke["value"]
+            if kind != "ok" and not any(m[0] == "write" for m in micro):
+                continue  # it may not have happened, and it writes nothing
+            value = tuple((str(f), str(k), v) for f, k, v in micro
+                          if f == "write" or v is not None or (kind == "ok" and nil_read != "unknown"))
+            if not value:
+                continue
         definite = kind == "ok"
         by_key.setdefault(key, []).append(_BruteOp(invoke["f"], value, start, end if definite else float("inf"),
                                                    definite))
-    start = False if model == "mutex" else initial  # a mutex starts free
+    start = False if model == "mutex" else dict(initial or {}) if model == "multi-register" else initial
     return "valid" if all(_linearizable(ops, start) for ops in by_key.values()) else "invalid"
 
 
@@ -262,6 +306,14 @@ def _linearizable(ops: list[_BruteOp], state: Any) -> bool:
 
 
 def _step(state: Any, op: _BruteOp) -> tuple[bool, Any]:
+    if op.f == "txn":  # the multi-register: state is a dict, copied on a write
+        after = state
+        for f, k, v in op.value:
+            if f == "write":
+                after = {**after, k: v}
+            elif after.get(k) != v:
+                return False, state
+        return True, after
     if op.f == "acquire":  # the mutex: state is whether it is held
         return state is False, True
     if op.f == "release":

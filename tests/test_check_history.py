@@ -20,8 +20,8 @@ from harness.checker.linearizability.search import Budget, search, search_reusab
 from harness.checker.linearizability.shrink import _overused_kinds, _relaxed, _Shrinker
 from harness.history.events import HistoryError
 from harness.history.jepsen import parse_history
-from tests.conftest import run_stress
-from tests.jepsen_histories import brute_force, etcd_history, lock_history, to_edn, to_json
+from tests.conftest import REPO, run_stress
+from tests.jepsen_histories import brute_force, etcd_history, lock_history, to_edn, to_json, txn_history
 from tests.test_no_sdk import no_sdk  # noqa: F401 - the fixture
 
 LINE = re.compile(r"^(?P<file>\S+): (?P<verdict>VALID|INVALID|UNKNOWN) \((?P<ops>\d+) ops, (?P<keys>\d+) keys?, "
@@ -41,15 +41,20 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 def relaxed(events: list[dict], indices: set[int]) -> list[dict]:
     """``events`` with the ops whose invoke has one of ``indices`` made indeterminate (:info completion). A
-    failed op stays failed: it did not happen, and the checker leaves it out before relaxing anything."""
+    failed op stays failed: it did not happen, and the checker leaves it out before relaxing anything. A txn
+    relaxed keeps what its reads saw (its invoke is given its completion's value), as the checker relaxes it."""
     invoked: dict = {}
     out = []
     for e in events:
         e = dict(e)
         if e["type"] == "invoke":
-            invoked[e["process"]] = e["index"]
-        elif invoked.pop(e["process"]) in indices and e["type"] != "fail":
-            e["type"] = "info"
+            invoked[e["process"]] = len(out)
+        else:
+            at = invoked.pop(e["process"])
+            if out[at]["index"] in indices and e["type"] != "fail":
+                if e["type"] == "ok" and e["f"] == "txn":
+                    out[at] = {**out[at], "value": e["value"]}
+                e["type"] = "info"
         out.append(e)
     return out
 
@@ -424,6 +429,140 @@ def test_lock_ops_need_the_mutex_model_and_it_takes_no_initial_value(tmp_path):
         assert line.startswith("stress: error: ") and message in line, line
 
 
+# ------------------------------------------------------------------------------------------- transactions
+
+XY = {"x": 0, "y": 0}
+MULTI = ("--model", "multi-register", "--initial", json.dumps(XY))
+
+
+def test_txn_histories_agree_with_brute_force(tmp_path):
+    """60 histories of transactions over two registers (one to three reads and writes each, ~10 % timeouts), half
+    with one ok read changed, in EDN and JSON, checked with --model multi-register in one call: every verdict is
+    the brute force's."""
+    rng = random.Random(20261205)
+    expected = {}
+    for n in range(60):
+        events = txn_history(rng, rng.randrange(4, 11), corrupt=n % 2 == 1)
+        json_form = n % 3 == 2
+        path = write(tmp_path, f"txn{n:02d}.{'json' if json_form else 'edn'}",
+                     to_json(events) if json_form else to_edn(events, ("lines", "vector")[n % 2]))
+        expected[str(path)] = brute_force(events, model="multi-register", initial=XY)
+    proc = run_stress("check-history", *MULTI, *expected, cwd=tmp_path)
+    assert verdicts(proc.stdout) == expected, proc.stdout[-3000:] + proc.stderr[-2000:]
+    counts = Counter(expected.values())
+    assert counts["valid"] >= 15 and counts["invalid"] >= 15, counts  # both kinds really were tested
+
+
+def test_txn_counterexamples_are_minimal():
+    """As for registers: the counterexample of an invalid txn history cannot be linearized with every other op
+    indeterminate (a relaxed txn keeps what its reads saw), and relaxing any one of its ops makes it
+    linearizable (by the brute force)."""
+    rng = random.Random(13)
+    checked = 0
+    while checked < 30:
+        events = txn_history(rng, rng.randrange(5, 10), corrupt=True)
+        if brute_force(events, model="multi-register", initial=XY) != "invalid":
+            continue
+        (violation,) = check_linearizable(parse_history(to_json(events), "h.json").checked("unknown"),
+                                          model="multi-register", initial=XY).violations
+        core = set(violation.ops)
+        ops = {e["index"] for e in events if e["type"] == "invoke"}
+        assert brute_force(relaxed(events, ops - core), "multi-register", XY) == "invalid", (violation, events)
+        for index in core:
+            assert brute_force(relaxed(events, ops - core | {index}), "multi-register", XY) == "valid", (index,
+                                                                                                        events)
+        checked += 1
+
+
+TXN = """{:process 0 :type :invoke :f :txn :value [[:write :x 1] [:write :y 1]] :time 0}
+{:process 0 :type :ok :f :txn :value [[:write :x 1] [:write :y 1]] :time 10}
+{:process 1 :type :invoke :f :txn :value [[:read :x nil] [:read :y nil]] :time 20}
+{:process 1 :type :ok :f :txn :value [[:read :x 1] [:read :y %s]] :time 30}
+"""
+
+
+def test_a_torn_transaction_is_invalid_and_named(tmp_path):
+    """A txn writes x and y; a later txn reads both: seeing both writes is valid, seeing x written and y not is
+    a torn read, invalid, and that read alone is the counterexample (the write, indeterminate, either happened
+    whole or not at all). Without --initial the registers start nil, which the reads of 0 cannot have seen."""
+    whole = write(tmp_path, "whole.edn", TXN % "1")
+    torn = write(tmp_path, "torn.edn", TXN % "0")
+    proc = run_stress("check-history", *MULTI, str(whole), str(torn), cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert verdicts(proc.stdout) == {str(whole): "valid", str(torn): "invalid"}, proc.stdout
+    lines = proc.stdout.splitlines()
+    shown = lines[lines.index(next(line for line in lines if line.startswith(str(torn)))) + 2:]
+    assert [line.split()[:5] for line in shown] == [["index", "2", "process", "1", "ok"]], proc.stdout
+    assert "[[:read :x 1] [:read :y 0]]" in shown[0], shown
+    zero = write(tmp_path, "zero.edn", "{:process 0 :type :invoke :f :txn :value [[:read :x nil]]}\n"
+                                       "{:process 0 :type :ok :f :txn :value [[:read :x 0]]}\n")
+    proc = run_stress("check-history", "--model", "multi-register", str(zero), cwd=tmp_path)
+    assert proc.returncode == 1 and verdicts(proc.stdout) == {str(zero): "invalid"}, proc.stdout + proc.stderr
+    proc = run_stress("check-history", *MULTI, str(zero), "--json", cwd=tmp_path)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["verdict"] == "valid", proc.stdout + proc.stderr
+
+
+def test_the_transactions_example_is_valid_and_its_comment_says_what_breaks_it(tmp_path):
+    """examples/histories/transactions.edn (run by the README) is VALID; the change its comment describes, the
+    last read's y from 2 to 1, makes it INVALID."""
+    example = REPO / "examples" / "histories" / "transactions.edn"
+    text = example.read_text()
+    assert text.count("[[:read :x 3] [:read :y 2]]") == 1 and "Change that read's y to 1" in text
+    broken = write(tmp_path, "broken.edn", text.replace("[[:read :x 3] [:read :y 2]]", "[[:read :x 3] [:read :y 1]]"))
+    proc = run_stress("check-history", "--model", "multi-register", str(example), str(broken), cwd=tmp_path)
+    assert verdicts(proc.stdout) == {str(example): "valid", str(broken): "invalid"}, proc.stdout + proc.stderr
+
+
+def test_txn_nil_reads_info_and_independent_keys(tmp_path):
+    """A nil read inside an ok txn constrains nothing by default (Knossos) and is a violation with --nil-read
+    absent; a timed-out txn's write may have happened; Jepsen's [key txn] tuples are checked key by key, only
+    the key with a stale read is reported."""
+    nil = write(tmp_path, "nil.edn", "\n".join([
+        "{:process 0 :type :invoke :f :txn :value [[:write :x 1]]}", "{:process 0 :type :ok :f :txn :value "
+        "[[:write :x 1]]}", "{:process 1 :type :invoke :f :txn :value [[:read :x nil] [:read :y nil]]}",
+        "{:process 1 :type :ok :f :txn :value [[:read :x nil] [:read :y 0]]}"]))
+    info = write(tmp_path, "info.json", json.dumps([
+        {"process": 0, "type": "invoke", "f": "txn", "value": [["write", "x", 5], ["read", "y", None]]},
+        {"process": 0, "type": "info", "f": "txn", "value": [["write", "x", 5], ["read", "y", None]]},
+        {"process": 1, "type": "invoke", "f": "txn", "value": [["read", "x", None]]},
+        {"process": 1, "type": "ok", "f": "txn", "value": [["read", "x", 5]]}]))
+    keyed = write(tmp_path, "keyed.edn", "\n".join(
+        f"{{:process {p} :type :{t} :f :txn :value [{k} [{m}]]}}" for p, t, k, m in [
+            (0, "invoke", 1, "[:write :x 1]"), (0, "ok", 1, "[:write :x 1]"),
+            (1, "invoke", 1, "[:read :x nil]"), (1, "ok", 1, "[:read :x 1]"),
+            (2, "invoke", 2, "[:write :x 1]"), (2, "ok", 2, "[:write :x 1]"),
+            (2, "invoke", 2, "[:write :x 2]"), (2, "ok", 2, "[:write :x 2]"),
+            (3, "invoke", 2, "[:read :x nil]"), (3, "ok", 2, "[:read :x 1]")]))
+    proc = run_stress("check-history", *MULTI, str(nil), str(info), str(keyed), "--json", cwd=tmp_path)
+    files = {Path(f["file"]).name: f for f in json.loads(proc.stdout)["files"]}
+    assert {name: f["verdict"] for name, f in files.items()} == {"nil.edn": "valid", "info.json": "valid",
+                                                                 "keyed.edn": "invalid"}, proc.stdout
+    assert files["nil.edn"]["nil_reads_ignored"] == 1, files["nil.edn"]
+    assert files["keyed.edn"]["independent"] and files["keyed.edn"]["keys"] == 2
+    assert [v["key"] for v in files["keyed.edn"]["violations"]] == ["2"], files["keyed.edn"]
+    proc = run_stress("check-history", *MULTI, str(nil), "--nil-read", "absent", cwd=tmp_path)
+    assert proc.returncode == 1 and verdicts(proc.stdout) == {str(nil): "invalid"}, proc.stdout + proc.stderr
+
+
+def test_txn_ops_need_the_multi_register_model_and_a_map_of_initial_values(tmp_path):
+    """A txn under another model, a micro-op that is neither read nor write, a completion whose micro-ops are
+    not its invoke's and an --initial that is not a map are each refused in one line, exit 2."""
+    txn = write(tmp_path, "txn.edn", TXN % "1")
+    bad_micro = write(tmp_path, "cas.edn", "{:process 0 :type :invoke :f :txn :value [[:cas :x [0 1]]]}\n")
+    swapped = write(tmp_path, "swapped.edn", "{:process 0 :type :invoke :f :txn :value [[:read :x nil]]}\n"
+                                             "{:process 0 :type :ok :f :txn :value [[:read :y 0]]}\n")
+    for args, message in (
+            ((str(txn),), f"{txn}:1: a txn op, which --model cas-register cannot check (use multi-register)"),
+            ((str(bad_micro), *MULTI), f"{bad_micro}:1:"),
+            ((str(swapped), *MULTI), f"{swapped}:2:"),
+            ((str(txn), "--model", "multi-register", "--initial", "0"), "--initial for --model multi-register "
+                                                                         "must be a JSON map")):
+        proc = run_stress("check-history", *args, cwd=tmp_path)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        (line,) = proc.stderr.strip().splitlines()
+        assert line.startswith("stress: error: ") and message in line, line
+
+
 # --------------------------------------------------------------------------------------------------- forms
 
 KNOSSOS = """; a Knossos-style history: a vector of op maps, keywords, nil, comments
@@ -541,7 +680,7 @@ def test_exit_code_is_the_worst_and_unknown_on_a_tiny_budget(tmp_path):
     ("stray.edn", "{:process 0 :type :invoke :f :read}\n{:process 0 :type :ok :f :read :value 1}\n"
                   "{:process 0 :type :ok :f :read :value 2}\n", 3, "no open invoke"),
     ("badf.edn", "{:process 0 :type :invoke :f :read}\n{:process 1 :type :invoke :f :add :value 1}\n", 2,
-     "not read, write, cas, acquire or release"),
+     "not read, write, cas, acquire, release or txn"),
     ("badcas.edn", "{:process 0 :type :invoke :f :cas :value 3}\n", 1, "[expected new]"),
     ("bad.json", '[{"process": 0, "type": "invoke", "f": "read"},\n {"process": 0, "type": "ok" "f": "read"}]\n', 2,
      "not JSON"),

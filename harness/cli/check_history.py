@@ -19,7 +19,8 @@ import typer
 from harness.checker.verdict import EXIT_CODES, EXIT_USAGE, INVALID, UNKNOWN, VALID, Verdict
 from harness.errors import UsageError
 
-MODELS = {"cas-register": ("read", "write", "cas"), "register": ("read", "write"), "mutex": ("acquire", "release")}
+MODELS = {"cas-register": ("read", "write", "cas"), "register": ("read", "write"), "mutex": ("acquire", "release"),
+          "multi-register": ("txn",)}
 UNREADABLE = "unreadable"
 _WORST = {VALID: 0, UNKNOWN: 1, INVALID: 2, UNREADABLE: 3}
 
@@ -27,10 +28,11 @@ _WORST = {VALID: 0, UNKNOWN: 1, INVALID: 2, UNREADABLE: 3}
 def check_history(
     files: Annotated[list[Path], typer.Argument(help="Jepsen/Knossos histories: EDN or JSON.", show_default=False)],
     model: Annotated[str, typer.Option(
-        help="cas-register (read, write, cas), register (read, write) or mutex (acquire, release).")
-                     ] = "cas-register",
-    initial: Annotated[str, typer.Option(help="Every register's initial value, as JSON (a mutex starts free).")
-                       ] = "null",
+        help="cas-register (read, write, cas), register (read, write), mutex (acquire, release) or "
+             "multi-register (txn).")] = "cas-register",
+    initial: Annotated[str, typer.Option(
+        help="Every register's initial value, as JSON; for multi-register a map of keys to values, e.g. "
+             "'{\"x\": 0, \"y\": 0}' (a key not in it starts nil); a mutex starts free.")] = "null",
     nil_read: Annotated[str, typer.Option(
         help="What a read of nil means: unknown (constrains nothing, as in Knossos) or absent (the value "
              "nil: the state of a key never written when --initial is null).")] = "unknown",
@@ -41,8 +43,10 @@ def check_history(
     """Check Jepsen-style register or lock histories for linearizability: one verdict line per file.
 
     EDN (Jepsen's history.edn, Knossos's vectors) or Jepsen JSON; ops read,
-    write and cas, each key of Jepsen's independent tuples on its own, or
-    acquire and release with --model mutex. Exit code 0 valid, 1 invalid
+    write and cas, each key of Jepsen's independent tuples on its own,
+    acquire and release with --model mutex, or transactions of reads and
+    writes ([[:read :x nil] [:write :y 1]]) with --model multi-register,
+    as Knossos checks them. Exit code 0 valid, 1 invalid
     (with a minimal counterexample), 3 unknown (out of time), 2 when a file
     cannot be read.
 
@@ -52,6 +56,7 @@ def check_history(
       stress check-history runs/*/history.edn --model register
       stress check-history history.json --initial 0 --nil-read absent --json
       stress check-history lock-history.edn --model mutex
+      stress check-history txns.edn --model multi-register --initial '{"x": 0, "y": 0}'
     """
     from harness.checker.linearizability import check_linearizable, gc_paused
     from harness.history.events import HistoryError
@@ -69,6 +74,9 @@ def check_history(
         initial_value = json.loads(initial)
     except json.JSONDecodeError as exc:
         raise UsageError(f"--initial must be JSON, e.g. null, 0 or '\"a\"' ({exc.msg}: {initial!r})") from None
+    if model == "multi-register" and not isinstance(initial_value, (dict, type(None))):
+        raise UsageError(f"--initial for --model multi-register must be a JSON map of keys to values, e.g. "
+                         f"'{{\"x\": 0, \"y\": 0}}' (got {initial!r})")
     results: list[dict[str, Any]] = []
     for path in files:
         try:

@@ -16,9 +16,13 @@ parses as JSON). An op is ``{:process p, :type t, :f f, :value v}`` with optiona
   an invoke never completed counts as ``:info``; a second invoke while one is open, or a completion with
   none open, makes the file unreadable (a history that never happened must not be judged);
 * ``:fail`` did not happen, ``:info`` may or may not have; a read's value is its ``:ok`` completion's,
-  a write's or cas's its invoke's; ``:f`` is ``:read``, ``:write`` or ``:cas`` with value ``[expected new]``;
+  a write's or cas's its invoke's; ``:f`` is ``:read``, ``:write`` or ``:cas`` with value ``[expected new]``,
+  ``:acquire`` or ``:release`` (a lock), or ``:txn`` (Knossos's multi-register) with value a vector of
+  micro-ops ``[f k v]``, ``f`` ``:read`` or ``:write`` (or Jepsen's ``:r`` and ``:w``): an ok txn's value is
+  its completion's (the values its reads saw), another's its invoke's;
 * ``:value`` is a register value, or Jepsen's independent tuple ``[key value]`` when every client op's
-  value is such a pair (and every cas's a ``[key [expected new]]``): each key is then its own register;
+  value is such a pair (every cas's a ``[key [expected new]]``, every txn's a ``[key [[f k v] ...]]``):
+  each key is then its own register (or its own set of registers);
 * times are ``:time`` when every event has one, else the events' order in the file;
 * an op's index is its invoke's ``:index`` when every event has a distinct integer one, else the
   invoke's position in the file (0-based), as in Jepsen.
@@ -34,6 +38,7 @@ Every error is a :class:`HistoryError` naming the file and the line.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -48,7 +53,8 @@ from edn_format import edn_lex
 from harness.history.events import FAIL, INFO, INVOKE, NEMESIS, OK, HistoryError, Op
 
 NIL_READS = ("unknown", "absent")
-FUNCTIONS = ("read", "write", "cas", "acquire", "release")  # registers, and a mutex (Knossos's lock model)
+FUNCTIONS = ("read", "write", "cas", "acquire", "release", "txn")  # registers, a mutex, a multi-register
+_MICRO_FUNCTIONS = {"read": "read", "r": "read", "write": "write", "w": "write"}  # a txn's micro-ops
 TYPES = (INVOKE, OK, FAIL, INFO)
 _SUFFIXES = {".edn": "edn", ".json": "json", ".jsonl": "json"}
 
@@ -66,10 +72,21 @@ class JepsenHistory:
     _line_of_event: Callable[[int], int | None]
 
     def checked(self, nil_read: str) -> list[Op]:
-        """The ops the checker judges: with ``nil_read="unknown"`` reads of nil are left out."""
+        """The ops the checker judges: with ``nil_read="unknown"`` reads of nil are left out (a txn's micro-ops
+        too, and a txn left with none)."""
         if nil_read == "absent":
             return self.ops
-        return [op for op in self.ops if not op.extra["nil_read"]]
+        out = []
+        for op in self.ops:
+            if op.extra["nil_read"]:
+                continue
+            if op.extra.get("nil_micro"):
+                micro = tuple(m for m in op.value if m[0] != "read" or m[2] is not None)
+                if not micro:
+                    continue
+                op = dataclasses.replace(op, value=micro)
+            out.append(op)
+        return out
 
     @property
     def keys(self) -> int:
@@ -464,12 +481,14 @@ def _pair(events: list[dict[str, Any]], name: str, fmt: str, line_of: Callable[[
             raise fail(position, f"unknown :type {show(event['type'], fmt)} (expected invoke, ok, fail or info)")
         event["f"] = _name(event.get("f"))
         if event["f"] not in FUNCTIONS:
-            raise fail(position, f":f {show(event['f'], fmt)} is not read, write, cas, acquire or release")
+            raise fail(position, f":f {show(event['f'], fmt)} is not read, write, cas, acquire, release or txn")
         client.append(position)
     timed = _times(events, client, fail)
     indices = _indices(events)
     independent = bool(client) and all(_is_pair(events[p].get("value"))
                                        and (events[p]["f"] != "cas" or _is_pair(events[p]["value"][1]))
+                                       and (events[p]["f"] != "txn" or (not _is_txn(events[p]["value"])
+                                                                        and _is_txn(events[p]["value"][1])))
                                        for p in client)
     open_ops: dict[Any, int] = {}
     pairs: list[tuple[int, int | None]] = []
@@ -492,7 +511,8 @@ def _pair(events: list[dict[str, Any]], name: str, fmt: str, line_of: Callable[[
             raise fail(position, f"completion :f {event['f']} does not match its invoke's :f {invoke['f']}")
         pairs[slot] = (pairs[slot][0], position)
     ops = [_op(events, invoke, done, independent, timed, indices, fail, fmt) for invoke, done in pairs]
-    return JepsenHistory(name, fmt, ops, independent, timed, sum(op.extra["nil_read"] for op in ops), line_of)
+    nil_reads = sum(op.extra["nil_read"] + op.extra.get("nil_micro", 0) for op in ops)
+    return JepsenHistory(name, fmt, ops, independent, timed, nil_reads, line_of)
 
 
 def _times(events: list[dict[str, Any]], client: list[int], fail: Callable[[int, str], HistoryError]) -> bool:
@@ -523,6 +543,24 @@ def _is_pair(value: Any) -> bool:
     return isinstance(value, list) and len(value) == 2
 
 
+def _is_txn(value: Any) -> bool:
+    """Whether ``value`` looks like a txn's micro-ops (a list of ``[f k v]`` lists), not a ``[key txn]`` pair."""
+    return isinstance(value, list) and all(isinstance(m, list) and len(m) == 3 for m in value)
+
+
+def _micro_ops(value: Any, at: int, fail: Callable[[int, str], HistoryError], fmt: str) -> tuple[tuple[Any, ...], ...]:
+    """A txn's value as ``(f, key, value)`` micro-ops, ``f`` ``read`` or ``write`` (keywords' names taken)."""
+    if not _is_txn(value) or not value:
+        raise fail(at, f"txn value must be a vector of [f k v] micro-ops, found {show(value, fmt)}")
+    out = []
+    for f, k, v in value:
+        name = _MICRO_FUNCTIONS.get(_name(f))
+        if name is None:
+            raise fail(at, f"txn micro-op {show([f, k, v], fmt)}: f must be read or write (or r, w)")
+        out.append((name, _hashable(_name(k)), v))
+    return tuple(out)
+
+
 def _op(events: list[dict[str, Any]], invoke_at: int, done_at: int | None, independent: bool, timed: bool,
         indices: list[int], fail: Callable[[int, str], HistoryError], fmt: str) -> Op:
     """One Jepsen op as the checker's Op (cas values become ``{"expected", "new"}``)."""
@@ -539,6 +577,14 @@ def _op(events: list[dict[str, Any]], invoke_at: int, done_at: int | None, indep
         if not _is_pair(value):
             raise fail(invoke_at, f"cas value must be [expected new], found {show(value, fmt)}")
         value = {"expected": value[0], "new": value[1]}
+    elif f == "txn":
+        value = _micro_ops(value, invoke_at, fail, fmt)
+        if done is not None and done["type"] == OK:
+            seen = _micro_ops(done["value"][1] if independent else done.get("value"), done_at, fail, fmt)
+            if [m[:2] for m in seen] != [m[:2] for m in value]:
+                raise fail(done_at, "completion's txn does not do what its invoke's does (the same micro-ops, "
+                                    "f and key, in the same order)")
+            value = seen
     start = invoke["time"] if timed else invoke_at
     end = (done["time"] if timed else done_at) if done is not None else None
     if end is not None and end < start:
@@ -546,7 +592,11 @@ def _op(events: list[dict[str, Any]], invoke_at: int, done_at: int | None, indep
     kind = done["type"] if done is not None else INFO
     shown = ((invoke["value"][1] if independent else invoke.get("value")) if f != "read"
              else result if kind == OK else _UNSHOWN)  # shown only in counterexamples (JepsenHistory.shown)
+    if f == "txn" and kind == OK:
+        shown = done["value"][1] if independent else done.get("value")
     return Op(index=indices[invoke_at], process=invoke["process"], workload="", f=f,
               key=show(key, fmt) if independent else "", value=value, invoke_time=start, type=kind,
               complete_time=end, result=result,
-              extra={"event": invoke_at, "nil_read": f == "read" and kind == OK and result is None, "shown": shown})
+              extra={"event": invoke_at, "nil_read": f == "read" and kind == OK and result is None, "shown": shown,
+                     **({"nil_micro": sum(m[0] == "read" and m[2] is None for m in value)}
+                        if f == "txn" and kind == OK else {})})

@@ -46,7 +46,8 @@ Time ties: an op invoked at the same nanosecond another completes counts as conc
 (the lenient reading, so clock granularity never produces a false alarm).
 
 Models are small classes (``init``, ``prepare``, ``step``) kept in :data:`MODELS` (a register, a
-register with cas, and Knossos's mutex); add an entry there to check a new datatype.
+register with cas, and Knossos's mutex and multi-register of transactions); add an entry there to check a
+new datatype.
 
 This package's public face is :func:`check_linearizable` and the models; one module per part behind it:
 ``model`` (calls and models), ``chain`` (the fast path), ``search`` (the search and its over-approximation),
@@ -65,6 +66,7 @@ from harness.checker.linearizability.model import (
     Call,
     CasRegisterModel,
     Model,
+    MultiRegisterModel,
     MutexModel,
     RegisterModel,
     freeze,
@@ -72,5 +74,5 @@ from harness.checker.linearizability.model import (
     make_call,
 )
 
-__all__ = ["CAS", "MODELS", "READ", "WRITE", "Call", "CasRegisterModel", "Model", "MutexModel", "RegisterModel",
-           "check_linearizable", "freeze", "gc_paused", "get_model", "make_call", "partition"]
+__all__ = ["CAS", "MODELS", "READ", "WRITE", "Call", "CasRegisterModel", "Model", "MultiRegisterModel", "MutexModel",
+           "RegisterModel", "check_linearizable", "freeze", "gc_paused", "get_model", "make_call", "partition"]

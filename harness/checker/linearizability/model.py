@@ -17,6 +17,7 @@ WRITE = "write"
 CAS = "cas"
 ACQUIRE = "acquire"
 RELEASE = "release"
+TXN = "txn"
 
 
 class Call(NamedTuple):
@@ -174,10 +175,70 @@ class MutexModel(Model):
         raise ValueError(f"model {self.name!r} has no step for kind {call.kind!r}")
 
 
+class MultiRegisterModel(Model):
+    """Registers named by keys, read and written by transactions, as Knossos's ``multi-register``: a ``txn``
+    op's value is its micro-ops, each ``(READ, key, value)`` or ``(WRITE, key, value)``, applied in order at
+    one instant; a read needs the key's value then.
+
+    The state is every key's value (a key not in the initial map holds None). An ok txn's reads carry what it
+    read; a txn that may not have happened (``info``) keeps its writes and the reads its value gives a value
+    (Jepsen's invokes read nil: nothing to go by), as Knossos steps it, and a txn of reads alone is left out.
+    An ok txn's reads of nil are left out before the model sees them unless ``--nil-read absent`` (see
+    :mod:`harness.history.jepsen`).
+
+    An ok txn relaxed (:meth:`relax`) keeps its reads, as a relaxed cas keeps its expected value: if it takes
+    effect, it saw what it said. Dropping them instead made counterexamples unsound: the search's frontier
+    (the first ok op it cannot get past, see ``search.Outcome``) holds because an op still running there is
+    cut to its relaxed form, which must constrain what its ok form constrained. (A generated history's
+    counterexample was a read of y = 2 whose only writer, a txn that also read a value never written, went
+    free once its reads were dropped: linearizable.)
+    """
+
+    name = "multi-register"
+
+    def init(self, initial: Any) -> Hashable:
+        if initial is None:
+            return _registers({})
+        if not isinstance(initial, dict):
+            raise ValueError(f"model {self.name!r} starts from a map of keys to values (got {initial!r})")
+        return _registers({k: freeze(v) for k, v in initial.items()})
+
+    def prepare(self, op: Op) -> Call | None:
+        if op.f != TXN:
+            raise ValueError(f"model {self.name!r} cannot check op {op.index} with f={op.f!r}")
+        micro = tuple((f, k, freeze(v)) for f, k, v in op.value)
+        if op.type != OK:
+            if not any(m[0] == WRITE for m in micro):
+                return None
+            micro = tuple(m for m in micro if m[0] == WRITE or m[2] is not None)
+        return make_call(op, TXN, micro)
+
+    def step(self, state: Hashable, call: Call) -> tuple[bool, Hashable]:
+        values = dict(state)
+        for f, k, v in call.arg:
+            if f == WRITE:
+                values[k] = v
+            elif values.get(k) != v:
+                return False, state
+        return True, _registers(values)
+
+    def relax(self, call: Call) -> Call | None:
+        if not any(m[0] == WRITE for m in call.arg):
+            return None  # reads alone: if it may not happen, it constrains nothing
+        return call._replace(complete=INF, definite=False)
+
+
+def _registers(values: dict[Any, Hashable]) -> FrozenDict:
+    """Every register's value as a state: keys in a fixed order (by repr: keys of mixed types do not sort),
+    and a key holding None left out, so a key never written and one written None are the same state."""
+    return FrozenDict(sorted(((k, v) for k, v in values.items() if v is not None), key=lambda kv: repr(kv[0])))
+
+
 MODELS: dict[str, Model] = {
     RegisterModel.name: RegisterModel(),
     CasRegisterModel.name: CasRegisterModel(),
     MutexModel.name: MutexModel(),
+    MultiRegisterModel.name: MultiRegisterModel(),
 }
 
 
