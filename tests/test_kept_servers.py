@@ -51,7 +51,7 @@ def test_repeats_share_one_dynamodb_local_warmed_up_once(tmp_path: Path) -> None
     out = json.loads(done.stdout)
     peak = max(run["detection"]["registration"]["max_in_flight"] for run in out["runs"])
     assert out["detection"]["registration"] == {"windows": 3, "max_in_flight": peak, "n_95": 1, "weak": True,
-                                                "runs": 3}
+                                                "pattern": "burst", "runs": 3}
 
 
 def test_a_sweep_sizes_the_shared_heap_for_its_biggest_level_and_warms_up_for_more_workers(tmp_path: Path) -> None:

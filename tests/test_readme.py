@@ -431,13 +431,15 @@ def check_sustained(words: list[str], run_dir: Path, why: str) -> None:
         block = w["detection"]
         assert verdict["detection"][w["name"]] == block, why
         assert block["windows"] >= 3 * keys and block["n_95"] == n_95(block["windows"]), f"{block}\n{why}"
-        assert block["max_in_flight"] <= per_key, f"{block}\n{why}"
+        assert block["max_in_flight"] <= per_key and block["pattern"] == "sustained", f"{block}\n{why}"
         assert w["winners_per_race"] is None and w["largest_race"] is None, why
     html = (run_dir / "report.html").read_text()
     assert "Detection power" in html and "Loop timeline" in html and "Race timeline" not in html, why
     assert "How to read the loop timeline" in html and "How to read the race timeline" not in html, why
     weak = [w["name"] for w in verdict["workloads"] if w["detection"]["weak"]]
     assert ("weak: too few contention windows" in html) == (verdict["verdict"] == "valid" and bool(weak)), why
+    # A weak block tells a sustained run to loop longer, never to use the pattern it already has.
+    assert ("(try a longer --duration)" in html) == bool(weak) and "try --pattern sustained" not in html, why
 
 
 def assert_series_page(report: Path, why: str) -> None:

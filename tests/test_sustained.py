@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from harness.checker.detection import WEAK_N_95, combined, contention_windows, detection, n_95
+from harness.checker.detection import WEAK_N_95, combined, contention_windows, detection, detection_words, n_95
 from harness.history.events import FAIL, INFO, OK, Op
 from tests.conftest import run_stress
 from tests.window_fake import WindowFakeThread
@@ -63,20 +63,27 @@ def test_n_95_is_the_95_percent_bound():
     for windows in (30, 300, 3000):
         bound = n_95(windows)
         assert (1 - 1 / bound) ** windows <= 0.05 < (1 - 1 / (bound + 2)) ** windows
-    assert detection([], 0) == {"windows": 0, "max_in_flight": 0, "n_95": 0, "weak": True}
+    assert detection([], 0) == {"windows": 0, "max_in_flight": 0, "n_95": 0, "weak": True, "pattern": "burst"}
     races = [op(10 * r + i, "register", OK if i == 0 else FAIL, 100 * r, 100 * r + 50, key=f"k{r}")
              for r in range(3 * WEAK_N_95) for i in range(5)]
-    assert detection(races, 5) == {"windows": 30, "max_in_flight": 5, "n_95": 10, "weak": False}
-    assert detection(races[:5 * (3 * WEAK_N_95 - 3)], 5)["weak"]
+    assert detection(races, 5) == {"windows": 30, "max_in_flight": 5, "n_95": 10, "weak": False, "pattern": "burst"}
+    weak = detection(races[:5 * (3 * WEAK_N_95 - 3)], 5)
+    assert weak["weak"]
+    # A weak block says what makes more windows: the sustained pattern, or, for a sustained run, more time.
+    assert detection_words(weak).endswith("too few for a meaningful statement (try --pattern sustained)")
+    sustained = detection(races[:5 * (3 * WEAK_N_95 - 3)], 5, sustained=True)
+    assert sustained["pattern"] == "sustained"
+    assert detection_words(sustained).endswith("too few for a meaningful statement (try a longer --duration)")
+    assert "try" not in detection_words(detection(races, 5)), detection_words(detection(races, 5))
 
 
 def test_repeated_runs_together_have_the_bound_of_all_their_windows():
     # Two weak runs (15 windows each: n_95 5) are, together, 30 windows: a bug breaking 1 in 10 was caught with
     # >= 95 % probability by one of them.
-    one = {"windows": 15, "max_in_flight": 2, "n_95": n_95(15), "weak": True}
+    one = {"windows": 15, "max_in_flight": 2, "n_95": n_95(15), "weak": True, "pattern": "sustained"}
     assert combined([one, {**one, "max_in_flight": 7}]) == {"windows": 30, "max_in_flight": 7, "n_95": 10,
-                                                            "weak": False, "runs": 2}
-    assert combined([]) == {"windows": 0, "max_in_flight": 0, "n_95": 0, "weak": True, "runs": 0}
+                                                            "weak": False, "pattern": "sustained", "runs": 2}
+    assert combined([]) == {"windows": 0, "max_in_flight": 0, "n_95": 0, "weak": True, "pattern": None, "runs": 0}
 
 
 # --------------------------------------------------------------------------- the sustained registration checker

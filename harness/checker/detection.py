@@ -20,6 +20,7 @@ from collections import defaultdict
 from typing import Any
 
 from harness.history.events import OK, Op
+from workloads.base import BURST, SUSTAINED
 
 LN_20 = math.log(20)  # -ln(0.05): the 95 % bound
 WEAK_N_95 = 10  # below this, the run could miss a bug that breaks 1 window in 10
@@ -52,11 +53,14 @@ def n_95(windows: int) -> int:
     return int(windows / LN_20)
 
 
-def detection(ops: list[Op], max_in_flight: int, reads: frozenset[str] = frozenset({"read"})) -> dict[str, Any]:
-    """The ``detection`` block of one workload's summary."""
+def detection(ops: list[Op], max_in_flight: int, reads: frozenset[str] = frozenset({"read"}),
+              sustained: bool = False) -> dict[str, Any]:
+    """The ``detection`` block of one workload's summary; ``pattern`` says what made its windows, so that a
+    weak one is told what makes more."""
     windows = contention_windows(ops, reads)
     bound = n_95(windows)
-    return {"windows": windows, "max_in_flight": max_in_flight, "n_95": bound, "weak": bound < WEAK_N_95}
+    return {"windows": windows, "max_in_flight": max_in_flight, "n_95": bound, "weak": bound < WEAK_N_95,
+            "pattern": SUSTAINED if sustained else BURST}
 
 
 def combined(blocks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -64,8 +68,10 @@ def combined(blocks: list[dict[str, Any]]) -> dict[str, Any]:
     every run to show in, each run's windows independent of the others', so the bound is that of their sum."""
     windows = sum(block["windows"] for block in blocks)
     bound = n_95(windows)
+    patterns = {block.get("pattern") for block in blocks}
     return {"windows": windows, "max_in_flight": max((block["max_in_flight"] for block in blocks), default=0),
-            "n_95": bound, "weak": bound < WEAK_N_95, "runs": len(blocks)}
+            "n_95": bound, "weak": bound < WEAK_N_95, "pattern": patterns.pop() if len(patterns) == 1 else None,
+            "runs": len(blocks)}
 
 
 def weak_valid(verdict: str, block: dict[str, Any] | None) -> bool:
@@ -79,6 +85,7 @@ def detection_words(block: dict[str, Any]) -> str:
         return "no contention windows: no successful write had a contender, so no race bug could show"
     line = (f"{block['windows']} contention windows: a bug that breaks 1 in N of them is caught with ≥ 95 % "
             f"probability for N ≤ {block['n_95']}")
-    if block["weak"]:
-        line += " — too few for a meaningful statement (try --pattern sustained)"
+    if block["weak"]:  # a sustained run makes a window per successful write: only a longer one makes more
+        more = "a longer --duration" if block.get("pattern") == SUSTAINED else "--pattern sustained"
+        line += f" — too few for a meaningful statement (try {more})"
     return line

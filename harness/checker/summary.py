@@ -118,7 +118,7 @@ def summarize(name: str, ops: list[Op], verdict: Verdict, *, races_one_item: boo
         "duration_s": round(span_s, 3),
         "ops_per_s": round(len(ops) / span_s, 1) if span_s else None,
         "latency_ms": latency_summary(ops),
-        "detection": detection(ops, in_flight, READ_FUNCTIONS),
+        "detection": detection(ops, in_flight, READ_FUNCTIONS, sustained),
         "violations": [v.to_json() for v in verdict.violations],
         "unknowns": verdict.unknowns,
     }
