@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from harness.checker.detection import BURST, SUSTAINED
 from harness.checker.verdict import Verdict
 from harness.clients.items import plain_item
 from harness.clients.outcome import Outcome, Request
@@ -30,9 +31,8 @@ if TYPE_CHECKING:  # only a type here: checkers and `stress check` must not need
 
 # How workers meet the server (``--pattern``). burst: every worker of a race released at one gun, a race per
 # key and round. sustained: ``per_key`` workers per key loop without a barrier for the run's duration, each
-# op built from what its worker last saw, so every successful conditional write has live contenders.
-BURST = "burst"
-SUSTAINED = "sustained"
+# op built from what its worker last saw, so every successful conditional write has live contenders. (The two
+# names are defined by the checker, which sits below the workloads and names the pattern in a detection block.)
 PATTERNS = (BURST, SUSTAINED)
 SUSTAINED_KEYS = "*"  # the key of a sustained step: every worker has its own
 DEFAULT_PER_KEY = 4  # a few contenders per key: every successful write has live rivals, the key stays hot

@@ -20,10 +20,11 @@ from collections import defaultdict
 from typing import Any
 
 from harness.history.events import OK, Op
-from workloads.base import BURST, SUSTAINED
 
 LN_20 = math.log(20)  # -ln(0.05): the 95 % bound
 WEAK_N_95 = 10  # below this, the run could miss a bug that breaks 1 window in 10
+# The values of `--pattern`, named here because the checker sits below the workloads (docs/design.md's layers).
+BURST, SUSTAINED = "burst", "sustained"
 
 
 def contention_windows(ops: list[Op], reads: frozenset[str] = frozenset({"read"})) -> int:
