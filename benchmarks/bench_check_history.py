@@ -14,11 +14,17 @@ values 0-4, read/write/cas, ~10 % timeouts):
    ``stress check-history --initial 0`` on every file of ``data/cas-register/good`` and ``bad``, as Knossos's
    ``test-examples`` checks them with ``(cas-register 0)``, and ``--model mutex`` on ``data/mutex``; each
    verdict must be the one the folder names (exit 1 otherwise), and for the bad ones decision vs total is
-   timed as in 1.
+   timed as in 1;
+4. with ``--txn``, transactions at scale (``--model multi-register``): ``--histories`` generated histories
+   (tests/jepsen_histories.py's ``txn_history``: one to three reads and writes of values 0-2, ~10 % timeouts,
+   every other one with one ok read changed) of each size of 200, 500 and 1,000 ops over 2 and over 5
+   registers, each checked as the command checks it with ``--time-limit`` seconds: how many were decided,
+   the median and the slowest check of those, and whether every counterexample was minimal (exit 1 if not).
 
     python benchmarks/bench_check_history.py             # 100 invalid histories, 100 files
     python benchmarks/bench_check_history.py --small     # a few seconds
     python benchmarks/bench_check_history.py --knossos ../knossos
+    python benchmarks/bench_check_history.py --txn --histories 10
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from harness.checker.linearizability import check_linearizable, get_model, parti
 from harness.checker.linearizability.search import Budget, search
 from harness.history.events import HistoryError
 from harness.history.jepsen import parse_history
-from tests.jepsen_histories import brute_force, etcd_history, to_edn, to_json
+from tests.jepsen_histories import brute_force, etcd_history, to_edn, to_json, txn_history
 
 STRESS = Path(sys.executable).parent / "stress"
 LINE = re.compile(r"^(\S+): (VALID|INVALID|UNKNOWN) \(")
@@ -171,6 +177,31 @@ def knossos(root: Path, repeat: int) -> int:
     return 1 if wrong_any else 0
 
 
+def transactions(n: int, sizes: tuple[int, ...], registers: tuple[int, ...], time_limit: float) -> int:
+    """``n`` txn histories per size and number of registers, checked as `stress check-history --model
+    multi-register` checks them; 1 if a counterexample is not minimal."""
+    not_minimal = 0
+    for n_ops in sizes:
+        for n_registers in registers:
+            names = tuple("xyzuvw"[:n_registers])
+            initial = dict.fromkeys(names, 0)
+            got: dict[str, list[float]] = {"valid": [], "invalid": [], "unknown": []}
+            for seed in range(n):
+                events = txn_history(random.Random(seed), n_ops, registers=names, corrupt=seed % 2 == 1)
+                ops = parse_history(to_edn(events), "h.edn").checked("unknown")
+                t0 = time.perf_counter()
+                verdict = check_linearizable(ops, "multi-register", initial, time_limit)
+                got[verdict.status].append(time.perf_counter() - t0)
+                not_minimal += sum(v.details.get("minimal", True) is not True for v in verdict.violations)
+            decided = sorted(got["valid"] + got["invalid"])
+            print(f"{n_ops}-op txn histories over {n_registers} registers: {len(decided)}/{n} decided in "
+                  f"{time_limit:g} s each ({len(got['valid'])} valid, {len(got['invalid'])} invalid, "
+                  f"{len(got['unknown'])} unknown); decided in median {statistics.median(decided or [0]) * 1e3:.0f} "
+                  f"ms, slowest {max(decided or [0]) * 1e3:.0f} ms")
+    print(f"counterexamples not minimal: {not_minimal}")
+    return 1 if not_minimal else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the measurements; exit 1 if a verdict differs from the brute force or from Knossos's data."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -180,9 +211,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--histories", type=int, default=100, help="invalid 90-op histories timed")
     parser.add_argument("--files", type=int, default=100)
     parser.add_argument("--knossos", type=Path, metavar="DIR", help="a checkout of jepsen-io/knossos: check its data")
+    parser.add_argument("--txn", action="store_true", help="transaction histories of 200-1,000 ops instead")
+    parser.add_argument("--time-limit", type=float, default=10.0, help="seconds per history, with --txn")
     args = parser.parse_args(argv)
     if args.knossos:
         return knossos(args.knossos, args.repeat)
+    if args.txn:
+        return transactions(2 if args.small else args.histories, (200,) if args.small else (200, 500, 1000),
+                            (2,) if args.small else (2, 5), args.time_limit)
     shrink_cost(5 if args.small else args.histories, args.seed, 1 if args.small else args.repeat)
     return command(10 if args.small else args.files, args.seed)
 

@@ -91,3 +91,13 @@ def test_knossos_data_a_wrong_verdict_fails(tmp_path: Path) -> None:
 def test_knossos_without_data_is_one_line_and_exit_2(tmp_path: Path) -> None:
     proc = _bench("--knossos", str(tmp_path))
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "no data/cas-register" in proc.stderr, proc.stderr
+
+
+def test_txn_scale_run_prints_what_it_decided() -> None:
+    """--txn --small: two 200-op transaction histories over two registers, one with a read changed, both decided,
+    the invalid one's counterexample minimal (the benchmark exits 1 otherwise)."""
+    proc = _bench("--txn", "--small")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "200-op txn histories over 2 registers: 2/2 decided in 10 s each (1 valid, 1 invalid, 0 unknown)" \
+        in proc.stdout, proc.stdout
+    assert "counterexamples not minimal: 0" in proc.stdout, proc.stdout

@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from harness.checker.linearizability import Call, check_linearizable, get_model, partition
+from harness.checker.linearizability import check as checking
 from harness.checker.linearizability import shrink as shrinking
-from harness.checker.linearizability.search import Budget, search, search_reusable
+from harness.checker.linearizability.search import Budget, Outcome, search, search_reusable
 from harness.checker.linearizability.shrink import _overused_kinds, _relaxed, _Shrinker
+from harness.checker.verdict import UNKNOWN
 from harness.history.events import HistoryError
 from harness.history.jepsen import parse_history
 from tests.conftest import REPO, run_stress
@@ -83,9 +85,32 @@ def test_generated_histories_agree_with_brute_force(tmp_path):
     assert proc.returncode == 1, proc.stderr
 
 
-def test_counterexamples_are_minimal():
+def hand_every_history_to_the_reusable_search(patch: pytest.MonkeyPatch) -> None:
+    """Make the checker's first, short exact search give up at once, as on a hard history, so that the reusable
+    search decides first (see ``check.check_search``)."""
+    exact = checking.search
+
+    def giving_up(calls, model, initial, budget, **kw):
+        if budget.max_steps == checking.QUICK_STEPS:
+            return Outcome(UNKNOWN, 0, -math.inf)
+        return exact(calls, model, initial, budget, **kw)
+
+    patch.setattr(checking, "search", giving_up)
+
+
+@pytest.fixture(params=["exact first", "reusable first"])
+def decided(request, monkeypatch) -> str:
+    """Each way a search decides invalid: the exact search (every small history), or the reusable search it hands
+    a hard one to, made to decide every history here."""
+    if request.param == "reusable first":
+        hand_every_history_to_the_reusable_search(monkeypatch)
+    return request.param
+
+
+def test_counterexamples_are_minimal(decided):
     """On small invalid histories the counterexample is sound and minimal by the brute force: with every other op
-    indeterminate it still cannot be linearized, and relaxing any one of its ops makes it linearizable."""
+    indeterminate it still cannot be linearized, and relaxing any one of its ops makes it linearizable, whichever
+    search decided it (and so cut the history at its frontier)."""
     rng = random.Random(7)
     checked = 0
     while checked < 40:
@@ -453,10 +478,10 @@ def test_txn_histories_agree_with_brute_force(tmp_path):
     assert counts["valid"] >= 15 and counts["invalid"] >= 15, counts  # both kinds really were tested
 
 
-def test_txn_counterexamples_are_minimal():
+def test_txn_counterexamples_are_minimal(decided):
     """As for registers: the counterexample of an invalid txn history cannot be linearized with every other op
     indeterminate (a relaxed txn keeps what its reads saw), and relaxing any one of its ops makes it
-    linearizable (by the brute force)."""
+    linearizable (by the brute force), whichever search decided it."""
     rng = random.Random(13)
     checked = 0
     while checked < 30:
@@ -472,6 +497,61 @@ def test_txn_counterexamples_are_minimal():
             assert brute_force(relaxed(events, ops - core | {index}), "multi-register", XY) == "valid", (index,
                                                                                                         events)
         checked += 1
+
+
+def test_the_reusable_search_decides_as_the_brute_force_and_its_frontier_cuts_an_invalid_prefix():
+    """The reusable search that hard histories are handed to, deciding every small one first: the
+    verdicts are the brute force's on etcd-style and txn histories. And where it proves a history invalid, its
+    frontier is at or after the exact search's (it allows more), and the history cut there is invalid exactly."""
+    rng = random.Random(20261204)
+    histories = [(etcd_history(rng, rng.randrange(4, 12), corrupt=n % 2 == 1), "cas-register", None)
+                 for n in range(60)]
+    histories += [(txn_history(rng, rng.randrange(4, 11), corrupt=n % 2 == 1), "multi-register", XY)
+                  for n in range(60)]
+    cut = Counter()
+    for events, model_name, initial in histories:
+        expected = brute_force(events, model=model_name, initial=initial)
+        ops = parse_history(to_json(events), "h.json").checked("unknown")
+        with pytest.MonkeyPatch.context() as patch:
+            hand_every_history_to_the_reusable_search(patch)
+            assert check_linearizable(ops, model_name, initial).status == expected, events
+        model = get_model(model_name)
+        for calls in partition(ops, model).values():
+            calls = sorted(calls, key=lambda c: c.invoke)
+            budget = Budget(time.monotonic() + 30, None)
+            reusable = search_reusable(calls, model, model.init(initial), budget)
+            if reusable.status != "invalid":
+                continue
+            exact = search(calls, model, model.init(initial), budget)
+            assert exact.status == "invalid" and reusable.frontier >= exact.frontier, events
+            prefix = sorted(shrinking._prefix(calls, model, reusable.frontier), key=lambda c: c.invoke)
+            assert search(prefix, model, model.init(initial), budget).status == "invalid", events
+            cut[reusable.frontier > exact.frontier] += 1
+    assert cut[False] >= 20, cut  # both searches proved enough histories invalid to mean something
+
+
+HARD_TXN = dict(n_ops=500, registers=("x", "y"), corrupt=True)  # seed 0: the exact search alone is lost in it
+
+
+def test_a_hard_invalid_txn_history_is_proven_invalid_by_the_command(tmp_path):
+    """A 500-op history of transactions over two registers with one read changed, 10 % of them timed out: the
+    exact search, which must try every set of the 50 timed-out transactions that may have taken effect, did not
+    decide it in 60 s; `stress check-history` proves it invalid within its default time limit, with a minimal
+    counterexample. Negative control: with that search alone (no reusable search to hand it to) it is UNKNOWN."""
+    events = txn_history(random.Random(0), **HARD_TXN)
+    path = write(tmp_path, "hard.edn", to_edn(events))
+    proc = run_stress("check-history", str(path), *MULTI, "--json", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    (result,) = json.loads(proc.stdout)["files"]
+    assert result["verdict"] == "invalid", result
+    (violation,) = result["violations"]
+    assert violation["details"]["minimal"] is True and len(violation["ops"]) <= 3, violation
+
+    ops = parse_history(to_edn(events), "hard.edn").checked("unknown")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(checking, "QUICK_STEPS", math.inf)
+        verdict = check_linearizable(ops, "multi-register", XY, time_limit_s=1.0)
+    assert verdict.status == "unknown", verdict
 
 
 TXN = """{:process 0 :type :invoke :f :txn :value [[:write :x 1] [:write :y 1]] :time 0}

@@ -369,8 +369,9 @@ def search_reusable(calls: list[Call], model: Model, initial: Hashable, budget: 
     (always the earliest invoked ones: any later one could be swapped for them). With every kind there it is the
     exact search; ``invalid`` with any ``once`` proves ``invalid``.
 
-    When the result is ``valid`` and ``witness`` is a list, it receives one linearization: each ok call
-    with its completion, and each indeterminate move as the first call (by invoke) of its kind with the
+    When the result is ``invalid``, the frontier is that of :func:`search`: the completion of the first ok call no
+    configuration got past. When the result is ``valid`` and ``witness`` is a list, it receives one linearization:
+    each ok call with its completion, and each indeterminate move as the first call (by invoke) of its kind with the
     latest invoke the move allows (the completion of the first ok call after it).
 
     The moves between sets of states come from a :class:`Transitions` for ``once``, taken from ``tables`` (by
@@ -409,10 +410,12 @@ def search_reusable(calls: list[Call], model: Model, initial: Hashable, budget: 
     # A configuration waits in ``todo`` with the states its last ok call leaves, grown once it is taken out:
     # the search stops at the first complete one, so many are never taken out.
     todo = [(0, 1 << table.start, -1, -1)]
-    steps, last = 0, len(ok_calls)
+    steps, last, furthest = 0, len(ok_calls), 0
     while todo:
         mask, bits, parent, added = todo.pop()
         first = _first_open(mask)
+        if first > furthest:
+            furthest = first
         if first == last:
             if witness is not None:
                 order = []
@@ -441,7 +444,9 @@ def search_reusable(calls: list[Call], model: Model, initial: Hashable, budget: 
             if out:
                 children.append((mask | 1 << i, out, here, i))
         todo.extend(reversed(children))  # the first child is tried first
-    return Outcome(INVALID, steps, INF)
+    # No configuration got past the ok call with the furthest deadline any reached: the prefix that ends at its
+    # completion is not linearizable even with reusable calls, so not exactly either (the exact search's frontier).
+    return Outcome(INVALID, steps, ok_calls[furthest].complete)
 
 
 def _linearization(table: Transitions, ok_calls: list[Call], maybe: list[Call], order: list[int],
