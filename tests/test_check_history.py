@@ -205,6 +205,26 @@ def test_large_counterexamples_are_one_minimal(monkeypatch):
     assert seen == {"guess", "guess-exact", "bisect", "bisect-exact"}
 
 
+def test_shrinking_stops_at_its_deadline_however_small_its_searches():
+    """A search looks at the clock only every so many steps, and a trial on a small core takes fewer: the shrinker
+    stops trying once its deadline has passed, and says the counterexample is not proven minimal (before it did, a
+    200-op txn history's 450 trials ran 6.5 s past a 2 s deadline). Control: with time left, the same history gets
+    a minimal counterexample from trials of the same size."""
+    rng = random.Random(5)
+    model = get_model("cas-register")
+    while True:
+        ops = parse_history(to_json(etcd_history(rng, 90, corrupt=True)), "h.json").checked("unknown")
+        calls = sorted(next(iter(partition(ops, model).values())), key=lambda c: c.invoke)
+        decided = search(calls, model, None, Budget(time.monotonic() + 30, None))
+        if decided.status == "invalid":
+            break
+    late = shrinking.minimize(calls, model, None, time.monotonic() - 1, decided.frontier)
+    assert late.details["minimal"] is False and late.details["searches"] == 0, late
+    in_time = shrinking.minimize(calls, model, None, time.monotonic() + 30, decided.frontier)
+    assert in_time.details["minimal"] is True and in_time.details["searches"] > 0, in_time
+    assert decided.steps < 1024  # the search's own clock check would never have fired (search._CHECK_EVERY)
+
+
 def generated_calls(rng: random.Random, histories: int, corrupt_share: float = 0.0) -> Iterator[list[Call]]:
     """The calls of ``histories`` generated 40-op etcd-style histories (one key), sorted by invoke; each has a
     seeded anomaly with probability ``corrupt_share`` (none drawn when 0)."""
