@@ -766,6 +766,8 @@ def test_exit_code_is_the_worst_and_unknown_on_a_tiny_budget(tmp_path):
     proc = run_stress("check-history", str(valid), str(hard_path), "--time-limit", "0", cwd=tmp_path)
     assert verdicts(proc.stdout) == {str(valid): "valid", str(hard_path): "unknown"}, proc.stdout
     assert "budget" in proc.stdout and proc.returncode == 3
+    assert "  search budget exhausted after" in proc.stdout and "key :" not in proc.stdout, proc.stdout
+    assert "(--time-limit 0 s per file: a larger one lets the search go on)" in proc.stdout, proc.stdout
     proc = run_stress("check-history", str(hard_path), str(invalid), str(valid), "--time-limit", "0", cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout
 

@@ -97,7 +97,7 @@ def check_history(
         ms = (time.perf_counter() - started) * 1000
         results.append(_result(path, history, verdict, ms, nil_read))
         if not json_output:
-            _print_result(results[-1], history)
+            _print_result(results[-1], history, time_limit)
     worst = max((r["verdict"] for r in results), key=_WORST.__getitem__, default=VALID)
     if json_output:
         sys.stdout.write(json.dumps({"verdict": worst, "files": results}, indent=2, default=str) + "\n")
@@ -142,7 +142,7 @@ def _describe(op: Any, history: Any) -> dict[str, Any]:
             "value": history.shown(op), "invoke_time": op.invoke_time, "complete_time": op.complete_time}
 
 
-def _print_result(result: dict[str, Any], history: Any) -> None:
+def _print_result(result: dict[str, Any], history: Any, time_limit: float) -> None:
     keys = result["keys"]
     print(f"{result['file']}: {result['verdict'].upper()} ({result['ops']} ops, {keys} key{'s' * (keys != 1)}, "
           f"{result['ms']:.1f} ms)")
@@ -158,3 +158,5 @@ def _print_result(result: dict[str, Any], history: Any) -> None:
                   f"{op['f']:<{width}} {op['value']:<12} {unit} {op['invoke_time']} → {end}{where}")
     for reason in result["unknowns"]:
         print(f"  {reason}")
+    if result["unknowns"]:
+        print(f"  (--time-limit {time_limit:g} s per file: a larger one lets the search go on)")

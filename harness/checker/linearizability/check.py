@@ -113,7 +113,7 @@ def _report(verdict: Verdict, results: Mapping[str, KeyResult]) -> None:
             f = r.failure
             verdict.fail(f.kind, key, f.message, f.ops, **plain(f.details))
     for key, r in unknown[:MAX_UNKNOWN_MESSAGES]:
-        verdict.undecided(f"key {key}: {r.reason}")
+        verdict.undecided(f"key {key}: {r.reason}" if key else r.reason)  # (one register: no key to name)
     if len(unknown) > MAX_UNKNOWN_MESSAGES:
         verdict.undecided(f"... and {len(unknown) - MAX_UNKNOWN_MESSAGES} more keys undecided")
 
