@@ -208,8 +208,8 @@ def test_large_counterexamples_are_one_minimal(monkeypatch):
 def test_shrinking_stops_at_its_deadline_however_small_its_searches():
     """A search looks at the clock only every so many steps, and a trial on a small core takes fewer: the shrinker
     stops trying once its deadline has passed, and says the counterexample is not proven minimal (before it did, a
-    200-op txn history's 450 trials ran 6.5 s past a 2 s deadline). Control: with time left, the same history gets
-    a minimal counterexample from trials of the same size."""
+    200-op txn history's minimisation, given 2 s, took 6.5 s in 450 trials). Control: with time left, the same
+    history gets a minimal counterexample from trials of the same size."""
     rng = random.Random(5)
     model = get_model("cas-register")
     while True:
