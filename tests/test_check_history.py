@@ -17,6 +17,7 @@ import pytest
 from harness.checker.linearizability import Call, check_linearizable, get_model, partition
 from harness.checker.linearizability import check as checking
 from harness.checker.linearizability import shrink as shrinking
+from harness.checker.linearizability.model import FrozenDict
 from harness.checker.linearizability.search import Budget, Outcome, search, search_reusable
 from harness.checker.linearizability.shrink import _overused_kinds, _relaxed, _Shrinker
 from harness.checker.verdict import UNKNOWN
@@ -548,6 +549,33 @@ def test_the_reusable_search_decides_as_the_brute_force_and_its_frontier_cuts_an
             assert search(prefix, model, model.init(initial), budget).status == "invalid", events
             cut[reusable.frontier > exact.frontier] += 1
     assert cut[False] >= 20, cut  # both searches proved enough histories invalid to mean something
+
+
+def test_multi_register_steps_build_the_states_a_plain_dict_gives():
+    """The model's step keeps a state's order when only values change and rebuilds it when a key comes or goes: on
+    random transactions over random states (keys absent, None, of mixed types) it agrees with applying the
+    micro-ops to a plain dict, legality and the state after (equal, so the search's memo sees one state).
+    Negative control: a new key's state built without sorting is a different state."""
+    model = get_model("multi-register")
+    rng = random.Random(1)
+    keys, values = ["x", "y", "z", 1], [None, 0, 1]
+    for _ in range(3000):
+        start = {k: rng.choice(values) for k in rng.sample(keys, rng.randint(0, 4))}
+        micro = tuple((rng.choice(["read", "write"]), rng.choice(keys), rng.choice(values))
+                      for _ in range(rng.randint(1, 3)))
+        ok, after = model.step(model.init(start), Call(0, "txn", micro, None, 0, 1, True))
+        plain_dict, legal = dict(start), True
+        for f, k, v in micro:
+            if f == "write":
+                plain_dict[k] = v
+            elif plain_dict.get(k) != v:
+                legal = False
+                break
+        assert ok == legal, (start, micro)
+        if legal:
+            assert after == model.init(plain_dict) and hash(after) == hash(model.init(plain_dict)), (start, micro)
+    unsorted = FrozenDict([*model.init({"y": 0}), ("x", 1)])
+    assert unsorted != model.step(model.init({"y": 0}), Call(0, "txn", (("write", "x", 1),), None, 0, 1, True))[1]
 
 
 HARD_TXN = dict(n_ops=500, registers=("x", "y"), corrupt=True)  # seed 0: the exact search alone is lost in it
