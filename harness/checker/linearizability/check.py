@@ -12,7 +12,7 @@ from typing import Any
 from harness.checker.linearizability.chain import check_chain
 from harness.checker.linearizability.model import CAS, READ, WRITE, Call, Model, get_model, plain
 from harness.checker.linearizability.results import Failure, KeyResult, unwritten
-from harness.checker.linearizability.search import Budget, search, search_reusable
+from harness.checker.linearizability.search import Budget, Outcome, search, search_reusable
 from harness.checker.linearizability.shrink import minimize
 from harness.checker.verdict import INVALID, UNKNOWN, VALID, Verdict
 from harness.history.events import FAIL, Op
@@ -134,22 +134,7 @@ def check_search(calls: list[Call], model: Model, initial: Hashable, budget: Bud
     if failure:
         return KeyResult(INVALID, "precheck", failure)
     calls = sorted(calls, key=lambda c: c.invoke)
-    quick = budget if budget.max_steps is not None and budget.max_steps <= QUICK_STEPS else \
-        Budget(budget.deadline, QUICK_STEPS)
-    status, steps, frontier = search(calls, model, initial, quick)
-    if status == UNKNOWN and quick is not budget and not budget.exhausted(0):
-        # Hard for the exact search, which must try every set of indeterminate calls that may have taken effect
-        # before it can say invalid: the reusable search, which lets each take effect any number of times, proves
-        # invalid without that (five generated 500- and 1,000-op transaction histories over 2 registers, 10 % of
-        # their ops timed out, that the exact search had not decided in 10 s, two of them not in 60: it proved
-        # them invalid in 5-12 ms, in 1,500-5,000 of its steps). Only if it cannot in as many steps as the exact
-        # search had, the exact search goes on to the end of the budget (starting over: the steps above are a small
-        # part of it).
-        status, more, frontier = search_reusable(calls, model, initial, quick)
-        steps += more
-        if status != INVALID:
-            status, more, frontier = search(calls, model, initial, budget)
-            steps += more
+    status, steps, frontier = _decide(calls, model, initial, budget)
     if status == UNKNOWN:
         return KeyResult(UNKNOWN, "search", None, f"search budget exhausted after {steps} steps", steps)
     if status == VALID:
@@ -158,6 +143,28 @@ def check_search(calls: list[Call], model: Model, initial: Hashable, budget: Bud
     failure = minimize(calls, model, initial, max(min(now + minimize_s, budget.deadline), now + MINIMIZE_FLOOR_S),
                        frontier)
     return KeyResult(INVALID, "search", failure, steps=steps)
+
+
+def _decide(calls: list[Call], model: Model, initial: Hashable, budget: Budget) -> Outcome:
+    """The verdict on ``calls`` (sorted by invoke): the exact search, and for a key it has not decided in
+    ``QUICK_STEPS`` the reusable search, then the exact search to the end of the budget; steps summed."""
+    if budget.max_steps is not None and budget.max_steps <= QUICK_STEPS:
+        return search(calls, model, initial, budget)  # a cap this small is the whole search
+    quick = Budget(budget.deadline, QUICK_STEPS)
+    first = search(calls, model, initial, quick)
+    if first.status != UNKNOWN or budget.exhausted(0):
+        return first
+    # Hard for the exact search, which must try every set of indeterminate calls that may have taken effect before
+    # it can say invalid: the reusable search, which lets each take effect any number of times, proves invalid
+    # without that (five generated 500- and 1,000-op transaction histories over 2 registers, 10 % of their ops
+    # timed out, that the exact search had not decided in 10 s, two of them not in 60: it proved them invalid in
+    # 5-12 ms, in 1,500-5,000 of its steps). Only if it cannot in as many steps as the exact search had, the exact
+    # search goes on to the end of the budget (starting over: the steps above are a small part of it).
+    reusable = search_reusable(calls, model, initial, quick)
+    if reusable.status == INVALID:
+        return reusable._replace(steps=first.steps + reusable.steps)
+    last = search(calls, model, initial, budget)
+    return last._replace(steps=first.steps + reusable.steps + last.steps)
 
 
 def _unwritten_values(calls: list[Call], initial: Hashable) -> Failure | None:
