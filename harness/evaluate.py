@@ -217,6 +217,6 @@ def shard_notes(meta: dict[str, Any], results: list[dict[str, Any]]) -> list[str
         skew = (f"start skew across shards p50 {bursts['start_skew_ms']['p50']} ms, p99 "
                 f"{bursts['start_skew_ms']['p99']} ms")
         # A sustained round's invokes span the whole loop: only the start of its loops is a burst.
-        sustained = (meta.get("config") or {}).get("pattern") == "sustained"
+        sustained = (meta.get("config") or {}).get("pattern") == SUSTAINED
         notes.append(f"loops: {skew}" if sustained else f"bursts: {skew}; invoke span within a shard {per_shard}")
     return notes
