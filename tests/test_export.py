@@ -43,12 +43,14 @@ def test_jepsen_json_has_jepsen_op_shape(run_dir):
     assert [op["index"] for op in ops] == list(range(len(EVENTS)))
     assert all({"index", "type", "process", "f", "value", "time"} <= op.keys() for op in ops)
     cas_invoke, read_invoke, cas_ok, fault, read_ok, reg_invoke, reg_fail = ops
+    # Two workloads raced (each on its own table): every key is named with its workload.
     assert cas_invoke == {"index": 0, "type": "invoke", "process": 3, "f": "cas",
-                          "value": ["user-0000", ["member", "w3-r0"]], "time": 0}
+                          "value": ["role-update/user-0000", ["member", "w3-r0"]], "time": 0}
     assert cas_ok["value"] == cas_invoke["value"] and cas_ok["type"] == "ok" and cas_ok["time"] == 1_000
-    assert read_invoke["value"] == ["user-0000", None] and read_ok["value"] == ["user-0000", "w3-r0"]
+    assert read_invoke["value"] == ["role-update/user-0000", None]
+    assert read_ok["value"] == ["role-update/user-0000", "w3-r0"]
     assert fault["process"] == "nemesis" and fault["value"] == {"kind": "lost-ack", "conn": 2}
-    assert reg_invoke["value"] == ["user-r0-0000", EVENTS[5]["value"]] == reg_fail["value"]
+    assert reg_invoke["value"] == ["registration/user-r0-0000", EVENTS[5]["value"]] == reg_fail["value"]
     assert reg_fail["type"] == "fail" and reg_fail["error"] == "ConditionalCheckFailedException"
 
 
@@ -72,7 +74,7 @@ def test_edn_is_one_balanced_map_per_op_with_keywords(run_dir):
     assert len(lines) == len(EVENTS)
     assert all(line.startswith("{") and line.endswith("}") and _balanced(line) for line in lines)
     assert lines[0] == ('{:index 0, :type :invoke, :process 3, :f :cas, '
-                        ':value ["user-0000" ["member" "w3-r0"]], :time 0}')
+                        ':value ["role-update/user-0000" ["member" "w3-r0"]], :time 0}')
     assert ":process :nemesis" in lines[3] and ":f :fault" in lines[3] and '{:kind "lost-ack", :conn 2}' in lines[3]
     assert ':type :fail' in lines[6] and ':error "ConditionalCheckFailedException"' in lines[6]
     assert r'"a \"quoted\" \\ name@example.com"' in lines[5]
@@ -93,7 +95,100 @@ def test_cli_export_to_file_and_bad_format(run_dir, tmp_path):
     out = tmp_path / "history.edn"
     proc = run_stress("export", str(run_dir), "--format", "edn", "--output", str(out), timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert out.read_text().count("\n") == len(EVENTS)
+    # The command knows the workloads: role-update's one key gets its setup write (an invoke and an ok) first.
+    assert out.read_text().count("\n") == len(EVENTS) + 2
     proc = run_stress("export", str(run_dir), "--format", "yaml", timeout=60)
     assert proc.returncode == 2 and proc.stderr.startswith("stress: error: unknown export format 'yaml'")
     assert "Traceback" not in proc.stderr
+
+
+def test_the_built_in_workloads_are_exported_as_registers_with_their_starting_values(run_dir):
+    """role-update's keys start as ``member``: a setup write each, before every race op; registration's put-if-absent
+    is a CAS from nil to its RequestId; one workload alone keeps its keys as they are."""
+    from workloads import get_workload
+
+    events = [
+        {"index": 0, "type": "invoke", "process": 1, "workload": "registration", "f": "register", "key": "user-r0-0000",
+         "value": {"Username": "user-r0-0000", "RequestId": "run/user-r0-0000/w1"}, "time": 500},
+        {"index": 1, "type": "ok", "process": 1, "workload": "registration", "f": "register", "key": "user-r0-0000",
+         "value": None, "time": 900},
+        {"index": 2, "type": "invoke", "process": 2, "workload": "registration", "f": "claim", "key": "user-r0-0001",
+         "value": {"RequestId": "a"}, "time": 1_000},
+        {"index": 3, "type": "ok", "process": 2, "workload": "registration", "f": "claim", "key": "user-r0-0001",
+         "value": None, "time": 1_100},
+        {"index": 4, "type": "invoke", "process": 2, "workload": "registration", "f": "release", "key": "user-r0-0001",
+         "value": {"RequestId": "a"}, "time": 1_200},
+        {"index": 5, "type": "fail", "process": 2, "workload": "registration", "f": "release", "key": "user-r0-0001",
+         "value": None, "time": 1_300},
+        {"index": 6, "type": "invoke", "process": 3, "workload": "registration", "f": "read", "key": "user-r0-0001",
+         "value": None, "time": 1_400},
+        {"index": 7, "type": "ok", "process": 3, "workload": "registration", "f": "read", "key": "user-r0-0001",
+         "value": "a", "time": 1_500},
+    ]
+    (run_dir / "history.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    (run_dir / "run.json").write_text(json.dumps({"format": 1, "config": {"workloads": ["registration"]}}))
+    ops = json.loads(export_history(run_dir, "jepsen-json", get_workload))
+    assert [(op["f"], op["value"]) for op in ops] == [
+        ("cas", ["user-r0-0000", [None, "run/user-r0-0000/w1"]])] * 2 + [
+        ("cas", ["user-r0-0001", [None, "a"]])] * 2 + [("cas", ["user-r0-0001", ["a", None]])] * 2 + [
+        ("read", ["user-r0-0001", None]), ("read", ["user-r0-0001", "a"])]
+    assert [op["time"] for op in ops][:2] == [0, 400] and [op["index"] for op in ops] == list(range(8))
+
+    (run_dir / "history.jsonl").write_text("".join(json.dumps(e) + "\n" for e in EVENTS[:5]))
+    (run_dir / "run.json").write_text(json.dumps({"format": 1, "config": {"workloads": ["role-update"]}}))
+    setup_invoke, setup_ok, cas_invoke, *rest = json.loads(export_history(run_dir, "jepsen-json", get_workload))
+    assert setup_invoke == {"index": 0, "type": "invoke", "process": -1, "f": "write",
+                            "value": ["user-0000", "member"], "time": 0}
+    assert setup_ok == {**setup_invoke, "index": 1, "type": "ok"}
+    assert cas_invoke == {"index": 2, "type": "invoke", "process": 3, "f": "cas",
+                          "value": ["user-0000", ["member", "w3-r0"]], "time": 1}  # after the setup, always
+    assert [op["index"] for op in rest] == [3, 4, 5, 6]
+    # A workload that cannot be found here (a user's module:Class) is exported as recorded.
+    plain = json.loads(export_history(run_dir, "jepsen-json", lambda spec: None))
+    assert len(plain) == 5 and plain[0]["value"] == ["user-0000", ["member", "w3-r0"]]
+
+
+def _run_and_export(tmp_path: Path, endpoint: str, name: str, *args: str) -> tuple[int, list[Path]]:
+    """`stress run ARGS` against ``endpoint``, then `stress export` of its run dir in both formats; the run's exit
+    code and the two files."""
+    reports = tmp_path / name
+    proc = run_stress("run", *args, "--endpoint-url", endpoint, "--reports-dir", str(reports), "--seed", "7",
+                      timeout=180)
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]
+    (run_dir,) = reports.iterdir()
+    files = []
+    for fmt, suffix in (("edn", "edn"), ("jepsen-json", "json")):
+        out = tmp_path / f"{name}.{suffix}"
+        export = run_stress("export", str(run_dir), "--format", fmt, "--output", str(out), timeout=60)
+        assert export.returncode == 0, export.stderr
+        files.append(out)
+    return proc.returncode, files
+
+
+def test_an_exported_run_gets_the_runs_verdict_from_check_history(local_endpoint, tmp_path):
+    """The user's path: `stress run`, `stress export`, then `stress check-history` on the file with its default
+    options (no --initial) says what `stress run` said: VALID for runs on DynamoDB Local (burst and sustained),
+    INVALID for the unsafe variants; and without the setup writes the same VALID file reads as INVALID."""
+    url = local_endpoint.url
+    runs = {
+        "burst": ("--workers", "8", "--keys", "3"),
+        "sustained": ("--pattern", "sustained", "--duration", "2", "--workers", "8", "--keys", "2"),
+        "unsafe-role-update": ("--workload", "role-update", "--unsafe", "--workers", "40", "--keys", "2"),
+        "unsafe-registration": ("--workload", "registration", "--unsafe", "--workers", "40", "--keys", "2"),
+    }
+    for name, args in runs.items():
+        code, files = _run_and_export(tmp_path, url, name, *args)
+        assert code == (1 if name.startswith("unsafe") else 0), name
+        check = run_stress("check-history", *map(str, files), timeout=120)
+        verdict = "INVALID" if code else "VALID"
+        assert check.returncode == code, (name, check.stdout[-2000:], check.stderr[-2000:])
+        assert [line.split(": ")[1].split()[0] for line in check.stdout.splitlines()
+                if line.startswith(str(tmp_path))] == [verdict, verdict], (name, check.stdout[-2000:])
+        if name == "burst":
+            edn_file = files[0]
+            lines = edn_file.read_text().splitlines()
+            assert sum(":process -1" in line for line in lines) == 2 * 3  # role-update's 3 keys, invoke and ok
+            assert all('"role-update/' in line or '"registration/' in line for line in lines)
+            edn_file.write_text("".join(line + "\n" for line in lines if ":process -1" not in line))
+            bare = run_stress("check-history", str(edn_file), timeout=120)
+            assert bare.returncode == 1 and "cas-unwritten-expected" in bare.stdout, bare.stdout[-2000:]

@@ -368,12 +368,18 @@ def check_result(checkout: Checkout, command: str, result: Result) -> None:
         assert (checkout.root / words[2] / "report.html").exists(), why
     elif sub == "export":
         fmt = option_value(words, "--format")
+        output = option_value(words, "--output")
+        text = (checkout.root / output).read_text() if output else result.stdout
         if fmt == "jepsen-json":
-            ops = json.loads(result.stdout)
+            ops = json.loads(text)
             assert ops and set(ops[0]) >= {"index", "type", "process", "f", "value", "time"}, why
         else:
-            lines = [line for line in result.stdout.splitlines() if line.strip()]
+            lines = [line for line in text.splitlines() if line.strip()]
             assert lines and all(line.lstrip("[ ").startswith("{:index") for line in lines), why
+    elif sub == "check-history":
+        files = [w for w in words[2:] if w.endswith((".edn", ".json"))]
+        assert files, why
+        assert all(f"{f}: VALID (" in result.stdout for f in files), why  # every README example is linearizable
     elif sub == "local":
         action = words[2]
         marker = {"start": "running (pid", "status": "running: ", "stop": "stopped pid",

@@ -102,6 +102,9 @@ class Workload(ABC):
     # True when requests carry times of the history's clock (CLOCK_MONOTONIC), which every worker of one
     # machine shares: then every worker must run on one machine (Ray shards on several hosts are refused).
     one_clock: ClassVar[bool] = False
+    # What every key holds before the races, as a register (see ``register_op``): ``stress export`` writes it
+    # as each key's first op, so Jepsen's tools need no initial value of their own. None: nothing (no item).
+    register_initial: ClassVar[Any] = None
 
     def __init__(self, config: WorkloadConfig, table: str) -> None:
         self.config = config
@@ -109,6 +112,13 @@ class Workload(ABC):
         self.sustained = config.pattern == SUSTAINED
         self.rounds = config.rounds or (1 if self.sustained else self.default_rounds)
         self.unsafe = config.unsafe
+
+    @classmethod
+    def register_op(cls, f: str, value: Any) -> tuple[str, Any] | None:
+        """This workload's op ``f`` (its invoke's ``value``) as an op on one register per key, in the words of
+        Jepsen's cas-register: ``("cas", [expected, new])``, ``("write", v)`` or ``("read", None)`` (the value
+        read is the completion's); None when the op is not one (``stress export`` then writes it as recorded)."""
+        return None
 
     def table_definition(self) -> dict[str, Any]:
         """CreateTable parameters: a string hash key, on-demand billing."""

@@ -503,7 +503,7 @@ def export_cmd(
 
     if fmt not in FORMATS:
         raise UsageError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    text = export_history(run_dir, fmt)
+    text = export_history(run_dir, fmt, _workload_or_none)
     if output is None:
         sys.stdout.write(text)
         return
@@ -511,6 +511,17 @@ def export_cmd(
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
+
+
+def _workload_or_none(spec: str) -> Any:
+    """The workload class of a run.json spec (how ``stress export`` writes its ops as register ops), or None when
+    a user's ``module:Class`` cannot be imported here: its ops are then exported as recorded."""
+    from workloads import get_workload
+
+    try:
+        return get_workload(spec)
+    except UsageError:
+        return None
 
 
 @app.command()

@@ -3,11 +3,21 @@
 Every history event becomes one Jepsen op ``{index, type, process, f, value, time}``:
 
 * ``type`` is ``invoke`` / ``ok`` / ``fail`` / ``info``; ``process`` the worker id (``nemesis`` for faults);
-* ``value`` is Jepsen's independent tuple ``[key, v]`` (one register per key), where ``v`` is
-  ``[expected, new]`` for ``cas``, the value read for a ``read`` completion (``nil`` at its invoke),
-  and the written value for ``register``, ``write`` and every other op; a completion carries the
-  same ``v`` as its invoke, as in Jepsen. Fault events keep their own value, without a key;
-* ``time`` is nanoseconds since the first event; ``error`` is kept when the event has one.
+* ``value`` is Jepsen's independent tuple ``[key, v]`` (one register per key). A workload that judges its keys
+  as registers says how its ops read there (``Workload.register_op``): role-update's CAS is ``:cas``
+  ``[expected new]``, registration's put-if-absent (and its sustained claim) is ``:cas [nil request-id]``, its
+  release ``:cas [request-id nil]``, and their reads are ``:read`` with the value read at the completion
+  (``nil`` at the invoke). Other ops keep their own ``f`` and value (``[expected, new]`` for a ``cas`` recorded
+  as ``{expected, new}``), and a completion carries the same ``v`` as its invoke, as in Jepsen. Fault events
+  keep their own value, without a key;
+* a workload whose keys start the race holding a value (role-update's ``member``, ``register_initial``) has it
+  as each key's first op: an ``ok`` ``:write`` by process -1 (the setup) at time 0, so Knossos's
+  ``cas-register`` or ``stress check-history`` need no initial value of their own;
+* when the run raced several workloads (each on its table of its own), a key is ``workload/key``, so two
+  tables' items never read as one register;
+* ``index`` is the op's place in the export (the history's own index, after the setup ops); ``time`` is
+  nanoseconds since the first event (1 ns later when there are setup ops, which come first); ``error`` is kept
+  when the event has one.
 
 Formats: ``jepsen-json`` (a JSON array, one op per line) and ``edn`` (one EDN map per line with
 keyword keys, as in Jepsen's ``history.edn``: ``{:index 0, :type :invoke, :process 3, :f :cas, ...}``).
@@ -18,14 +28,16 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from harness.history.events import INVOKE, NEMESIS
+from harness.history.events import INVOKE, NEMESIS, OK
 from harness.history.rundir import load_run
 
 FORMATS = ("jepsen-json", "edn")
 KEYWORD = re.compile(r"^[A-Za-z_*!?][A-Za-z0-9_*!?+<>=.\-]*$")
+SETUP_PROCESS = -1  # the process of the setup writes (an integer: some of Jepsen's tools expect one)
 
 
 class Keyword(str):
@@ -34,23 +46,59 @@ class Keyword(str):
     __slots__ = ()
 
 
-def export_history(run_dir: Path | str, fmt: str) -> str:
-    """The history of ``run_dir`` as text in format ``fmt`` (one of :data:`FORMATS`)."""
+class Registers(Protocol):
+    """What the export asks of a workload (``workloads.base.Workload`` answers): its ops as register ops."""
+
+    register_initial: Any
+
+    def register_op(self, f: str, value: Any) -> tuple[str, Any] | None: ...
+
+
+def export_history(run_dir: Path | str, fmt: str, resolve: Callable[[str], Registers | None] | None = None) -> str:
+    """The history of ``run_dir`` as text in format ``fmt`` (one of :data:`FORMATS`). ``resolve`` finds the
+    workload of each spec in run.json (a name, or a user's ``module:Class``; None when it cannot), to say how its
+    ops read as register ops."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    _, events, _ = load_run(Path(run_dir))
-    ops = jepsen_ops(events)
+    meta, events, _ = load_run(Path(run_dir))
+    workloads: dict[str, Registers] = {}
+    specs = (meta.get("config") or {}).get("workloads") or [] if resolve is not None else []
+    for spec in specs:
+        found = resolve(str(spec))  # type: ignore[misc]
+        if found is not None:
+            workloads[getattr(found, "name", str(spec))] = found
+    ops = jepsen_ops(events, workloads)
     if fmt == "edn":
         return "".join(edn(op) + "\n" for op in ops)
     return "[\n" + ",\n".join(json.dumps(op, separators=(", ", ": ")) for op in ops) + "\n]\n"
 
 
-def jepsen_ops(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """History events as Jepsen ops, in index order (completions reuse their invoke's value)."""
+def jepsen_ops(events: list[dict[str, Any]], workloads: Mapping[str, Registers] | None = None) -> list[dict[str, Any]]:
+    """History events as Jepsen ops, in index order (completions reuse their invoke's value), after the setup
+    writes of the keys whose workload starts them holding a value."""
+    workloads = workloads or {}
     ordered = sorted(events, key=lambda e: e.get("index", 0))
-    start = min((e["time"] for e in ordered), default=0)
+    raced = {e.get("workload") for e in ordered if e.get("process") != NEMESIS}
+    qualify = len(raced) > 1
+
+    def key_of(event: dict[str, Any]) -> Any:
+        return f"{event.get('workload')}/{event.get('key')}" if qualify else event.get("key")
+
+    setup: list[dict[str, Any]] = []
+    seeded: set[Any] = set()
+    for event in ordered:
+        registers = workloads.get(event.get("workload", ""))
+        key = key_of(event)
+        if registers is None or registers.register_initial is None or event.get("process") == NEMESIS \
+                or key in seeded:
+            continue
+        seeded.add(key)
+        for type_ in (INVOKE, OK):
+            setup.append({"type": Keyword(type_), "process": SETUP_PROCESS, "f": Keyword("write"),
+                          "value": [key, registers.register_initial], "time": 0})
+    start = min((e["time"] for e in ordered), default=0) - (1 if setup else 0)
     invoked: dict[Any, dict[str, Any]] = {}
-    ops = []
+    ops = list(setup)
     for event in ordered:
         process = event.get("process")
         if event["type"] == INVOKE:
@@ -58,20 +106,29 @@ def jepsen_ops(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
             invoke = event
         else:
             invoke = invoked.pop(process, event)
-        ops.append(jepsen_op(event, invoke, start))
-    return ops
+        ops.append(jepsen_op(event, invoke, start, workloads.get(event.get("workload", "")), key_of(event)))
+    return [{"index": n, **op} for n, op in enumerate(ops)]
 
 
-def jepsen_op(event: dict[str, Any], invoke: dict[str, Any], start: int) -> dict[str, Any]:
-    """One event as a Jepsen op; ``invoke`` is the event that opened it (itself for an invoke)."""
+def jepsen_op(event: dict[str, Any], invoke: dict[str, Any], start: int, registers: Registers | None = None,
+              key: Any = None) -> dict[str, Any]:
+    """One event as a Jepsen op (without its index); ``invoke`` is the event that opened it (itself for an invoke),
+    ``registers`` its workload, ``key`` its key in the export (default: the event's)."""
     process = event.get("process")
     nemesis = process == NEMESIS
+    f = str(event.get("f", ""))
+    as_register = None if nemesis or registers is None else registers.register_op(f, invoke.get("value"))
+    if as_register is None:
+        value = op_value(event, invoke)
+    else:
+        f, value = as_register
+        if f == "read":
+            value = None if event["type"] == INVOKE else event.get("value")
     op: dict[str, Any] = {
-        "index": event.get("index"),
         "type": Keyword(event["type"]),
         "process": Keyword(NEMESIS) if nemesis else process,
-        "f": _keyword(str(event.get("f", ""))),
-        "value": event.get("value") if nemesis else [event.get("key"), op_value(event, invoke)],
+        "f": _keyword(f),
+        "value": event.get("value") if nemesis else [event.get("key") if key is None else key, value],
         "time": event["time"] - start,
     }
     if event.get("error"):
