@@ -127,12 +127,20 @@ def test_the_built_in_workloads_are_exported_as_registers_with_their_starting_va
     ]
     (run_dir / "history.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
     (run_dir / "run.json").write_text(json.dumps({"format": 1, "config": {"workloads": ["registration"]}}))
+    (run_dir / "final_state.json").write_text(json.dumps({"registration": {
+        "user-r0-0001": None, "user-r0-0000": {"Username": "user-r0-0000", "RequestId": "run/user-r0-0000/w1"},
+        "user-r9-0000": {"RequestId": "never raced"}}}))
     ops = json.loads(export_history(run_dir, "jepsen-json", get_workload))
     assert [(op["f"], op["value"]) for op in ops] == [
         ("cas", ["user-r0-0000", [None, "run/user-r0-0000/w1"]])] * 2 + [
         ("cas", ["user-r0-0001", [None, "a"]])] * 2 + [("cas", ["user-r0-0001", ["a", None]])] * 2 + [
-        ("read", ["user-r0-0001", None]), ("read", ["user-r0-0001", "a"])]
-    assert [op["time"] for op in ops][:2] == [0, 400] and [op["index"] for op in ops] == list(range(8))
+        ("read", ["user-r0-0001", None]), ("read", ["user-r0-0001", "a"])] + [
+        # the final state, read after every op: what each key raced holds (nothing for a released one)
+        ("read", ["user-r0-0000", None]), ("read", ["user-r0-0000", "run/user-r0-0000/w1"]),
+        ("read", ["user-r0-0001", None]), ("read", ["user-r0-0001", None])]
+    assert [op["time"] for op in ops][:2] == [0, 400] and [op["time"] for op in ops][-4:] == [1001] * 4
+    assert [op["index"] for op in ops] == list(range(12)) and {op["process"] for op in ops[-4:]} == {-1}
+    (run_dir / "final_state.json").write_text("{}")
 
     (run_dir / "history.jsonl").write_text("".join(json.dumps(e) + "\n" for e in EVENTS[:5]))
     (run_dir / "run.json").write_text(json.dumps({"format": 1, "config": {"workloads": ["role-update"]}}))
@@ -148,27 +156,29 @@ def test_the_built_in_workloads_are_exported_as_registers_with_their_starting_va
     assert len(plain) == 5 and plain[0]["value"] == ["user-0000", ["member", "w3-r0"]]
 
 
-def _run_and_export(tmp_path: Path, endpoint: str, name: str, *args: str) -> tuple[int, list[Path]]:
+def _export(run_dir: Path, out: Path, fmt: str) -> Path:
+    export = run_stress("export", str(run_dir), "--format", fmt, "--output", str(out), timeout=60)
+    assert export.returncode == 0, export.stderr
+    return out
+
+
+def _run_and_export(tmp_path: Path, endpoint: str, name: str, *args: str) -> tuple[int, Path, list[Path]]:
     """`stress run ARGS` against ``endpoint``, then `stress export` of its run dir in both formats; the run's exit
-    code and the two files."""
+    code, its run dir and the two files."""
     reports = tmp_path / name
     proc = run_stress("run", *args, "--endpoint-url", endpoint, "--reports-dir", str(reports), "--seed", "7",
                       timeout=180)
     assert proc.returncode in (0, 1), proc.stderr[-2000:]
     (run_dir,) = reports.iterdir()
-    files = []
-    for fmt, suffix in (("edn", "edn"), ("jepsen-json", "json")):
-        out = tmp_path / f"{name}.{suffix}"
-        export = run_stress("export", str(run_dir), "--format", fmt, "--output", str(out), timeout=60)
-        assert export.returncode == 0, export.stderr
-        files.append(out)
-    return proc.returncode, files
+    return proc.returncode, run_dir, [_export(run_dir, tmp_path / f"{name}.edn", "edn"),
+                                      _export(run_dir, tmp_path / f"{name}.json", "jepsen-json")]
 
 
 def test_an_exported_run_gets_the_runs_verdict_from_check_history(local_endpoint, tmp_path):
     """The user's path: `stress run`, `stress export`, then `stress check-history` on the file with its default
     options (no --initial) says what `stress run` said: VALID for runs on DynamoDB Local (burst and sustained),
-    INVALID for the unsafe variants; and without the setup writes the same VALID file reads as INVALID."""
+    INVALID for the unsafe variants. Negative controls on the VALID burst run: without the setup writes its file
+    reads as INVALID, and so does its export once its final state has lost the last write of one key."""
     url = local_endpoint.url
     runs = {
         "burst": ("--workers", "8", "--keys", "3"),
@@ -177,7 +187,7 @@ def test_an_exported_run_gets_the_runs_verdict_from_check_history(local_endpoint
         "unsafe-registration": ("--workload", "registration", "--unsafe", "--workers", "40", "--keys", "2"),
     }
     for name, args in runs.items():
-        code, files = _run_and_export(tmp_path, url, name, *args)
+        code, run_dir, files = _run_and_export(tmp_path, url, name, *args)
         assert code == (1 if name.startswith("unsafe") else 0), name
         check = run_stress("check-history", *map(str, files), timeout=120)
         verdict = "INVALID" if code else "VALID"
@@ -187,8 +197,19 @@ def test_an_exported_run_gets_the_runs_verdict_from_check_history(local_endpoint
         if name == "burst":
             edn_file = files[0]
             lines = edn_file.read_text().splitlines()
-            assert sum(":process -1" in line for line in lines) == 2 * 3  # role-update's 3 keys, invoke and ok
+            setup = [line for line in lines if ":process -1" in line]
+            # role-update's 3 keys start as member; each key of both workloads ends with a read of its final value
+            assert sum(":f :write" in line and '"member"]' in line for line in setup) == 2 * 3
+            assert sum(":f :read" in line for line in setup) == 2 * (3 + 3) and lines[-1] in setup
             assert all('"role-update/' in line or '"registration/' in line for line in lines)
-            edn_file.write_text("".join(line + "\n" for line in lines if ":process -1" not in line))
+            edn_file.write_text("".join(line + "\n" for line in lines if ":f :write" not in line))
             bare = run_stress("check-history", str(edn_file), timeout=120)
             assert bare.returncode == 1 and "cas-unwritten-expected" in bare.stdout, bare.stdout[-2000:]
+
+            state_file = run_dir / "final_state.json"
+            state = json.loads(state_file.read_text())
+            state["role-update"]["user-0001"]["Role"] = "member"  # the chain's writes lost: back where it began
+            state_file.write_text(json.dumps(state))
+            lost = run_stress("check-history", str(_export(run_dir, tmp_path / "lost.edn", "edn")), timeout=120)
+            assert lost.returncode == 1 and 'key "role-update/user-0001"' in lost.stdout, lost.stdout[-2000:]
+            assert "role-update/user-0000" not in lost.stdout, lost.stdout[-2000:]

@@ -102,8 +102,11 @@ class Workload(ABC):
     # True when requests carry times of the history's clock (CLOCK_MONOTONIC), which every worker of one
     # machine shares: then every worker must run on one machine (Ray shards on several hosts are refused).
     one_clock: ClassVar[bool] = False
-    # What every key holds before the races, as a register (see ``register_op``): ``stress export`` writes it
-    # as each key's first op, so Jepsen's tools need no initial value of their own. None: nothing (no item).
+    # A workload whose keys are registers (see ``register_op``): the item attribute that holds a key's value
+    # (``stress export`` ends each key with a read of it in the final state, so a lost write shows to Jepsen's
+    # tools too), and what every key holds before the races (written as each key's first op, so they need no
+    # initial value of their own; None: nothing, no item).
+    register_attribute: ClassVar[str | None] = None
     register_initial: ClassVar[Any] = None
 
     def __init__(self, config: WorkloadConfig, table: str) -> None:

@@ -40,6 +40,7 @@ class Registration(Workload):
     supports_unsafe = True
     supports_sustained = True
     independent_steps = True
+    register_attribute = "RequestId"  # who holds the key (see register_op)
 
     @classmethod
     def register_op(cls, f: str, value: Any) -> tuple[str, Any] | None:

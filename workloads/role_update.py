@@ -43,6 +43,7 @@ class RoleUpdate(Workload):
     default_rounds = 3
     supports_unsafe = True
     supports_sustained = True
+    register_attribute = "Role"
     register_initial = INITIAL_ROLE
 
     @classmethod

@@ -12,7 +12,10 @@ Every history event becomes one Jepsen op ``{index, type, process, f, value, tim
   keep their own value, without a key;
 * a workload whose keys start the race holding a value (role-update's ``member``, ``register_initial``) has it
   as each key's first op: an ``ok`` ``:write`` by process -1 (the setup) at time 0, so Knossos's
-  ``cas-register`` or ``stress check-history`` need no initial value of their own;
+  ``cas-register`` or ``stress check-history`` need no initial value of their own; and every key of a register
+  workload (``register_attribute``) ends with an ``ok`` ``:read`` by process -1 of what the final state holds
+  (read after every op ended, as the harness's own checkers read it: a write acknowledged and then lost is
+  not linearizable there either; ``nil`` for an absent item);
 * when the run raced several workloads (each on its table of its own), a key is ``workload/key``, so two
   tables' items never read as one register;
 * ``index`` is the op's place in the export (the history's own index, after the setup ops); ``time`` is
@@ -49,6 +52,7 @@ class Keyword(str):
 class Registers(Protocol):
     """What the export asks of a workload (``workloads.base.Workload`` answers): its ops as register ops."""
 
+    register_attribute: str | None
     register_initial: Any
 
     def register_op(self, f: str, value: Any) -> tuple[str, Any] | None: ...
@@ -60,22 +64,24 @@ def export_history(run_dir: Path | str, fmt: str, resolve: Callable[[str], Regis
     ops read as register ops."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    meta, events, _ = load_run(Path(run_dir))
+    meta, events, final_state = load_run(Path(run_dir))
     workloads: dict[str, Registers] = {}
     specs = (meta.get("config") or {}).get("workloads") or [] if resolve is not None else []
     for spec in specs:
         found = resolve(str(spec))  # type: ignore[misc]
         if found is not None:
             workloads[getattr(found, "name", str(spec))] = found
-    ops = jepsen_ops(events, workloads)
+    ops = jepsen_ops(events, workloads, final_state)
     if fmt == "edn":
         return "".join(edn(op) + "\n" for op in ops)
     return "[\n" + ",\n".join(json.dumps(op, separators=(", ", ": ")) for op in ops) + "\n]\n"
 
 
-def jepsen_ops(events: list[dict[str, Any]], workloads: Mapping[str, Registers] | None = None) -> list[dict[str, Any]]:
+def jepsen_ops(events: list[dict[str, Any]], workloads: Mapping[str, Registers] | None = None,
+               final_state: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """History events as Jepsen ops, in index order (completions reuse their invoke's value), after the setup
-    writes of the keys whose workload starts them holding a value."""
+    writes of the keys whose workload starts them holding a value, and before the final reads of the register
+    workloads' keys in ``final_state`` (workload -> key -> stored item or None)."""
     workloads = workloads or {}
     ordered = sorted(events, key=lambda e: e.get("index", 0))
     raced = {e.get("workload") for e in ordered if e.get("process") != NEMESIS}
@@ -107,6 +113,20 @@ def jepsen_ops(events: list[dict[str, Any]], workloads: Mapping[str, Registers] 
         else:
             invoke = invoked.pop(process, event)
         ops.append(jepsen_op(event, invoke, start, workloads.get(event.get("workload", "")), key_of(event)))
+    end = max((e["time"] for e in ordered), default=start) - start + 1
+    for name in sorted({e.get("workload") for e in ordered if e.get("key") is not None} & set(final_state or {})):
+        attribute = getattr(workloads.get(name), "register_attribute", None)
+        stored = (final_state or {})[name]
+        if attribute is None or not isinstance(stored, dict):
+            continue
+        keys = sorted({e.get("key") for e in ordered if e.get("workload") == name and e.get("key") in stored})
+        for key in keys:
+            item = stored[key]
+            value = item.get(attribute) if isinstance(item, dict) else None
+            exported_key = f"{name}/{key}" if qualify else key
+            for type_, v in ((INVOKE, None), (OK, value)):
+                ops.append({"type": Keyword(type_), "process": SETUP_PROCESS, "f": Keyword("read"),
+                            "value": [exported_key, v], "time": end})
     return [{"index": n, **op} for n, op in enumerate(ops)]
 
 
