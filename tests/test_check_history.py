@@ -226,6 +226,58 @@ def test_shrinking_stops_at_its_deadline_however_small_its_searches():
     assert decided.steps < 1024  # the search's own clock check would never have fired (search._CHECK_EVERY)
 
 
+def crossing_registrations(n: int, names: int, key: str = "g", *, done: bool = True) -> list[dict]:
+    """``n`` concurrent transactions, each claiming a user and an email if both are free (reads of nil, then two
+    writes), the users and emails crossing as unique-email's do: all ``ok`` with ``done`` (many users and emails
+    claimed twice: not linearizable, and hard to prove so), else never completed."""
+    events = []
+    for w in range(n):
+        txn = [["r", f"u{w % names}", None], ["r", f"e{(w // 2) % names}", None],
+               ["w", f"u{w % names}", w], ["w", f"e{(w // 2) % names}", w]]
+        events.append({"type": "invoke", "process": w, "f": "txn", "value": [key, txn], "time": w})
+        if done:
+            events.append({"type": "ok", "process": w, "f": "txn", "value": [key, txn], "time": 10_000 + w})
+    return events
+
+
+def test_a_walk_of_the_reusable_search_stops_at_its_deadline():
+    """One walk of the states the indeterminate calls reach is one step of the reusable search, so it looks at the
+    clock itself: 12 timed-out transactions (two of 8 registers written by each) and one read, with the deadline
+    passed, are UNKNOWN before the search's first step (before, the walk went on to the end, and the search decided
+    in one step, never looking at the clock; a shrinking given 2 s ran 7.6 s in one search of 40 such transactions).
+    Control: with time left the same search proves the history invalid."""
+    events = [*crossing_registrations(12, 4, done=False),
+              {"type": "invoke", "process": 99, "f": "txn", "value": ["g", [["r", "u0", None]]], "time": 20_000},
+              {"type": "ok", "process": 99, "f": "txn", "value": ["g", [["r", "u0", 7]]], "time": 20_001}]
+    ops = parse_history(json.dumps(events), "h.json").checked("absent")
+    model = get_model("multi-register")
+    (calls,) = partition(ops, model).values()
+    calls.sort(key=lambda c: c.invoke)
+    late = search_reusable(calls, model, model.init(None), Budget(time.monotonic() - 1, None))
+    assert late.status == UNKNOWN and late.steps < 1024, late  # stopped inside a walk, before a clock check of its own
+    assert search_reusable(calls, model, model.init(None), Budget(time.monotonic() + 60, None)).status == "invalid"
+
+
+def test_one_hard_key_leaves_the_others_their_share_of_the_time_limit(tmp_path):
+    """Every key's quick stages come first, then the keys still undecided share the time left: a small key no
+    search decides in the time does not keep a bigger, easily invalid key after it from being decided (the file is
+    INVALID, exit 1, the hard key UNKNOWN beside it). Negative control: the old order (each key searched to the end
+    of the budget, smallest first) leaves the invalid key its 1,024 steps and the file UNKNOWN."""
+    rng = random.Random(3)
+    while True:
+        easy = [{**e, "value": ["z", e["value"]]} for e in txn_history(rng, 300, corrupt=True)]
+        ops = parse_history(to_json(easy), "z.json").checked("unknown")
+        if check_linearizable(ops, "multi-register", {"x": 0, "y": 0}, 10).status == "invalid":
+            break
+    hard = crossing_registrations(80, 8)
+    path = tmp_path / "two-keys.json"
+    path.write_text(to_json(hard + [{**e, "process": 1000 + e["process"], "time": e["time"]} for e in easy]))
+    proc = run_stress("check-history", str(path), "--model", "multi-register", "--nil-read", "absent",
+                      "--initial", '{"x": 0, "y": 0}', "--time-limit", "4", timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert 'key "z":' in proc.stdout and 'key "g": search budget exhausted' in proc.stdout, proc.stdout
+
+
 def generated_calls(rng: random.Random, histories: int, corrupt_share: float = 0.0) -> Iterator[list[Call]]:
     """The calls of ``histories`` generated 40-op etcd-style histories (one key), sorted by invoke; each has a
     seeded anomaly with probability ``corrupt_share`` (none drawn when 0)."""
