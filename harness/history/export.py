@@ -66,9 +66,8 @@ def export_history(run_dir: Path | str, fmt: str, resolve: Callable[[str], Regis
         raise ValueError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
     meta, events, final_state = load_run(Path(run_dir))
     workloads: dict[str, Registers] = {}
-    specs = (meta.get("config") or {}).get("workloads") or [] if resolve is not None else []
-    for spec in specs:
-        found = resolve(str(spec))  # type: ignore[misc]
+    for spec in (meta.get("config") or {}).get("workloads") or [] if resolve is not None else []:
+        found = resolve(str(spec))
         if found is not None:
             workloads[getattr(found, "name", str(spec))] = found
     ops = jepsen_ops(events, workloads, final_state)
@@ -84,27 +83,19 @@ def jepsen_ops(events: list[dict[str, Any]], workloads: Mapping[str, Registers] 
     workloads' keys in ``final_state`` (workload -> key -> stored item or None)."""
     workloads = workloads or {}
     ordered = sorted(events, key=lambda e: e.get("index", 0))
-    raced = {e.get("workload") for e in ordered if e.get("process") != NEMESIS}
-    qualify = len(raced) > 1
+    raced = [e for e in ordered if e.get("process") != NEMESIS and e.get("key") is not None]
+    qualify = len({e.get("workload") for e in raced}) > 1
 
-    def key_of(event: dict[str, Any]) -> Any:
-        return f"{event.get('workload')}/{event.get('key')}" if qualify else event.get("key")
+    def key_of(workload: Any, key: Any) -> Any:
+        return f"{workload}/{key}" if qualify else key
 
-    setup: list[dict[str, Any]] = []
-    seeded: set[Any] = set()
-    for event in ordered:
-        registers = workloads.get(event.get("workload", ""))
-        key = key_of(event)
-        if registers is None or registers.register_initial is None or event.get("process") == NEMESIS \
-                or key in seeded:
-            continue
-        seeded.add(key)
-        for type_ in (INVOKE, OK):
-            setup.append({"type": Keyword(type_), "process": SETUP_PROCESS, "f": Keyword("write"),
-                          "value": [key, registers.register_initial], "time": 0})
+    first_seen = {(e.get("workload"), e["key"]): None for e in raced}  # in the order the keys were first raced
+    setup = [_setup_op(type_, "write", key_of(name, key), workloads[name].register_initial, 0)
+             for name, key in first_seen if name in workloads and workloads[name].register_initial is not None
+             for type_ in (INVOKE, OK)]
     start = min((e["time"] for e in ordered), default=0) - (1 if setup else 0)
     invoked: dict[Any, dict[str, Any]] = {}
-    ops = list(setup)
+    ops = setup
     for event in ordered:
         process = event.get("process")
         if event["type"] == INVOKE:
@@ -112,22 +103,23 @@ def jepsen_ops(events: list[dict[str, Any]], workloads: Mapping[str, Registers] 
             invoke = event
         else:
             invoke = invoked.pop(process, event)
-        ops.append(jepsen_op(event, invoke, start, workloads.get(event.get("workload", "")), key_of(event)))
+        workload = event.get("workload", "")
+        ops.append(jepsen_op(event, invoke, start, workloads.get(workload), key_of(workload, event.get("key"))))
     end = max((e["time"] for e in ordered), default=start) - start + 1
-    for name in sorted({e.get("workload") for e in ordered if e.get("key") is not None} & set(final_state or {})):
+    for name, key in sorted(first_seen):
         attribute = getattr(workloads.get(name), "register_attribute", None)
-        stored = (final_state or {})[name]
-        if attribute is None or not isinstance(stored, dict):
+        stored = (final_state or {}).get(name)
+        if attribute is None or not isinstance(stored, dict) or key not in stored:
             continue
-        keys = sorted({e.get("key") for e in ordered if e.get("workload") == name and e.get("key") in stored})
-        for key in keys:
-            item = stored[key]
-            value = item.get(attribute) if isinstance(item, dict) else None
-            exported_key = f"{name}/{key}" if qualify else key
-            for type_, v in ((INVOKE, None), (OK, value)):
-                ops.append({"type": Keyword(type_), "process": SETUP_PROCESS, "f": Keyword("read"),
-                            "value": [exported_key, v], "time": end})
+        value = stored[key].get(attribute) if isinstance(stored[key], dict) else None
+        ops += [_setup_op(INVOKE, "read", key_of(name, key), None, end),
+                _setup_op(OK, "read", key_of(name, key), value, end)]
     return [{"index": n, **op} for n, op in enumerate(ops)]
+
+
+def _setup_op(type_: str, f: str, key: Any, value: Any, time: int) -> dict[str, Any]:
+    """An op of the setup process (a key's starting write, its final read), as a Jepsen op without its index."""
+    return {"type": Keyword(type_), "process": SETUP_PROCESS, "f": Keyword(f), "value": [key, value], "time": time}
 
 
 def jepsen_op(event: dict[str, Any], invoke: dict[str, Any], start: int, registers: Registers | None = None,
