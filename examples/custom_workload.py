@@ -18,7 +18,11 @@ A workload subclasses :class:`workloads.base.Workload` and provides:
   per worker in every item and Call value, ``Request(token=...)``, ``ALL_OLD`` and the Call named
   like its ``f``; the run checks that before it sends anything (docs/workloads.md);
 * optionally ``execute_unsafe`` (with ``supports_unsafe = True``): the naive read-then-write way,
-  a negative control the checker must catch.
+  a negative control the checker must catch;
+* optionally ``register_op`` and ``register_attribute`` (and ``register_initial``): the workload's keys as
+  registers, so that `stress export` writes its ops in the words of Jepsen's cas-register, each key ending
+  with a read of what the final state holds, and `stress check-history` or Knossos can check the file. Here a
+  claim is a CAS from nothing to its RequestId.
 """
 
 from __future__ import annotations
@@ -41,6 +45,12 @@ class CouponClaim(Workload):
     key_attribute = "Code"
     supports_unsafe = True
     independent_steps = True  # requests never depend on earlier outcomes
+    register_attribute = "RequestId"  # who holds the coupon, as a register (see register_op)
+
+    @classmethod
+    def register_op(cls, f: str, value: Any) -> tuple[str, Any] | None:
+        """A claim, as Jepsen's cas-register sees it: a CAS from nothing to its RequestId."""
+        return ("cas", [None, value["RequestId"]]) if f == "claim" else None
 
     def key_names(self, round_: int) -> list[str]:
         """Fresh coupon codes every round: a coupon can only be claimed once."""

@@ -176,8 +176,8 @@ def _run_and_export(tmp_path: Path, endpoint: str, name: str, *args: str) -> tup
 
 def test_an_exported_run_gets_the_runs_verdict_from_check_history(local_endpoint, tmp_path):
     """The user's path: `stress run`, `stress export`, then `stress check-history` on the file with its default
-    options (no --initial) says what `stress run` said: VALID for runs on DynamoDB Local (burst and sustained),
-    INVALID for the unsafe variants. Negative controls on the VALID burst run: without the setup writes its file
+    options (no --initial) says what `stress run` said: VALID for runs on DynamoDB Local (burst and sustained, and
+    of the example's own workload), INVALID for the unsafe variants. Negative controls on the VALID burst run: without the setup writes its file
     reads as INVALID, and so does its export once its final state has lost the last write of one key."""
     url = local_endpoint.url
     runs = {
@@ -185,6 +185,10 @@ def test_an_exported_run_gets_the_runs_verdict_from_check_history(local_endpoint
         "sustained": ("--pattern", "sustained", "--duration", "2", "--workers", "8", "--keys", "2"),
         "unsafe-role-update": ("--workload", "role-update", "--unsafe", "--workers", "40", "--keys", "2"),
         "unsafe-registration": ("--workload", "registration", "--unsafe", "--workers", "40", "--keys", "2"),
+        # a workload of the user's own that says how its ops read as register ops (examples/custom_workload.py)
+        "coupon": ("--workload", "examples.custom_workload:CouponClaim", "--workers", "20", "--keys", "2"),
+        "unsafe-coupon": ("--workload", "examples.custom_workload:CouponClaim", "--unsafe", "--workers", "40",
+                          "--keys", "2"),
     }
     for name, args in runs.items():
         code, run_dir, files = _run_and_export(tmp_path, url, name, *args)
