@@ -177,8 +177,9 @@ def _run_and_export(tmp_path: Path, endpoint: str, name: str, *args: str) -> tup
 def test_an_exported_run_gets_the_runs_verdict_from_check_history(local_endpoint, tmp_path):
     """The user's path: `stress run`, `stress export`, then `stress check-history` on the file with its default
     options (no --initial) says what `stress run` said: VALID for runs on DynamoDB Local (burst and sustained, and
-    of the example's own workload), INVALID for the unsafe variants. Negative controls on the VALID burst run: without the setup writes its file
-    reads as INVALID, and so does its export once its final state has lost the last write of one key."""
+    of the example's own workload), INVALID for the unsafe variants. Negative controls on the VALID burst run:
+    without the setup writes its file reads as INVALID, and so does its export once its final state has lost the
+    last write of one key."""
     url = local_endpoint.url
     runs = {
         "burst": ("--workers", "8", "--keys", "3"),
@@ -198,6 +199,11 @@ def test_an_exported_run_gets_the_runs_verdict_from_check_history(local_endpoint
         assert check.returncode == code, (name, check.stdout[-2000:], check.stderr[-2000:])
         assert [line.split(": ")[1].split()[0] for line in check.stdout.splitlines()
                 if line.startswith(str(tmp_path))] == [verdict, verdict], (name, check.stdout[-2000:])
+        if name == "coupon":  # where its module cannot be imported, it is exported as recorded, and said so
+            elsewhere = run_stress("export", str(run_dir), "--format", "edn", cwd=tmp_path, timeout=60)
+            assert elsewhere.returncode == 0 and ":f :claim" in elsewhere.stdout, elsewhere.stderr
+            assert "note: cannot load workload 'examples.custom_workload:CouponClaim'" in elsewhere.stderr
+            assert "exported as they were recorded" in elsewhere.stderr, elsewhere.stderr
         if name == "burst":
             edn_file = files[0]
             lines = edn_file.read_text().splitlines()

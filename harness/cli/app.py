@@ -520,7 +520,8 @@ def _workload_or_none(spec: str) -> Any:
 
     try:
         return get_workload(spec)
-    except UsageError:
+    except UsageError as exc:
+        stderr.print(f"note: {exc}: its ops are exported as they were recorded", highlight=False, soft_wrap=True)
         return None
 
 
