@@ -3,6 +3,7 @@ counterexample for a key that fails; the verdict."""
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import time
 from collections.abc import Hashable, Iterable, Iterator, Mapping
@@ -120,7 +121,8 @@ def _check_keys(ops: Iterable[Op], m: Model, initial: Any, initial_by_key: Mappi
         share = (budget.deadline - time.monotonic()) / (len(hard) - n)
         result = check_search(calls, m, init, Budget(time.monotonic() + share, budget.max_steps), minimize_s,
                               quick=False)
-        results[key] = _exhausted(result.steps + quick_steps) if result.status == UNKNOWN else result
+        steps = result.steps + quick_steps
+        results[key] = _exhausted(steps) if result.status == UNKNOWN else dataclasses.replace(result, steps=steps)
     return results
 
 
