@@ -24,7 +24,8 @@ Substitutions, all in ``fill()``:
   and `stress local` keeps its state per port, so a fixed port could stop someone else's server;
 * ``endpoint=URL`` → that server's URL;
 * ``reports/<run-id>`` and ``RUN_DIR`` → ``reports/<id>`` of an earlier valid run in the same copy
-  (relative, typed from the checkout root);
+  (relative, typed from the checkout root); for `stress export`, of one whose every workload is judged as a
+  register (``register_attribute``), since the README checks its file with `stress check-history`;
 * ``my_pkg.module:MyWorkload`` → ``examples.custom_workload:CouponClaim``, the README's own instance of
   that template (so the two are one test).
 
@@ -201,20 +202,23 @@ class Checkout:
                               aws_access_key_id=FAKE_ENV["AWS_ACCESS_KEY_ID"], aws_secret_access_key=SECRET)
         return client.list_tables()["TableNames"]
 
-    def prior_run_dir(self) -> str:
-        """``reports/<id>`` of the newest valid run here; made by the README's `stress run --json` if none."""
-        if not self.valid_runs:
+    def prior_run_dir(self, registers_only: bool = False) -> str:
+        """``reports/<id>`` of the newest valid run here (``registers_only``: of register workloads alone, see the
+        module docstring); made by the README's `stress run --json` if none."""
+        runs = [p for p in self.valid_runs if not registers_only or _register_workloads_only(p)]
+        if not runs:
             result = run_command(self, "stress run --json")
             check_result(self, "stress run --json", result)
-        assert self.valid_runs, "no valid run to fill reports/<run-id> with"
-        return str(self.valid_runs[-1].relative_to(self.root))
+            runs = [p for p in self.valid_runs if not registers_only or _register_workloads_only(p)]
+        assert runs, "no valid run to fill reports/<run-id> with"
+        return str(runs[-1].relative_to(self.root))
 
     def fill(self, command: str) -> list[str]:
         """The command's words with every placeholder filled in (see the module docstring)."""
         words = []
         for i, word in enumerate(command.split()):
             if word in ("reports/<run-id>", "RUN_DIR"):
-                word = self.prior_run_dir()
+                word = self.prior_run_dir(registers_only=command.startswith("stress export"))
             elif word == "8000" and i and command.split()[i - 1] == "--port":
                 word = str(self.port)
             word = word.replace("http://127.0.0.1:8000", self.local_url)
@@ -402,6 +406,14 @@ def check_result(checkout: Checkout, command: str, result: Result) -> None:
         assert len(pages) == 1 and (pages[0] / "conform.html").exists(), f"no reports/conform-<id>/\n{why}"
         assert "transaction-conflict" in result.stdout and "DIFFERS" in result.stdout, why
         check_conform(words, pages[0], why)
+
+
+def _register_workloads_only(run_dir: Path) -> bool:
+    """Whether every workload of the run is judged as a register (its `stress export` is checked as one)."""
+    from workloads import get_workload
+
+    specs = json.loads((run_dir / "run.json").read_text())["config"]["workloads"]
+    return all(get_workload(spec).register_attribute is not None for spec in specs)
 
 
 def runs_dynamodb_local(pid: int) -> bool:
