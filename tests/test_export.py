@@ -176,8 +176,9 @@ def _run_and_export(tmp_path: Path, endpoint: str, name: str, *args: str) -> tup
 
 def test_an_exported_run_gets_the_runs_verdict_from_check_history(local_endpoint, tmp_path):
     """The user's path: `stress run`, `stress export`, then `stress check-history` on the file with its default
-    options (no --initial) says what `stress run` said: VALID for runs on DynamoDB Local (burst and sustained, and
-    of the example's own workload), INVALID for the unsafe variants. Negative controls on the VALID burst run:
+    options (no --initial) says what `stress run` said: VALID for runs on DynamoDB Local (burst and sustained,
+    idempotent registrations under lost responses, and the example's own workload), INVALID for the unsafe
+    variants. Negative controls on the VALID burst run:
     without the setup writes its file reads as INVALID, and so does its export once its final state has lost the
     last write of one key."""
     url = local_endpoint.url
@@ -186,6 +187,12 @@ def test_an_exported_run_gets_the_runs_verdict_from_check_history(local_endpoint
         "sustained": ("--pattern", "sustained", "--duration", "2", "--workers", "8", "--keys", "2"),
         "unsafe-role-update": ("--workload", "role-update", "--unsafe", "--workers", "40", "--keys", "2"),
         "unsafe-registration": ("--workload", "registration", "--unsafe", "--workers", "40", "--keys", "2"),
+        # logical requests retried with their request id under lost responses (the unsafe one lies: its owner's
+        # retry fails against its own write, and the final state holds an id no op that happened wrote)
+        "idempotent": ("--workload", "idempotent-registration", "--fault", "lost-ack:0.3", "--workers", "4",
+                       "--keys", "40"),
+        "unsafe-idempotent": ("--workload", "idempotent-registration", "--unsafe", "--fault", "lost-ack:0.3",
+                              "--workers", "4", "--keys", "40"),
         # a workload of the user's own that says how its ops read as register ops (examples/custom_workload.py)
         "coupon": ("--workload", "examples.custom_workload:CouponClaim", "--workers", "20", "--keys", "2"),
         "unsafe-coupon": ("--workload", "examples.custom_workload:CouponClaim", "--unsafe", "--workers", "40",

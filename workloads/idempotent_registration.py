@@ -78,6 +78,13 @@ class IdempotentRegistration(Workload):
     description = "registrations guarded by attribute_not_exists(Username) OR RequestId = :rid, with retries"
     supports_unsafe = True
     independent_steps = True
+    register_attribute = "RequestId"  # who owns the username (see register_op)
+
+    @classmethod
+    def register_op(cls, f: str, value: Any) -> tuple[str, Any] | None:
+        """A logical request, as Jepsen's cas-register sees it: a CAS from nothing to its request id (its retries
+        are inside the op; only they could find the id already there)."""
+        return ("cas", [None, value["RequestId"]]) if f == "register" and isinstance(value, dict) else None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
