@@ -67,10 +67,11 @@ def export_history(run_dir: Path | str, fmt: str, resolve: Callable[[str], Regis
         raise ValueError(f"unknown export format {fmt!r}: choose one of {', '.join(FORMATS)}")
     meta, events, final_state = load_run(Path(run_dir))
     workloads: dict[str, Registers] = {}
-    for spec in (meta.get("config") or {}).get("workloads") or [] if resolve is not None else []:
-        found = resolve(str(spec))
-        if found is not None:
-            workloads[getattr(found, "name", str(spec))] = found
+    if resolve is not None:
+        for spec in (meta.get("config") or {}).get("workloads") or []:
+            found = resolve(str(spec))
+            if found is not None:
+                workloads[getattr(found, "name", str(spec))] = found
     ops = jepsen_ops(events, workloads, final_state)
     if fmt == "edn":
         return "".join(edn(op) + "\n" for op in ops)

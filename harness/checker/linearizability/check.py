@@ -21,7 +21,7 @@ from harness.history.events import FAIL, Op
 MAX_UNKNOWN_MESSAGES = 20
 DEFAULT_MINIMIZE_S = 2.0
 MINIMIZE_FLOOR_S = 0.25
-# The exact search's steps before the reusable one is asked (see check_search): 0.1-0.2 s here; the 90-op etcd-style
+# The exact search's steps before the reusable one is asked (see _decide): 0.1-0.2 s here; the 90-op etcd-style
 # histories of tests/jepsen_histories.py take at most 10,413 (600 of them, valid and invalid).
 QUICK_STEPS = 100_000
 
@@ -112,8 +112,8 @@ def _check_keys(ops: Iterable[Op], m: Model, initial: Any, initial_by_key: Mappi
     hard: list[tuple[str, list[Call], Hashable, int]] = []
     for key, calls, init in sorted(pending, key=lambda p: len(p[1])):
         result = check_search(calls, m, init, budget, minimize_s, quick=True)
-        if result.status == UNKNOWN and result.method == "search" and not budget.exhausted(0) and \
-                (budget.max_steps is None or budget.max_steps > QUICK_STEPS):
+        if result.status == UNKNOWN and result.method == "search" and not budget.exhausted(0) \
+                and not _quick_is_whole(budget):
             hard.append((key, calls, init, result.steps))
         else:
             results[key] = result
@@ -147,10 +147,9 @@ def _fill_stats(stats: dict[str, Any], results: Mapping[str, KeyResult]) -> None
 
 
 def check_search(calls: list[Call], model: Model, initial: Hashable, budget: Budget,
-                 minimize_s: float = DEFAULT_MINIMIZE_S, *, quick: bool | None = None) -> KeyResult:
-    """The general search for one key, with a shrunk counterexample when it fails: the exact search, or for a key
-    it has not decided in ``QUICK_STEPS`` the reusable search first, whose invalid is proof enough (``quick``: True
-    for these quick stages alone, False for the rest alone, see :func:`_decide`)."""
+                 minimize_s: float = DEFAULT_MINIMIZE_S, *, quick: bool) -> KeyResult:
+    """The general search for one key, with a shrunk counterexample when it fails: its quick stages, or the exact
+    search to the end of the budget (see :func:`_decide`)."""
     failure = _unwritten_values(calls, initial)
     if failure:
         return KeyResult(INVALID, "precheck", failure)
@@ -170,16 +169,20 @@ def _exhausted(steps: int) -> KeyResult:
     return KeyResult(UNKNOWN, "search", None, f"search budget exhausted after {steps} steps", steps)
 
 
-def _decide(calls: list[Call], model: Model, initial: Hashable, budget: Budget, stages: bool | None = None) -> Outcome:
-    """The verdict on ``calls`` (sorted by invoke): the exact search, and for a key it has not decided in
-    ``QUICK_STEPS`` the reusable search (the quick stages: ``stages=True`` stops there), then the exact search to
-    the end of the budget (``stages=False``: that one alone); steps summed."""
-    if budget.max_steps is not None and budget.max_steps <= QUICK_STEPS:
-        return search(calls, model, initial, budget)  # a cap this small is the whole search
-    if stages is False:
+def _quick_is_whole(budget: Budget) -> bool:
+    """Whether a step cap this small makes the quick stages the whole search."""
+    return budget.max_steps is not None and budget.max_steps <= QUICK_STEPS
+
+
+def _decide(calls: list[Call], model: Model, initial: Hashable, budget: Budget, quick: bool) -> Outcome:
+    """The verdict on ``calls`` (sorted by invoke). ``quick``: the quick stages, the exact search for
+    ``QUICK_STEPS`` and, for a key it has not decided, the reusable search for as many, whose invalid is proof
+    (unknown when neither decides; the exact search alone when the budget's step cap is that small). Else: the exact
+    search to the end of the budget. Steps summed."""
+    if not quick or _quick_is_whole(budget):
         return search(calls, model, initial, budget)
-    quick = Budget(budget.deadline, QUICK_STEPS)
-    first = search(calls, model, initial, quick)
+    capped = Budget(budget.deadline, QUICK_STEPS)
+    first = search(calls, model, initial, capped)
     if first.status != UNKNOWN or budget.exhausted(0):
         return first
     # Hard for the exact search, which must try every set of indeterminate calls that may have taken effect before
@@ -187,13 +190,11 @@ def _decide(calls: list[Call], model: Model, initial: Hashable, budget: Budget, 
     # without that (five generated 500- and 1,000-op transaction histories over 2 registers, 10 % of their ops
     # timed out, that the exact search had not decided in 10 s, two of them not in 60: it proved them invalid in
     # 5-12 ms, in 1,500-5,000 of its steps). Only if it cannot in as many steps as the exact search had, the exact
-    # search goes on to the end of the budget (starting over: the steps above are a small part of it).
-    reusable = search_reusable(calls, model, initial, quick)
-    if reusable.status == INVALID or stages:
-        return reusable._replace(status=reusable.status if reusable.status == INVALID else UNKNOWN,
-                                 steps=first.steps + reusable.steps)
-    last = search(calls, model, initial, budget)
-    return last._replace(steps=first.steps + reusable.steps + last.steps)
+    # search goes on to the end of the budget, in the second pass of _check_keys (starting over: the steps here
+    # are a small part of it).
+    reusable = search_reusable(calls, model, initial, capped)
+    steps = first.steps + reusable.steps
+    return (reusable if reusable.status == INVALID else first)._replace(steps=steps)
 
 
 def _unwritten_values(calls: list[Call], initial: Hashable) -> Failure | None:

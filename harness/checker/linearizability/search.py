@@ -424,45 +424,42 @@ def search_reusable(calls: list[Call], model: Model, initial: Hashable, budget: 
     # the search stops at the first complete one, so many are never taken out.
     todo = [(0, 1 << table.start, -1, -1)]
     steps, last, furthest = 0, len(ok_calls), 0
-    while todo:
-        mask, bits, parent, added = todo.pop()
-        first = _first_open(mask)
-        if first > furthest:
-            furthest = first
-        if first == last:
-            if witness is not None:
-                order = []
-                while added >= 0:
-                    order.append(added)
-                    parent, added = trail[parent] if parent >= 0 else (-1, -1)
-                try:
+    try:  # a walk of the table past the deadline (see Transitions.deadline) ends the search as a step cap does
+        while todo:
+            mask, bits, parent, added = todo.pop()
+            first = _first_open(mask)
+            if first > furthest:
+                furthest = first
+            if first == last:
+                if witness is not None:
+                    order = []
+                    while added >= 0:
+                        order.append(added)
+                        parent, added = trail[parent] if parent >= 0 else (-1, -1)
                     witness.extend(_linearization(table, ok_calls, maybe, order[::-1], grow))
-                except OutOfTime:
-                    return Outcome(UNKNOWN, steps, INF)
-            return Outcome(VALID, steps, INF)
-        try:
+                return Outcome(VALID, steps, INF)
             grown = grow(bits, first)
-        except OutOfTime:
-            return Outcome(UNKNOWN, steps, INF)
-        old = explored.get(mask, 0)
-        fresh = grown & ~old
-        if not fresh:
-            continue
-        explored[mask] = old | fresh
-        here = len(trail)
-        trail.append((parent, added))
-        children = []
-        for i in _bits(invoked_by[first] & ~mask):  # earliest deadline first
-            steps += 1
-            if steps % _CHECK_EVERY == 0 and budget.exhausted(steps):
-                return Outcome(UNKNOWN, steps, INF)
-            known = steps_of[i]
-            out = known.get(fresh)
-            if out is None:
-                out = table_step(ok_calls[i], fresh, known)
-            if out:
-                children.append((mask | 1 << i, out, here, i))
-        todo.extend(reversed(children))  # the first child is tried first
+            old = explored.get(mask, 0)
+            fresh = grown & ~old
+            if not fresh:
+                continue
+            explored[mask] = old | fresh
+            here = len(trail)
+            trail.append((parent, added))
+            children = []
+            for i in _bits(invoked_by[first] & ~mask):  # earliest deadline first
+                steps += 1
+                if steps % _CHECK_EVERY == 0 and budget.exhausted(steps):
+                    return Outcome(UNKNOWN, steps, INF)
+                known = steps_of[i]
+                out = known.get(fresh)
+                if out is None:
+                    out = table_step(ok_calls[i], fresh, known)
+                if out:
+                    children.append((mask | 1 << i, out, here, i))
+            todo.extend(reversed(children))  # the first child is tried first
+    except OutOfTime:
+        return Outcome(UNKNOWN, steps, INF)
     # No configuration got past the ok call with the furthest deadline any reached: the prefix that ends at its
     # completion is not linearizable even with reusable calls, so not exactly either (the exact search's frontier).
     return Outcome(INVALID, steps, ok_calls[furthest].complete)
