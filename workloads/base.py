@@ -120,7 +120,8 @@ class Workload(ABC):
     def register_op(cls, f: str, value: Any) -> tuple[str, Any] | None:
         """This workload's op ``f`` (its invoke's ``value``) as an op on one register per key, in the words of
         Jepsen's cas-register: ``("cas", [expected, new])``, ``("write", v)`` or ``("read", None)`` (the value
-        read is the completion's); None when the op is not one (``stress export`` then writes it as recorded)."""
+        read is the completion's); None to write it as recorded, which for a ``read``, and for a ``cas`` recorded as
+        ``{expected, new}`` (role-update's), already is a register op."""
         return None
 
     def table_definition(self) -> dict[str, Any]:

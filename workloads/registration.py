@@ -45,12 +45,13 @@ class Registration(Workload):
     @classmethod
     def register_op(cls, f: str, value: Any) -> tuple[str, Any] | None:
         """A key's holder as a register, as ``ClaimModel`` judges it: a registration or a claim is a CAS from
-        nothing to its RequestId, a release one from its RequestId to nothing, a read sees the RequestId."""
+        nothing to its RequestId, a release one from its RequestId to nothing (a read, of the RequestId, is a
+        register read as recorded)."""
         if f in ("register", "claim") and isinstance(value, dict) and "RequestId" in value:
             return "cas", [None, value["RequestId"]]
         if f == "release" and isinstance(value, dict) and "RequestId" in value:
             return "cas", [value["RequestId"], None]
-        return ("read", None) if f == "read" else None
+        return None  # a read is one already
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

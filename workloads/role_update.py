@@ -46,13 +46,6 @@ class RoleUpdate(Workload):
     register_attribute = "Role"
     register_initial = INITIAL_ROLE
 
-    @classmethod
-    def register_op(cls, f: str, value: Any) -> tuple[str, Any] | None:
-        """A CAS of the Role from ``expected`` to ``new``, or a read of it (the register ``check`` judges)."""
-        if f == "cas" and isinstance(value, dict) and {"expected", "new"} <= value.keys():
-            return "cas", [value["expected"], value["new"]]
-        return ("read", None) if f == "read" else None
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.belief: dict[tuple[int, str], str | None] = {}

@@ -3,14 +3,13 @@
 Every history event becomes one Jepsen op ``{index, type, process, f, value, time}``:
 
 * ``type`` is ``invoke`` / ``ok`` / ``fail`` / ``info``; ``process`` the worker id (``nemesis`` for faults);
-* ``value`` is Jepsen's independent tuple ``[key, v]`` (one register per key). A workload that judges its keys
-  as registers says how its ops read there (``Workload.register_op``): role-update's CAS is ``:cas``
-  ``[expected new]``; registration's put-if-absent (and its sustained claim) and idempotent-registration's
-  logical request (its retries inside it) are ``:cas [nil request-id]``, registration's release
-  ``:cas [request-id nil]``; their reads are ``:read`` with the value read at the completion (``nil`` at the
-  invoke). Other ops keep their own ``f`` and value (``[expected, new]`` for a ``cas`` recorded
-  as ``{expected, new}``), and a completion carries the same ``v`` as its invoke, as in Jepsen. Fault events
-  keep their own value, without a key;
+* ``value`` is Jepsen's independent tuple ``[key, v]`` (one register per key): ``[expected, new]`` for a
+  ``cas`` recorded as ``{expected, new}`` (role-update's), the value read for a ``read`` completion (``nil`` at
+  its invoke), else the op's own value. A workload whose other ops are register ops says how they read
+  (``Workload.register_op``): registration's put-if-absent (and its sustained claim) and
+  idempotent-registration's logical request (its retries inside it) are ``:cas [nil request-id]``,
+  registration's release ``:cas [request-id nil]``. A completion carries the same ``v`` as its invoke, as in
+  Jepsen. Fault events keep their own value, without a key;
 * a workload whose keys start the race holding a value (role-update's ``member``, ``register_initial``) has it
   as each key's first op: an ``ok`` ``:write`` by process -1 (the setup) at time 0, so Knossos's
   ``cas-register`` or ``stress check-history`` need no initial value of their own; and every key of a register
