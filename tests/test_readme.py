@@ -205,13 +205,14 @@ class Checkout:
     def prior_run_dir(self, registers_only: bool = False) -> str:
         """``reports/<id>`` of the newest valid run here (``registers_only``: of register workloads alone, see the
         module docstring); made by the README's `stress run --json` if none."""
-        runs = [p for p in self.valid_runs if not registers_only or _register_workloads_only(p)]
-        if not runs:
+        def fitting() -> list[Path]:
+            return [p for p in self.valid_runs if not registers_only or _register_workloads_only(p)]
+
+        if not fitting():
             result = run_command(self, "stress run --json")
             check_result(self, "stress run --json", result)
-            runs = [p for p in self.valid_runs if not registers_only or _register_workloads_only(p)]
-        assert runs, "no valid run to fill reports/<run-id> with"
-        return str(runs[-1].relative_to(self.root))
+        assert fitting(), "no valid run to fill reports/<run-id> with"
+        return str(fitting()[-1].relative_to(self.root))
 
     def fill(self, command: str) -> list[str]:
         """The command's words with every placeholder filled in (see the module docstring)."""
